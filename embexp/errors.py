@@ -1,0 +1,85 @@
+"""The two error types users see: bad data and bad configuration.
+
+Both carry where the problem is, so the message always names file, line and
+field (data) or the config key (configuration). Entry points catch them and
+print the message without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Problem:
+    """One bad row or value: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"field '{self.field}': " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+
+class DataError(ValueError):
+    """Invalid input data. ``problems`` lists every problem found, the message shows the first.
+
+    The message reads ``FILE:LINE: field 'F': what is wrong (and N more such lines ...)``.
+    """
+
+    def __init__(self, problems: list[Problem] | Problem, *, not_kept: int = 0):
+        if isinstance(problems, Problem):
+            problems = [problems]
+        if not problems:
+            raise ValueError("DataError needs at least one problem")
+        self.problems = problems
+        self.not_kept = not_kept  # problems found beyond ProblemCollector's limit (counted, not stored)
+        first = problems[0]
+        self.file, self.line, self.field = first.file, first.line, first.field
+        msg = str(first)
+        same = [p for p in problems[1:] if p.field == first.field and p.file == first.file]
+        others = [p for p in problems[1:] if not (p.field == first.field and p.file == first.file)]
+        if same:
+            lines = [str(p.line) for p in same[:5] if p.line is not None]
+            shown = f" (lines {', '.join(lines)}{', ...' if len(same) > 5 else ''})" if lines else ""
+            msg += f" (and {len(same)} more such line{'s' if len(same) != 1 else ''}{shown})"
+        if others:
+            msg += f"; plus {len(others)} other problem{'s' if len(others) != 1 else ''}, first: {others[0]}"
+        if not_kept:
+            msg += f"; {not_kept} further problem{'s' if not_kept != 1 else ''} not listed"
+        super().__init__(msg)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {message}")
+
+
+class ProblemCollector:
+    """Collect problems while reading a file, raise one DataError at the end."""
+
+    def __init__(self, limit: int = 10_000):
+        self.problems: list[Problem] = []
+        self.limit = limit
+        self.not_kept = 0
+
+    def add(self, file: str | Path, line: int | None, field: str | None, message: str) -> None:
+        if len(self.problems) < self.limit:
+            self.problems.append(Problem(str(file), line, field, message))
+        else:
+            self.not_kept += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DataError(self.problems, not_kept=self.not_kept)

@@ -1,0 +1,48 @@
+"""On-disk cache of corpus embeddings, keyed by everything that determines them.
+
+The key hashes the encoder's weights fingerprint (so a changed encoder can never be
+scored against stale vectors), the corpus fingerprint, prefix, max length, pooling and
+dtype. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from embexp.utils.io import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddingCache:
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory).expanduser()
+
+    @staticmethod
+    def key(**parts) -> str:
+        return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+    def get_or_compute(self, parts: dict, compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+        """(embeddings, was_cached)."""
+        k = self.key(**parts)
+        path = self.dir / f"{k}.npy"
+        if path.exists():
+            try:
+                arr = np.load(path)
+                log.info("embedding cache hit %s", path)
+                return arr, True
+            except (OSError, ValueError) as e:  # a torn file from another writer: recompute
+                log.warning("ignoring unreadable cache file %s (%s)", path, e)
+        arr = compute()
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        atomic_write_bytes(path, buf.getvalue())
+        (self.dir / f"{k}.json").write_text(json.dumps(parts, sort_keys=True, indent=1))
+        return arr, False

@@ -1,0 +1,203 @@
+"""Batch sampler that keeps examples sharing a positive (or query text) out of the same batch.
+
+With in-batch negatives, two examples that share a positive document (or whose
+queries are identical) turn each other's positive into a false negative. The
+loss-side :func:`~embexp.losses.masking.false_negative_mask` repairs that, but it
+also shrinks the pool of negatives, so it is better not to build such batches in
+the first place. This sampler does it greedily:
+
+1. shuffle the indices with a ``torch.Generator`` seeded with ``seed + epoch``;
+2. fill each batch in that order, skipping an example whose keys collide with the
+   batch and deferring it; deferred examples are offered first to later batches
+   (oldest first, at most one per colliding key and batch, which is all a batch can
+   take anyway);
+3. only when the shuffled stream is exhausted and no deferred example fits does the
+   sampler place a colliding example (the batch stays full, so ``len()`` is exact);
+4. a repair pass then tries to swap each colliding example with an example of
+   another batch so that neither batch collides; it skips keys shared by more
+   examples than there are batches (such collisions are unavoidable).
+
+Leftover collisions are counted in :attr:`NoDuplicateBatchSampler.conflicting_batches`;
+keep the loss's false-negative mask on to handle them.
+
+Every batch has ``batch_size`` indices except possibly the last; with
+``drop_last=False`` every index appears exactly once per epoch, with
+``drop_last=True`` the (possibly colliding) leftovers of the last partial batch are
+dropped. The sampler is not distributed-aware: under DDP give each rank its own
+sampler over its own shard of examples (or shard the yielded batches).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Collection, Hashable, Iterator, Sequence
+
+import torch
+from torch.utils.data import Sampler
+
+from embexp.losses.masking import as_key_set
+
+__all__ = ["NoDuplicateBatchSampler"]
+
+# Deferred examples tried per colliding key and batch (they all share that key, so at
+# most one fits; trying a few covers a head that is blocked by another key).
+_TRIES_PER_KEY = 4
+# Upper bound on (example, candidate) checks in the repair pass, per epoch.
+_REPAIR_BUDGET = 2_000_000
+
+
+class NoDuplicateBatchSampler(Sampler[list[int]]):
+    """Yield batches of indices in which no two examples share a key, where the greedy can.
+
+    Args:
+        keys: one entry per training example: the keys of that example (doc ids or
+            :func:`~embexp.losses.masking.text_key` hashes of its positives, and
+            usually ``text_key(query)``). A single id is accepted in place of a
+            collection (``str``/``tuple`` count as one id); an empty collection
+            never collides.
+        batch_size: examples per batch (>= 1).
+        seed: base seed; the shuffle of epoch ``e`` uses ``seed + e``.
+        drop_last: drop the last batch if it is smaller than ``batch_size``.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[Collection[Hashable] | Hashable],
+        batch_size: int,
+        seed: int = 0,
+        drop_last: bool = False,
+    ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.keys: list[frozenset] = [as_key_set(k) for k in keys]
+        self.batch_size = batch_size
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        #: Batches of the last planned epoch that still contain two examples sharing a key.
+        self.conflicting_batches = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle of ``epoch`` (call before iterating, as with DistributedSampler)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.keys)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.plan()
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self, epoch: int | None = None) -> list[list[int]]:
+        """All batches of ``epoch`` (default: the current one), as yielded by ``iter()``."""
+        epoch = self.epoch if epoch is None else int(epoch)
+        n = len(self.keys)
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + epoch)
+        order = torch.randperm(n, generator=generator).tolist()
+
+        batches = self._greedy(order)
+        counters = [Counter(k for i in batch for k in self.keys[i]) for batch in batches]
+        self._repair(batches, counters)
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+            counters.pop()
+        self.conflicting_batches = sum(1 for c in counters if any(v > 1 for v in c.values()))
+        return batches
+
+    def _greedy(self, order: list[int]) -> list[list[int]]:
+        keys, bs = self.keys, self.batch_size
+        pending: dict[Hashable, deque[int]] = {}  # colliding key -> deferred indices, oldest first
+        batches: list[list[int]] = []
+        pos, n = 0, len(order)
+
+        def blocker(idx: int, used: set) -> Hashable | None:
+            return next((k for k in keys[idx] if k in used), None)
+
+        def take_pending(batch: list[int], used: set) -> None:
+            for key in list(pending):
+                if len(batch) == bs:
+                    return
+                queue = pending[key]
+                for t in range(min(len(queue), _TRIES_PER_KEY)):
+                    idx = queue[t]
+                    if blocker(idx, used) is None:
+                        del queue[t]
+                        batch.append(idx)
+                        used.update(keys[idx])
+                        break
+                if not queue:
+                    del pending[key]
+
+        while pos < n or pending:
+            batch: list[int] = []
+            used: set = set()
+            take_pending(batch, used)
+            while len(batch) < bs and pos < n:
+                idx = order[pos]
+                pos += 1
+                key = blocker(idx, used)
+                if key is None:
+                    batch.append(idx)
+                    used.update(keys[idx])
+                else:
+                    pending.setdefault(key, deque()).append(idx)
+            # Stream exhausted and nothing deferred fits: collisions are unavoidable here.
+            while len(batch) < bs and pending:
+                key = next(iter(pending))
+                idx = pending[key].popleft()
+                if not pending[key]:
+                    del pending[key]
+                batch.append(idx)
+                used.update(keys[idx])
+                take_pending(batch, used)
+            batches.append(batch)
+        return batches
+
+    def _repair(self, batches: list[list[int]], counters: list[Counter]) -> None:
+        """Swap colliding examples with examples of other batches when neither batch then collides."""
+        keys = self.keys
+        n_batches = len(batches)
+        if n_batches < 2:
+            return
+        frequency = Counter(k for ks in keys for k in ks)
+        budget = _REPAIR_BUDGET
+
+        def fits(idx: int, counter: Counter, without: int) -> bool:
+            gone = keys[without]
+            return all(counter[k] - (k in gone) == 0 for k in keys[idx])
+
+        for bi in range(n_batches):
+            ci = counters[bi]
+            if all(v <= 1 for v in ci.values()):
+                continue
+            for pos_x in range(len(batches[bi])):
+                x = batches[bi][pos_x]
+                colliding = [k for k in keys[x] if ci[k] > 1]
+                if not colliding or any(frequency[k] > n_batches for k in colliding):
+                    continue
+                swapped = False
+                for step in range(1, n_batches):
+                    bj = (bi + step) % n_batches
+                    cj = counters[bj]
+                    # x must not collide with batch bj (whatever y leaves), cheap pre-check
+                    if any(cj[k] > 1 for k in keys[x]):
+                        continue
+                    for pos_y, y in enumerate(batches[bj]):
+                        budget -= 1
+                        if budget <= 0:
+                            return
+                        # x into bj without y; y into bi without x (x's own keys are removed)
+                        if fits(x, cj, y) and fits(y, ci, x):
+                            batches[bi][pos_x], batches[bj][pos_y] = y, x
+                            ci.subtract(keys[x])
+                            ci.update(keys[y])
+                            cj.subtract(keys[y])
+                            cj.update(keys[x])
+                            swapped = True
+                            break
+                    if swapped:
+                        break

@@ -1,0 +1,282 @@
+"""The bi-encoder: a Hugging Face backbone, pooling and L2 normalisation.
+
+Queries and passages share the backbone but have their own prefix and max length
+(``EncoderSpec``). The spec is saved next to every checkpoint (``embexp_encoder.json``)
+and re-applied on load, so a model trained with ``query: `` prefixes is evaluated with
+them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from embexp.errors import ConfigError
+from embexp.model import registry
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["query", "passage"]
+POOLINGS = ("mean", "cls", "last")
+SPEC_FILE = "embexp_encoder.json"
+
+
+@dataclass
+class EncoderSpec:
+    name_or_path: str
+    pooling: str | None = "mean"
+    normalize: bool = True
+    query_prefix: str | None = ""
+    passage_prefix: str | None = ""
+    query_max_length: int = 64
+    passage_max_length: int = 256
+
+    def validate(self) -> "EncoderSpec":
+        """Check values; ``None`` prefixes/pooling mean "inherit from the checkpoint" and
+        resolve to ``""`` / ``"mean"`` for a plain Hugging Face model."""
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise ConfigError("model.pooling", f"unknown pooling {self.pooling!r}; choose one of {POOLINGS}")
+        for key in ("query_max_length", "passage_max_length"):
+            v = getattr(self, key)
+            if not isinstance(v, int) or v <= 0:
+                raise ConfigError(f"model.{key}", f"must be a positive integer, got {v!r}")
+        for key in ("query_prefix", "passage_prefix"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise ConfigError(f"model.{key}", f"must be a string, got {getattr(self, key)!r}")
+        return self
+
+    def prefix(self, kind: Kind) -> str:
+        return self.query_prefix if kind == "query" else self.passage_prefix
+
+    def max_length(self, kind: Kind) -> int:
+        return self.query_max_length if kind == "query" else self.passage_max_length
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class EncoderOutput:
+    embeddings: torch.Tensor  # (batch, dim), L2-normalised when spec.normalize
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_amx_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def resolve_dtype(dtype: str | None, device: torch.device) -> str:
+    """``auto``: bf16 where the hardware multiplies bf16 natively (CUDA with bf16 support,
+    CPUs with AMX), else fp32. bf16 encoding moves SciFact nDCG@10 by ~0.001."""
+    if dtype in (None, "auto"):
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" and _cpu_has_amx_bf16() else "fp32"
+    if dtype not in DTYPES:
+        raise ConfigError("eval.dtype", f"unknown dtype {dtype!r}; use one of {('auto',) + DTYPES}")
+    return dtype
+
+
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+def _autocast(device: torch.device, dtype: str):
+    dtype = resolve_dtype(dtype, device)
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+
+
+class BiEncoder(nn.Module):
+    """``forward`` embeds tokenised inputs; ``encode`` embeds raw texts in sorted batches."""
+
+    def __init__(self, backbone: nn.Module, tokenizer, spec: EncoderSpec):
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.spec = spec.validate()
+
+    # ---- construction -------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **model_kwargs) -> "BiEncoder":
+        from transformers import AutoModel, AutoTokenizer
+
+        spec.validate()
+        path = registry.resolve(spec.name_or_path)
+        saved = Path(path) / SPEC_FILE
+        if saved.exists():
+            return cls.load(path, expect=spec)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        backbone = AutoModel.from_pretrained(path, **model_kwargs)
+        spec = dataclasses.replace(
+            spec,
+            pooling=spec.pooling or "mean",
+            query_prefix=spec.query_prefix or "",
+            passage_prefix=spec.passage_prefix or "",
+        )
+        return cls(backbone, tokenizer, spec)
+
+    @classmethod
+    def load(cls, path: str | Path, expect: EncoderSpec | None = None, check_prefixes: bool = True) -> "BiEncoder":
+        """Load a directory written by :meth:`save` (full weights or a PEFT adapter).
+
+        ``expect`` is the spec from the user's config: pooling and prefixes must agree
+        with what the checkpoint was trained with, or a ConfigError names the key.
+        """
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path)
+        saved = EncoderSpec.from_dict(json.loads((path / SPEC_FILE).read_text()))
+        if expect is not None and check_prefixes:
+            for key in ("query_prefix", "passage_prefix", "pooling"):
+                want, have = getattr(expect, key), getattr(saved, key)
+                if want is not None and want != have:
+                    raise ConfigError(
+                        f"model.{key}",
+                        f"checkpoint {path} was trained with {key}={have!r} but the config asks for {want!r}; "
+                        f"set model.{key}=null to use the checkpoint's value, or model.{key}={have!r}",
+                    )
+        if expect is not None:  # lengths are an inference choice: the config wins
+            saved.query_max_length = expect.query_max_length or saved.query_max_length
+            saved.passage_max_length = expect.passage_max_length or saved.passage_max_length
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if (path / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            meta = json.loads((path / SPEC_FILE).read_text())
+            base = AutoModel.from_pretrained(registry.resolve(meta["base_model"]))
+            backbone = PeftModel.from_pretrained(base, path)
+        else:
+            backbone = AutoModel.from_pretrained(path)
+        enc = cls(backbone, tokenizer, saved)
+        return enc
+
+    def save(self, path: str | Path, base_model: str | None = None) -> Path:
+        """Write weights (safetensors) or the PEFT adapter, the tokenizer and the spec."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        meta = dataclasses.asdict(self.spec)
+        meta["base_model"] = base_model or self.spec.name_or_path
+        meta["name_or_path"] = str(path)
+        (path / SPEC_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return path
+
+    # ---- forward ------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    def tokenize(self, texts: list[str], kind: Kind, padding: bool | str = True) -> dict:
+        prefix = self.spec.prefix(kind)
+        if prefix:
+            texts = [prefix + t for t in texts]
+        return self.tokenizer(
+            texts,
+            max_length=self.spec.max_length(kind),
+            truncation=True,
+            padding=padding,
+            return_tensors="pt" if padding else None,
+        )
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mode = self.spec.pooling
+        if mode == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, dim)
+        if mode == "cls":
+            return hidden[:, 0]  # (batch, dim)
+        if mode == "last":  # right padding: last non-pad token
+            idx = attention_mask.sum(1) - 1  # (batch,)
+            return hidden[torch.arange(hidden.size(0), device=hidden.device), idx]
+        raise ValueError(f"unknown pooling {mode!r}")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw) -> EncoderOutput:
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        emb = self.pool(out.last_hidden_state, attention_mask)
+        if self.spec.normalize:
+            emb = nn.functional.normalize(emb.float(), dim=-1)
+        return EncoderOutput(embeddings=emb)
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: list[str],
+        kind: Kind,
+        *,
+        batch_size: int = 64,
+        dtype: str = "auto",
+        show_progress: bool = False,
+        desc: str | None = None,
+    ) -> np.ndarray:
+        """Embed ``texts`` (float32, shape (n, dim)), in batches of similar length."""
+        was_training = self.training
+        self.eval()
+        try:
+            enc = self.tokenize(list(texts), kind, padding=False)
+            ids = enc["input_ids"]
+            order = np.argsort([-len(x) for x in ids], kind="stable")
+            out = np.empty((len(ids), self.dim), dtype=np.float32)
+            device = self.device
+            starts = range(0, len(ids), batch_size)
+            bar = None
+            if show_progress:
+                from rich.progress import Progress
+
+                bar = Progress(transient=True)
+                task = bar.add_task(desc or f"encoding {len(ids)} {kind}s", total=len(ids))
+                bar.start()
+            try:
+                for s in starts:
+                    idx = order[s : s + batch_size]
+                    batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    with _autocast(device, dtype):
+                        emb = self(**batch).embeddings
+                    out[idx] = emb.float().cpu().numpy()
+                    if bar is not None:
+                        bar.advance(task, len(idx))
+            finally:
+                if bar is not None:
+                    bar.stop()
+            return out
+        finally:
+            self.train(was_training)
+
+    def fingerprint(self) -> str:
+        """Hash of all weights (trainable or not) and the spec: keys the embedding cache."""
+        h = hashlib.blake2b(digest_size=16)
+        spec = dataclasses.asdict(self.spec)
+        spec.pop("name_or_path", None)
+        h.update(json.dumps(spec, sort_keys=True).encode())
+        for name, t in sorted(self.backbone.state_dict().items()):
+            h.update(name.encode())
+            t = t.detach()
+            if t.dtype == torch.bfloat16:
+                t = t.float()
+            h.update(t.cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+

@@ -1,0 +1,93 @@
+"""Weights & Biases: offline by default, online when configured; always finished.
+
+``mode`` resolution: ``logger.wandb.mode`` if set, else ``$WANDB_MODE`` if set, else
+``online`` when an API key is configured (``$WANDB_API_KEY``), else ``offline``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def resolve_mode(mode: str | None) -> str:
+    if mode:
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def wandb_settings(logger_cfg) -> dict | None:
+    """The ``wandb`` node of the logger config as kwargs for ``wandb.init``, or None."""
+    if logger_cfg is None:
+        return None
+    node = logger_cfg.get("wandb") if hasattr(logger_cfg, "get") else None
+    if not node:
+        return None
+    mode = resolve_mode(node.get("mode"))
+    if mode == "disabled":
+        return None
+    return {
+        "project": node.get("project", "embexp"),
+        "entity": node.get("entity"),
+        "group": node.get("group"),
+        "tags": list(node.get("tags") or []),
+        "job_type": node.get("job_type"),
+        "mode": mode,
+    }
+
+
+@contextlib.contextmanager
+def wandb_run(logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, Any], run_id: str | None = None):
+    """Yield a wandb run (or None when tracking is off); ``wandb.finish()`` always runs."""
+    kwargs = wandb_settings(logger_cfg)
+    if kwargs is None:
+        yield None
+        return
+    import wandb
+
+    run = wandb.init(dir=str(run_dir), name=name, id=run_id, resume="allow" if run_id else None, config=config, reinit="finish_previous", **kwargs)
+    try:
+        yield run
+    except BaseException:
+        wandb.finish(exit_code=1)
+        raise
+    else:
+        wandb.finish()
+
+
+def log_eval(run, result, *, prefix: str = "") -> None:
+    """Metrics into the summary and a slice table."""
+    if run is None:
+        return
+    import wandb
+
+    flat = {f"{prefix}{k}": v for k, v in result.metrics.items()}
+    run.log(flat)
+    for k, v in flat.items():
+        run.summary[k] = v
+    table = slice_table(result.metrics)
+    if table:
+        cols = list(table[0])
+        run.log({f"{prefix}slices": wandb.Table(columns=cols, data=[[r[c] for c in cols] for r in table])})
+
+
+def slice_table(metrics: dict[str, float]) -> list[dict]:
+    """Rows (split, slice, n_queries, metrics...) from the evaluator's flat keys."""
+    rows: dict[tuple[str, str], dict] = {}
+    for key, v in metrics.items():
+        parts = key.split("/")
+        if "slice" in parts:
+            i = parts.index("slice")
+            split = "/".join(parts[:i])
+            sl, metric = parts[i + 1], parts[i + 2]
+        else:
+            split, metric, sl = "/".join(parts[:-1]), parts[-1], "all"
+        rows.setdefault((split, sl), {"split": split, "slice": sl})[metric] = v
+    return list(rows.values())

@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny random encoder, a tiny BEIR folder, paths to real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Tests never touch the user's cache."""
+    d = tmp_path_factory.mktemp("embexp-cache")
+    old = os.environ.get("EMBEXP_CACHE")
+    os.environ["EMBEXP_CACHE"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("EMBEXP_CACHE", None)
+    else:
+        os.environ["EMBEXP_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(_cache_dir):
+    from embexp.model.registry import build_tiny_model
+
+    return build_tiny_model(_cache_dir / "tiny-random-bert")
+
+
+@pytest.fixture()
+def tiny_encoder(tiny_model_dir):
+    from embexp.model.encoder import BiEncoder, EncoderSpec
+
+    return BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), query_max_length=32, passage_max_length=64))
+
+
+DOCS = [
+    ("d1", "Refund policy", "Refunds are issued to the original card within 5 business days."),
+    ("d2", "Return shipping label", "Print a prepaid return label from your orders page."),
+    ("d3", "ACH reversal window", "An ACH reversal can be requested within 5 banking days."),
+    ("d4", "ACH return codes", "R01 means insufficient funds; R02 means the account is closed."),
+    ("d5", "Pairing the TX-4410-B", "Hold the pair button for 5 seconds until the light blinks."),
+    ("d6", "Card declined", "A card can be declined for insufficient funds or a wrong PIN."),
+]
+QUERIES = [
+    ("q1", "how do i get my money back"),
+    ("q2", "print a label to send it back"),
+    ("q3", "ACH reversal deadline"),
+    ("q4", "what does R01 mean"),
+    ("q5", "TX-4410-B wont pair"),
+    ("q6", "why was my card declined"),
+    ("q7", "refund to card how long"),
+    ("q8", "return label printing"),
+]
+QRELS = {
+    "train": [("q1", "d1", 1), ("q2", "d2", 1), ("q4", "d4", 1), ("q6", "d6", 1)],
+    "test": [("q3", "d3", 1), ("q5", "d5", 2), ("q7", "d1", 1), ("q8", "d2", 1), ("q8", "d1", 0)],
+}
+
+
+def write_beir(folder: Path, docs=DOCS, queries=QUERIES, qrels=QRELS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in docs))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": x}) + "\n" for q, x in queries))
+    (folder / "qrels").mkdir(exist_ok=True)
+    for split, rows in qrels.items():
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows))
+    return folder
+
+
+@pytest.fixture()
+def tiny_beir(tmp_path) -> Path:
+    return write_beir(tmp_path / "tiny-beir")
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run an entry point as a user would (fresh Hydra state), return the completed process."""
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)

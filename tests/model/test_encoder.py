@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from embexp.errors import ConfigError
+from embexp.model.encoder import BiEncoder, EncoderSpec
+
+
+def test_mean_and_cls_pooling_by_hand(tiny_encoder):
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    tiny_encoder.spec.pooling = "mean"
+    assert torch.allclose(tiny_encoder.pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+    tiny_encoder.spec.pooling = "cls"
+    assert torch.allclose(tiny_encoder.pool(hidden, mask), torch.tensor([[1.0, 2.0]]))
+    tiny_encoder.spec.pooling = "last"
+    assert torch.allclose(tiny_encoder.pool(hidden, mask), torch.tensor([[3.0, 4.0]]))
+    tiny_encoder.spec.pooling = "max"
+    with pytest.raises(ValueError, match="unknown pooling"):
+        tiny_encoder.pool(hidden, mask)
+
+
+def test_unknown_pooling_and_bad_lengths_name_the_key():
+    with pytest.raises(ConfigError, match="model.pooling"):
+        EncoderSpec("x", pooling="max").validate()
+    with pytest.raises(ConfigError, match="model.query_max_length"):
+        EncoderSpec("x", query_max_length=0).validate()
+
+
+def test_encode_is_normalised_and_order_preserving(tiny_encoder):
+    texts = ["a", "a much longer text with many more tokens in it than the others", "mid length text"]
+    emb = tiny_encoder.encode(texts, "passage", batch_size=2, dtype="fp32")
+    assert emb.shape == (3, tiny_encoder.dim) and emb.dtype == np.float32
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.stack([tiny_encoder.encode([t], "passage", dtype="fp32")[0] for t in texts])
+    assert np.allclose(emb, one_by_one, atol=1e-5)
+
+
+def test_prefixes_are_applied(tiny_encoder):
+    tiny_encoder.spec.query_prefix = "query: "
+    tok = tiny_encoder.tokenize(["hello"], "query")
+    decoded = tiny_encoder.tokenizer.decode(tok["input_ids"][0], skip_special_tokens=True)
+    assert decoded.startswith("query")
+    a = tiny_encoder.encode(["hello"], "query", dtype="fp32")
+    b = tiny_encoder.encode(["hello"], "passage", dtype="fp32")
+    assert not np.allclose(a, b)
+
+
+def test_save_load_keeps_prefixes_and_rejects_mismatch(tiny_encoder, tmp_path):
+    tiny_encoder.spec.query_prefix = "query: "
+    tiny_encoder.spec.passage_prefix = "passage: "
+    tiny_encoder.save(tmp_path / "m", base_model="tiny-random-bert")
+    loaded = BiEncoder.load(tmp_path / "m")
+    assert loaded.spec.query_prefix == "query: " and loaded.spec.passage_prefix == "passage: "
+    x = tiny_encoder.encode(["some text"], "query", dtype="fp32")
+    y = loaded.encode(["some text"], "query", dtype="fp32")
+    assert np.allclose(x, y, atol=1e-6)
+    # inherit (None) is fine; a different explicit prefix fails before anything runs
+    BiEncoder.from_spec(EncoderSpec(str(tmp_path / "m"), pooling=None, query_prefix=None, passage_prefix=None))
+    with pytest.raises(ConfigError, match="model.query_prefix") as e:
+        BiEncoder.from_spec(EncoderSpec(str(tmp_path / "m"), query_prefix="", passage_prefix="passage: "))
+    assert "query: " in str(e.value)
+
+
+def test_fingerprint_tracks_weights(tiny_encoder):
+    fp = tiny_encoder.fingerprint()
+    assert fp == tiny_encoder.fingerprint()
+    with torch.no_grad():
+        next(tiny_encoder.backbone.parameters()).add_(1e-3)
+    assert tiny_encoder.fingerprint() != fp
+
+
+def test_bf16_close_to_fp32(tiny_encoder):
+    texts = ["alpha beta", "gamma delta epsilon"]
+    a = tiny_encoder.encode(texts, "passage", dtype="fp32")
+    b = tiny_encoder.encode(texts, "passage", dtype="bf16")
+    assert np.allclose(a, b, atol=5e-2)
+    with pytest.raises(ConfigError, match="eval.dtype"):
+        tiny_encoder.encode(texts, "passage", dtype="int3")
