@@ -28,11 +28,25 @@ def clean_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (DataError, ConfigError) as e:
-            print(f"error: {e}", file=sys.stderr)
+        except Exception as e:
+            user_error = _user_error(e)
+            if user_error is None:
+                raise
+            print(f"error: {user_error}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
+
+
+def _user_error(e: BaseException | None) -> BaseException | None:
+    """The DataError/ConfigError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, (DataError, ConfigError)):
+            return e
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return None
 
 
 def code_version() -> dict:

@@ -73,7 +73,7 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict]]:
         m = {}
         if "frequency" in obj:
             f = obj["frequency"]
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or f < 0:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
                 problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
             else:
                 m["frequency"] = f

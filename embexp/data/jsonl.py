@@ -47,9 +47,9 @@ def iter_jsonl(path: Path, problems: ProblemCollector) -> Iterator[tuple[int, di
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
+            obj = json.loads(raw.rstrip("\r\n"))
         except json.JSONDecodeError as e:
-            problems.add(path, lineno, "json", f"invalid JSON ({e.msg} at column {e.colno})")
+            problems.add(path, lineno, "json", f"invalid JSON ({e.msg.removesuffix(' at')} at column {e.colno})")
             continue
         if not isinstance(obj, dict):
             problems.add(path, lineno, "json", f"expected a JSON object {{...}}, got a JSON {_json_type(obj)}")

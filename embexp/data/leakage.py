@@ -45,6 +45,9 @@ class LeakageReport:
             parts.append(f"{len(self.by_text)} train/eval query pairs with identical normalised text (train, eval): {self.by_text[:5]}")
         return "; ".join(parts) or "no leakage"
 
+    def merged(self, other: "LeakageReport") -> "LeakageReport":
+        return LeakageReport(self.by_id + [q for q in other.by_id if q not in self.by_id], self.by_text + [p for p in other.by_text if p not in self.by_text])
+
     def as_dict(self) -> dict:
         return {"by_id": self.by_id, "by_text": [list(p) for p in self.by_text]}
 
@@ -53,12 +56,13 @@ def find_leakage(train_qids, eval_qids, queries: dict[str, str]) -> LeakageRepor
     eval_set = set(eval_qids)
     eval_text: dict[str, str] = {}
     for q in sorted(eval_set):
-        eval_text.setdefault(normalise_text(queries[q]), q)
+        if t := normalise_text(queries[q]):  # punctuation-only texts normalise to "": not comparable
+            eval_text.setdefault(t, q)
     rep = LeakageReport()
     for q in sorted(train_qids):
         if q in eval_set:
             rep.by_id.append(q)
-        elif (e := eval_text.get(normalise_text(queries[q]))) is not None:
+        elif (t := normalise_text(queries[q])) and (e := eval_text.get(t)) is not None:
             rep.by_text.append((q, e))
     return rep
 

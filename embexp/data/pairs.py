@@ -72,6 +72,7 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
     meta: dict[str, dict] = {}
     positives: dict[str, set[str]] = {}
     negatives: dict[str, list[str]] = {}
+    query_line: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path, problems):
         q = obj.get("query")
         if q is None:
@@ -92,7 +93,8 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
         if not pos:
             problems.add(path, lineno, pos_key, "is an empty list")
             continue
-        neg = obj.get("negatives", [])
+        neg = obj.get("negatives")
+        neg = [] if neg is None else neg
         if not isinstance(neg, list):
             problems.add(path, lineno, "negatives", f"must be a list, got {type(neg).__name__}")
             continue
@@ -124,10 +126,11 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
             problems.add(path, lineno, "query_id", f"id '{qid}' is used for two different queries")
             continue
         queries[qid] = q
+        query_line.setdefault(qid, lineno)
         m = meta.setdefault(qid, {"frequency": 0})
         if "frequency" in obj:
             f = obj["frequency"]
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) or f < 0:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
                 problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
                 continue
             m["frequency"] = f
@@ -163,7 +166,7 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
         ts = {}
         for q in queries:
             if "timestamp" not in meta[q]:
-                raise DataError(Problem(str(path), None, "timestamp", f"data.temporal=true needs a timestamp on every pair; query '{q}' has none"))
+                raise DataError(Problem(str(path), query_line[q], "timestamp", f"data.temporal=true needs a timestamp on every pair; query '{q}' has none"))
             ts[q] = meta[q]["timestamp"]
         train, test = temporal_split(qrels_all, ts, fraction=test_fraction)
         splits = {"train": train, "test": test}
@@ -173,7 +176,7 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
         test_ids = set(rng.sample(qids, max(1, round(len(qids) * test_fraction))))
         splits = {"train": {q: qrels_all[q] for q in qids if q not in test_ids}, "test": {q: qrels_all[q] for q in qids if q in test_ids}}
     if not splits["train"]:
-        how = "all share the newest timestamp" if temporal else f"test_fraction={test_fraction}"
+        how = f"temporal, test_fraction={test_fraction}; queries tied at the cut-off timestamp all go to test" if temporal else f"test_fraction={test_fraction}"
         raise DataError(Problem(str(path), None, "data.test_fraction", f"no training queries left after the train/test split ({len(queries)} queries, {how}); add more pairs or lower data.test_fraction"))
     ids = sorted(docs)
     corpus = Corpus(ids, [""] * len(ids), [docs[d] for d in ids])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embexp.data.beir import available_splits, load_beir
-from embexp.data.leakage import LeakageReport, guard
+from embexp.data.leakage import POLICIES, LeakageReport, guard
 from embexp.data.splits import carve_dev, parse_timestamp, temporal_split
 from embexp.data.types import Qrels, RetrievalDataset
 from embexp.errors import ConfigError, DataError, Problem
@@ -71,19 +71,33 @@ def load_dataset(cfg) -> RetrievalDataset:
     return load_beir(path, name=_get(cfg, "name"), skip_unknown_ids=bool(_get(cfg, "skip_unknown_ids", False)))
 
 
+def _split_file(ds: RetrievalDataset, split: str) -> str:
+    """Where a split would come from: ``qrels/<split>.tsv`` of a BEIR folder, else the source file."""
+    return f"{ds.source}/qrels/{split}.tsv" if Path(ds.source).is_dir() else ds.source
+
+
 def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
-    """Load, choose splits, carve a dev split when missing, and apply the leakage guard."""
+    """Load, choose splits, carve a dev split when missing, and apply the leakage guard.
+
+    The guard runs on train against the eval split *before* a dev split is carved, so a
+    train query that leaks into eval can never end up in the carved dev split (where the
+    guard would no longer see it); train is then guarded against dev as well.
+    """
+    policy = _get(cfg, "leakage", "drop")
+    if policy not in POLICIES:
+        raise ConfigError("data.leakage", f"must be one of {POLICIES}, got {policy!r}")
     ds = load_dataset(cfg)
     eval_split = _get(cfg, "split", "test")
     if eval_split not in ds.qrels:
-        raise DataError(Problem(f"{ds.source}/qrels/{eval_split}.tsv", None, "data.split", f"split '{eval_split}' not found; available: {sorted(ds.qrels)}"))
+        raise DataError(Problem(_split_file(ds, eval_split), None, "data.split", f"split '{eval_split}' not found; available: {sorted(ds.qrels)}"))
     notes: list[str] = []
     train_split = _get(cfg, "train_split", "train")
     dev_split = _get(cfg, "dev_split", "dev")
     train: Qrels = dict(ds.qrels.get(train_split, {}))
     dev: Qrels = {}
     if need_train and not train:
-        raise DataError(Problem(f"{ds.source}/qrels/{train_split}.tsv", None, "data.train_split", f"no training split '{train_split}'; available: {sorted(ds.qrels)}"))
+        raise DataError(Problem(_split_file(ds, train_split), None, "data.train_split", f"no training split '{train_split}'; available: {sorted(ds.qrels)}"))
+    train, report = guard(train, {eval_split: ds.qrels[eval_split]}, ds.queries, policy=policy, source=ds.source)
     if dev_split and dev_split in ds.qrels and dev_split != eval_split:
         dev = dict(ds.qrels[dev_split])
     elif train:
@@ -98,11 +112,9 @@ def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
             train, dev = carve_dev(train, fraction=frac, max_queries=_get(cfg, "dev_max_queries"), seed=int(_get(cfg, "dev_seed", 0)))
             notes.append(f"dev split: {len(dev)} train queries carved at random (seed {_get(cfg, 'dev_seed', 0)})")
         ds.qrels["dev"] = dev
-    policy = _get(cfg, "leakage", "drop")
-    eval_splits = {eval_split: ds.qrels[eval_split]}
     if dev:
-        eval_splits["dev"] = dev
-    train, report = guard(train, eval_splits, ds.queries, policy=policy, source=ds.source)
+        train, dev_report = guard(train, {"dev": dev}, ds.queries, policy=policy, source=ds.source)
+        report = report.merged(dev_report)
     if report:
         notes.append(f"leakage guard ({policy}): {report.describe()}")
     return PreparedData(dataset=ds, train=train, dev=dev, eval_split=eval_split, leakage=report, notes=notes)

@@ -528,7 +528,8 @@ _CARDS = [
       "card not received"], False),
 ]
 
-# Card products x topics: (product, customer words for it, in-house nickname, facts)
+# Card products x topics: (product, customer words for it, in-house codename, facts).
+# Support staff and regulars use the codename ("atlas card"); the KB never does.
 _CARD_PRODUCTS = [
     ("Lumio Everyday", "debit card|regular card|normal debit card", "everyday card",
      dict(kind="debit card",
@@ -560,32 +561,32 @@ _CARD_PRODUCTS = [
           rewards="2% cashback and travel credits")),
 ]
 _CARD_PRODUCT_TOPICS = [
-    ("activate", "{product}: activation",
-     "{activate}. The {product} {kind} must be activated before it works for purchases or at "
+    ("activate", "{Kind}: activation",
+     "{activate}. The {kind} must be activated before it works for purchases or at "
      "ATMs. If activation fails, update the app and try again after an hour.",
      ["just got my {slang} how do i turn it on",
       "new {slang} not working yet, do i need to do something first",
       "!activate {inhouse}"]),
-    ("limits", "{product}: daily limits",
-     "Limits on the {product} {kind}: {limit}. Limits reset at midnight ET. Purchases that "
+    ("limits", "{Kind}: daily limits",
+     "Limits on the {kind}: {limit}. Limits reset at midnight ET. Purchases that "
      "exceed a limit are declined with the reason shown in Activity.",
      ["how much can i spend per day on the {slang}",
       "max cash i can take out per day with my {slang}",
       "!{inhouse} daily limit"]),
-    ("fees", "{product}: fee schedule",
-     "The {product} {kind} has {fee}. See the full fee schedule in the app under Cards > "
+    ("fees", "{Kind}: fee schedule",
+     "The {kind} has {fee}. See the full fee schedule in the app under Cards > "
      "Fees.",
      ["does the {slang} cost anything",
       "is there a yearly charge for the {slang}",
       "!{inhouse} annual fee"]),
-    ("replace", "{product}: replacing a damaged card",
-     "If your {product} {kind} is bent, cracked or the chip stopped working, order a "
+    ("replace", "{Kind}: replacing a damaged card",
+     "If your {kind} is bent, cracked or the chip stopped working, order a "
      "replacement from the card screen. You get {replace}. The number stays the same.",
      ["my {slang} is bent and wont work at the register",
       "chip on my {slang} is broken need a new one",
       "!{inhouse} replacement"]),
-    ("rewards", "{product}: rewards",
-     "The {product} {kind} earns {rewards}. Rewards are shown under Cards > Rewards.",
+    ("rewards", "{Kind}: rewards",
+     "The {kind} earns {rewards}. Rewards are shown under Cards > Rewards.",
      ["what do i earn for using the {slang}",
       "any perks for spending on my {slang}",
       "!{inhouse} rewards rate"]),
@@ -714,54 +715,54 @@ _BILLING = [
 # Plans: (name, customer descriptions, facts)
 _PLANS = [
     ("Starter", "free plan|basic plan|cheapest plan",
-     dict(price="$0 per month", rate="2.9% + 30c per online payment and 2.6% + 10c in person",
+     dict(pcode="ST1", price="$0 per month", rate="2.9% + 30c per online payment and 2.6% + 10c in person",
           limits="one location, one register and two team seats",
           extra="basic reports and email support")),
     ("Growth", "69 dollar plan|middle plan|mid tier plan",
-     dict(price="$69 per month", rate="2.7% + 30c online and 2.5% + 10c in person",
+     dict(pcode="GR2", price="$69 per month", rate="2.7% + 30c online and 2.5% + 10c in person",
           limits="up to three locations, five registers and ten team seats",
           extra="inventory, advanced reports and phone support")),
     ("Pro", "149 dollar plan|top self serve plan|second highest plan",
-     dict(price="$149 per month", rate="2.6% + 30c online and 2.4% + 10c in person",
+     dict(pcode="PR3", price="$149 per month", rate="2.6% + 30c online and 2.4% + 10c in person",
           limits="up to ten locations, unlimited registers and 25 team seats",
           extra="custom roles, API access and priority support")),
     ("Enterprise", "custom contract plan|big company plan|highest plan",
-     dict(price="custom pricing", rate="interchange-plus rates negotiated per contract",
+     dict(pcode="EN4", price="custom pricing", rate="interchange-plus rates negotiated per contract",
           limits="unlimited locations, registers and team seats",
           extra="a dedicated account manager, single sign-on and a 99.9% uptime SLA")),
 ]
 _PLAN_TOPICS = [
     ("pricing", "{plan} plan: price and what's included",
-     "The {plan} plan costs {price}. It includes {extra}, and allows {limits}. Compare plans "
-     "under Settings > Plan.",
+     "The {plan} plan costs {price}. It includes {extra}, and allows {limits}. It appears as "
+     "plan code {pcode} on invoices.",
      ["how much is the {desc}",
       "what do i get with the {desc}",
-      "!{plan_lc} plan pricing"]),
+      "!{pcode} plan pricing"]),
     ("upgrade", "Moving up to the {plan} plan",
      "Upgrade to {plan} from Settings > Plan. The change is immediate and the price difference "
      "for the rest of the month is prorated. {plan} adds {extra}.",
      ["want to move up to the {desc}",
       "how do i switch my account to the {desc}",
-      "!upgrade to {plan_lc}"]),
+      "!upgrade to {pcode}"]),
     ("downgrade", "Leaving the {plan} plan for a lower plan",
      "Downgrading from {plan} takes effect at your next renewal. Before downgrading, remove "
      "locations, registers or seats above the lower plan's limits, or the downgrade is "
      "blocked.",
      ["the {desc} is too expensive for us, go cheaper",
       "move down from the {desc}",
-      "!downgrade from {plan_lc}"]),
+      "!downgrade from {pcode}"]),
     ("rates", "Card processing rates on {plan}",
      "On the {plan} plan, card processing costs {rate}. Rates for American Express and "
      "international cards are 0.5% higher. Rates are shown on each payment in Activity.",
      ["whats the fee per card payment on the {desc}",
       "how much do you take from each sale on the {desc}",
-      "!{plan_lc} processing rate"]),
+      "!{pcode} processing rate"]),
     ("limits", "{plan} plan limits",
      "The {plan} plan allows {limits}. When you reach a limit, adding more is blocked until "
      "you upgrade or remove existing ones.",
      ["how many stores can i have on the {desc}",
       "cant add another register on the {desc}",
-      "!{plan_lc} seat limit"]),
+      "!{pcode} seat limit"]),
 ]
 
 # Ways to get paid: (name, customer words, jargon key, facts); two articles each.
@@ -1196,6 +1197,306 @@ _HARDWARE_GENERAL = [
       "!softpos"], False),
 ]
 
+# Near-miss topics: each shares vocabulary with a topic above but answers another question.
+_NEAR_MISS = {
+    "payments": [
+        ("cancel-sent-transfer", "Cancelling a transfer you sent",
+         "You can cancel a bank transfer you sent while it shows Scheduled. Once it is "
+         "Processing, we can only ask the receiving bank to send it back if it was a duplicate "
+         "or the wrong amount, within five banking days.",
+         ["sent money to my landlord twice how do i take one back",
+          "i sent a payment by mistake, can i take it back",
+          "!cancel outgoing ach"], False),
+        ("debit-return-timeframes", "How long a customer can send back a bank debit",
+         "Most debits you collect can be returned by the customer's bank within two banking "
+         "days. If a consumer says a debit was not authorized, their bank can return it for up "
+         "to 60 calendar days after settlement.",
+         ["customer paid by bank 6 weeks ago and now its being taken back",
+          "how long after a bank payment can the customer undo it",
+          "!60 day unauthorized return window"], False),
+        ("incoming-wire-missing", "An incoming wire hasn't arrived",
+         "Domestic wires sent before 4 p.m. ET arrive the same business day; international "
+         "wires take one to five business days. Make sure the sender used your wire routing "
+         "number, which is different from the one for bank transfers.",
+         ["client says they wired me but i dont see it",
+          "waiting on a wire from overseas for days",
+          "!incoming wire not received"], False),
+        ("direct-deposit", "Getting your paycheck deposited here",
+         "Give your employer your routing and account number, or download a prefilled direct "
+         "deposit form from Accounts > Details. Paychecks can arrive up to two days early when "
+         "your employer sends them early.",
+         ["how do i get my paycheck sent here",
+          "switch my paycheck to this account",
+          "!direct deposit form"], False),
+        ("payout-bank-change", "Changing the bank account for payouts",
+         "Change where your sales are paid under Settings > Payouts > Bank account. For "
+         "security, the first payout to a new account is delayed by three days and all "
+         "owners are notified by email.",
+         ["want my sales to go to a different bank",
+          "switched banks, where do i update it for my sales money",
+          "!update payout bank account"], False),
+        ("returned-deposit", "When a check you deposited bounces",
+         "If a check you deposited is returned unpaid by the writer's bank, we take the amount "
+         "back from your balance and charge a ${10|12} returned deposit fee. You can ask the "
+         "writer for another payment.",
+         ["check i deposited bounced and now my balance is negative",
+          "customers check bounced after i deposited it",
+          "!returned deposited item fee"], False),
+        ("internal-transfer", "Moving money between your own accounts",
+         "Transfers between your own Lumio accounts, for example from business to personal, "
+         "are instant and free, any day of the week. Use Transfers > Between my accounts.",
+         ["move money from my business account to my personal one",
+          "instant move between my two accounts here",
+          "!book transfer between accounts"], False),
+        ("receive-international", "Receiving money from abroad",
+         "To receive money from another country, give the sender our SWIFT code, your account "
+         "number and your name and address exactly as on the account. Incoming international "
+         "wires are converted to dollars at the day's rate.",
+         ["supplier in europe wants to pay me, what do i give them",
+          "customer overseas needs my bank details to pay me",
+          "!swift code to receive intl wire"], False),
+        ("negative-balance", "When your balance goes negative",
+         "If refunds, disputes or fees are larger than your sales, your balance goes negative. "
+         "We recover it from future sales first and, after {three|five} days, debit your "
+         "linked bank account.",
+         ["why did you take money from my bank account",
+          "you pulled money out of my bank to cover refunds",
+          "!negative balance debit"], False),
+        ("customer-receipts", "Sending receipts to your customers",
+         "Customers can get a receipt by email or text after each sale. Turn on automatic "
+         "receipts under Settings > Receipts, or resend one from the payment in Activity.",
+         ["customer wants a receipt emailed to them",
+          "send a copy of the receipt to a buyer after the sale",
+          "!digital receipt settings"], False),
+    ],
+    "cards": [
+        ("declined-online", "Online purchases declined",
+         "Online purchases can fail when the billing address does not match, the 3-D Secure "
+         "check in your app was not approved, or online use is switched off in your card "
+         "controls.",
+         ["my card works in stores but not on websites",
+          "cant buy anything online but the card works at the shop",
+          "!avs mismatch decline"], False),
+        ("dispute-status", "Checking the status of a card dispute",
+         "Open the disputed transaction to see its status. If the merchant proves the charge "
+         "was valid, the provisional credit is removed and we explain why by email. You can "
+         "add documents until the case closes.",
+         ["its been a month since i reported that charge, any update",
+          "the money from my charge complaint disappeared again",
+          "!provisional credit reversed"], False),
+        ("refund-not-showing", "A store refund isn't on your card yet",
+         "When a merchant refunds you, it can take five to ten business days to appear on your "
+         "card. Ask the merchant for the refund reference; if it is older than ten days, "
+         "contact us with it.",
+         ["store says they refunded me but i dont see it",
+          "money from my return not back on my card yet",
+          "!merchant credit not posted"], False),
+        ("recurring-block", "Stopping a merchant's recurring charges",
+         "To stop a merchant from charging your card every month, cancel with the merchant "
+         "first, then block the merchant under Card > Subscriptions. Blocking does not cancel "
+         "your contract with them.",
+         ["gym keeps charging my card after i quit",
+          "block a company from charging my card every month",
+          "!stop recurring payment on card"], False),
+        ("fraud-alert", "Texts asking you to confirm a purchase",
+         "When a purchase looks unusual we text you to confirm it. Reply YES or NO, or answer "
+         "in the app. We never ask for your PIN or codes in these texts.",
+         ["got a text asking if i made a purchase",
+          "text asking me to confirm a charge, is it real",
+          "!fraud alert yes no text"], False),
+        ("cash-advance", "Cash advances on credit cards",
+         "Withdrawing cash with a credit card is a cash advance: a {3%|5%} fee applies and "
+         "interest starts the same day, with no grace period. Use a debit card for cash "
+         "instead.",
+         ["took cash out with my credit card and got charged interest right away",
+          "why did i pay extra for taking cash from my credit card",
+          "!cash advance fee apr"], False),
+        ("authorized-user", "Adding another person to your card account",
+         "The account owner can add an authorized user, who gets their own card with a limit "
+         "you choose. You are responsible for their purchases. Add one under Cards > People.",
+         ["give my wife a card on my account",
+          "get a card for my partner on my account",
+          "!authorized user card"], False),
+    ],
+    "billing": [
+        ("hardware-financing", "Paying for hardware in installments",
+         "Orders over $199 can be paid over 3, 6 or 12 months with no interest. Installments "
+         "are taken from your sales each week; pay off the rest at any time under Orders > "
+         "Financing.",
+         ["can i pay for the reader monthly",
+          "spread the cost of my terminals over a few months",
+          "!hardware installment plan"], False),
+        ("unknown-lumio-charge", "A charge from Lumio on your bank statement",
+         "Plan fees appear on statements as LUMIO*PLAN, hardware as LUMIO*SHOP and recovered "
+         "negative balances as LUMIO*DEBIT. Match the amount with your invoices or payouts "
+         "in the dashboard.",
+         ["what is this lumio charge on my bank statement",
+          "theres a charge from you on my bank i dont understand",
+          "!lumio billing descriptor"], False),
+        ("tax-form-1099k", "Your annual tax form for card sales",
+         "If you processed more than the reporting threshold last year, your 1099-K is "
+         "available by January 31 under Settings > Tax forms. Confirm your tax ID before "
+         "December to avoid backup withholding.",
+         ["need the tax form for my card sales",
+          "wheres my tax form for the money i processed last year",
+          "!1099-k download"], False),
+        ("nonprofit-discount", "Discounts for nonprofits",
+         "Registered nonprofits get {30%|50%} off any paid plan and a lower processing rate on "
+         "donations. Apply under Settings > Plan with proof of tax-exempt status.",
+         ["we're a charity, do we pay less",
+          "discount for charities on the plan",
+          "!501c3 discount"], False),
+        ("remove-add-on", "Removing add-ons",
+         "Remove an add-on under Settings > Add-ons. It stays active until the end of the "
+         "billing period and your plan is not affected. Data created by the add-on is kept "
+         "for 90 days.",
+         ["stop paying for the extras but keep my plan",
+          "get rid of the extras on my bill, not the whole plan",
+          "!remove add on"], False),
+        ("reactivate-plan", "Coming back after cancelling",
+         "If you cancelled in the last 90 days, sign in and choose a plan to restore your "
+         "items, customers and reports. After 90 days your data is deleted and you start "
+         "fresh.",
+         ["i cancelled last month, can i come back",
+          "want to start using you again after i quit",
+          "!reactivate subscription"], False),
+        ("billing-currency", "Changing your billing currency",
+         "Plans are billed in the currency of your business country. To change it, for example "
+         "after moving your business, contact us; the change applies from the next invoice.",
+         ["can you bill me in pounds instead of dollars",
+          "my bills are in the wrong currency",
+          "!billing currency change"], False),
+    ],
+    "security": [
+        ("change-phone-number", "Changing the phone number that gets your codes",
+         "Update the phone number for sign-in codes under Security > Phone. You confirm the "
+         "change with a code sent to the old number or with a backup code.",
+         ["got a new number, codes still go to my old one",
+          "codes go to my old phone number",
+          "!update 2fa phone number"], False),
+        ("password-change", "Changing your password",
+         "To change a password you know, go to Security > Password, enter the current one and "
+         "choose a new one of at least 12 characters. Other sessions are signed out.",
+         ["want a new password, i know my current one",
+          "switch to a stronger password",
+          "!change password settings"], False),
+        ("shared-login", "Why staff should not share one login",
+         "Each person needs their own login: shared logins break the audit trail and two-step "
+         "verification. Add staff as team members instead; Cashier logins are free on every "
+         "plan.",
+         ["can my employees all use my login",
+          "all my staff use the same login is that ok",
+          "!shared credentials policy"], False),
+        ("api-rate-limits", "API rate limits",
+         "The API allows 100 requests per second in live mode and 25 in test mode. Requests "
+         "over the limit get a 429 response; retry with exponential backoff.",
+         ["getting too many requests errors from your api",
+          "api keeps rejecting us for going too fast",
+          "!429 rate limit"], False),
+        ("webhook-retries", "Webhook delivery retries",
+         "If your endpoint does not return a 2xx response, we retry the event with backoff for "
+         "up to three days. You can resend events manually under Developers > Events.",
+         ["my server was down, will i get the events again",
+          "missed some notifications to our server while it was down",
+          "!webhook retry schedule"], False),
+        ("account-takeover", "If someone changed your email or password",
+         "If you cannot sign in because someone changed your email or password, use Recover "
+         "account on the sign-in screen. We freeze payouts and verify your identity before "
+         "restoring access.",
+         ["someone changed my email and i cant log in",
+          "hacked and locked out, they changed my password",
+          "!account takeover recovery"], False),
+        ("kyc-failed", "Why identity verification failed",
+         "Verification fails when the photo is blurry, the ID is expired, or the name does "
+         "not match the account. You can try three times; after that, upload the ID from a "
+         "computer.",
+         ["it says my id couldnt be verified",
+          "verification keeps saying my license didnt match",
+          "!kyc rejected"], False),
+    ],
+    "shipping": [
+        ("return-status", "Checking the status of a return",
+         "Returns are processed within five business days of arriving at our warehouse. Follow "
+         "the return under Orders > Returns; you get an email when it is received and when "
+         "the refund is issued.",
+         ["sent the box back two weeks ago, any news",
+          "did you get my box back yet",
+          "!return tracking status"], False),
+        ("label-not-received", "Your return label didn't arrive",
+         "Return labels are emailed within one business day. If yours has not arrived, check "
+         "spam, then download it directly from Orders > Returns.",
+         ["never got the email with the return sticker",
+          "where is the label to send it back, no email came",
+          "!return label email missing"], False),
+        ("repair-status", "Checking on a device repair",
+         "Repairs take up to ten business days after the device reaches us. The repair status "
+         "and the tracking number of the returned device are shown under Orders > Support.",
+         ["how long is my repair taking",
+          "sent my broken reader in for fixing, where is it",
+          "!rma repair status"], False),
+        ("missing-parts", "Items missing from your box",
+         "If your order arrived without a cable, dock or paper roll, check the packing slip: "
+         "some accessories ship separately. If it is not listed as separate, report it within "
+         "14 days.",
+         ["box came without the charging cable",
+          "half my order was missing from the box",
+          "!missing accessory in box"], False),
+        ("delivery-signature", "Deliveries that need a signature",
+         "Orders over $500 need a signature on delivery. If you miss it, the carrier tries "
+         "twice more and then holds the package at a nearby pickup point for five days.",
+         ["missed the delivery because they needed someone to sign",
+          "courier wont leave the box without a signature",
+          "!signature required delivery"], False),
+        ("price-adjustment", "Price drops after you order",
+         "If the price of a device drops within 14 days of your order, we refund the "
+         "difference on request. Promotions for new accounts are excluded.",
+         ["reader went on sale the day after i bought it",
+          "price dropped right after i ordered, can i get the difference",
+          "!price adjustment"], False),
+        ("warranty-used", "Warranty on second-hand devices",
+         "The warranty stays with the device, not the buyer, so a used device is covered for "
+         "the rest of its original warranty. Send the serial number to check its coverage.",
+         ["bought a used reader, does the warranty still count",
+          "got a second hand terminal off ebay is it under warranty",
+          "!warranty transfer used device"], False),
+    ],
+    "hardware": [
+        ("bluetooth-general", "General Bluetooth troubleshooting",
+         "If no accessories connect, check that Bluetooth and Location permissions are allowed "
+         "for the Lumio app, turn Bluetooth off and on, and remove old pairings from the "
+         "tablet's Bluetooth settings.",
+         ["none of my bluetooth stuff connects to the ipad",
+          "nothing wireless will connect to my tablet",
+          "!bluetooth permissions ios app"], False),
+        ("app-crash", "The app closes or freezes",
+         "If the app closes unexpectedly, update it and the tablet's operating system, then "
+         "restart the tablet. If it keeps happening, send a diagnostic report from Settings > "
+         "Support.",
+         ["app keeps crashing when i open checkout",
+          "the app freezes in the middle of a sale",
+          "!app crash logs"], False),
+        ("receipt-design", "Customizing what prints on receipts",
+         "Add your logo, a custom message and return policy to printed and emailed receipts "
+         "under Settings > Receipts. Logos print in black and white on thermal printers.",
+         ["put my logo on the receipts",
+          "change the message at the bottom of the receipt",
+          "!receipt footer text"], False),
+        ("shared-devices", "Sharing a printer between registers",
+         "Several registers at one location can print to the same network printer. Add the "
+         "printer on each register; Bluetooth printers can only connect to one register at a "
+         "time.",
+         ["two cashiers need to use the same printer",
+          "share one receipt printer between both registers",
+          "!shared printer multiple registers"], False),
+        ("device-serial", "Finding a device's serial number",
+         "The serial number is on the label under the device and in the app under Settings > "
+         "Hardware > About. Support needs it for warranty claims and repairs.",
+         ["where is the serial number on my reader",
+          "support asked for a number on the device where do i find it",
+          "!device sn lookup"], False),
+    ],
+}
+
 # ---------------------------------------------------------------------------------------
 # Hardware families. Each variant differs by one suffix and by how it connects / is
 # powered; articles for two variants of a family differ in those details only.
@@ -1361,6 +1662,13 @@ _FAMILIES = [
             "hold the tare and unit buttons together while switching it on"),
 ]
 
+# Marketing names: the KB titles devices by these; the model code is printed on the device
+# label, so customers type it, but articles mention it once at most.
+_BRANDS = {"TX-4410": "Lumio Counter", "TX-4420": "Lumio Touch", "MR-77": "Lumio Go",
+           "PR-2200": "Lumio Print", "SC-310": "Lumio Scan", "KD-150": "Lumio Till",
+           "HB-900": "Lumio Link", "LB-60": "Lumio Tag", "SK-12": "Lumio Kitchen",
+           "WS-30": "Lumio Weigh"}
+
 # Issue templates. Named slots: {sku}, {name}, {conn}, {pair}, {power}, {reset}, {label};
 # in cores, {s} is the device as a customer types it. Titles and bodies are formal.
 _ISSUES = {
@@ -1470,24 +1778,24 @@ _ISSUES = {
                "!{s} calibration"]),
 }
 
-_SPECS = ("{sku} {name}: hardware overview",
-          "The {sku} is the {label} version of the {name}. It connects over {conn} and is "
-          "{power}. In the box: the {sku}, a quick start guide{extras}. Dimensions and the "
+_SPECS = ("{prod}: hardware overview",
+          "The {prod} (model {sku}) is the {label} version of the {brand} {name}. It connects over {conn} and is "
+          "{power}. In the box: the {prod}, a quick start guide{extras}. Dimensions and the "
           "full data sheet are on the product page.",
           ["what comes in the box with the {s}",
            "{s} does it need to be plugged in all the time",
            "!{s} specs"])
 
-_ERROR_TITLE = "{code} {name}: {meaning}"
-_ERROR_BODY = ("Error {ecode} on the {code} means {what}. {fix}. If the error comes back, note "
+_ERROR_TITLE = "{brand} terminal: {meaning}"
+_ERROR_BODY = ("Error {ecode} on {brand} terminals means {what}. {fix}. If the error comes back, note "
                "the time and contact support with the device serial number.")
 _ERROR_CORES = ["!{s} {shows|says|displays} {ec}",
                 "!{ec} error on my {s}",
                 "screen on my {s} {says|shows} {desc}",
                 "{s} stopped taking payments and says {desc}"]
 
-_RELEASE_NOTES = ("{code} firmware {ver} release notes",
-                  "Firmware {ver} for the {code} {name} improves connection stability, shortens "
+_RELEASE_NOTES = ("{brand} firmware {ver} release notes",
+                  "Firmware {ver} for the {brand} {name} (model {code}) improves connection stability, shortens "
                   "start-up time and fixes rare display glitches. It installs automatically "
                   "within {days} days of release. Read the release notes for earlier versions "
                   "in the device's Settings > About page.")
@@ -1619,7 +1927,7 @@ def _build_articles(rng: random.Random, n_products: int) -> list[_Article]:
     hand = [("payments", _PAYMENTS), ("cards", _CARDS), ("billing", _BILLING),
             ("security", _SECURITY), ("shipping", _SHIPPING), ("hardware", _HARDWARE_GENERAL)]
     for line, topics in hand:
-        for key, title, body, cores, head in topics:
+        for key, title, body, cores, head in topics + _NEAR_MISS[line]:
             arts.append(_Article(key, line, title, _body(rng, line, body), list(cores), head))
 
     for code, short, what, action, customer in _ACH_CODES:
@@ -1639,10 +1947,10 @@ def _build_articles(rng: random.Random, n_products: int) -> list[_Article]:
 
     templated("cards", "card", [
         (product.split()[-1], {"slang": _alt(words), "inhouse": inhouse},
-         {"product": product, **facts}) for product, words, inhouse, facts in _CARD_PRODUCTS],
+         {"product": product, "Kind": facts["kind"].capitalize(), **facts}) for product, words, inhouse, facts in _CARD_PRODUCTS],
         _CARD_PRODUCT_TOPICS)
     templated("billing", "plan", [
-        (plan, {"desc": _alt(desc), "plan_lc": plan.lower()}, {"plan": plan, **facts})
+        (plan, {"desc": _alt(desc), "pcode": facts["pcode"].lower()}, {"plan": plan, **facts})
         for plan, desc, facts in _PLANS], _PLAN_TOPICS)
     templated("payments", "method", [
         (method, {"words": _alt(words), "jkey": jkey}, {"method": method, **facts})
@@ -1653,13 +1961,18 @@ def _build_articles(rng: random.Random, n_products: int) -> list[_Article]:
 
     for fam in _FAMILIES[:n_products]:
         for var in fam.variants:
+            brand = _BRANDS[fam.code]
             ctx = {"sku": f"{fam.code}-{var.suffix}", "name": fam.name, "conn": var.conn,
-                   "pair": var.pair, "power": var.power, "reset": fam.reset, "label": var.label}
+                   "pair": var.pair, "power": var.power, "reset": fam.reset, "label": var.label,
+                   "brand": brand, "prod": f"{brand} {var.label[0].upper()}{var.label[1:]}"}
             qctx = {"variant": var.suffix}
             for issue in fam.issues:
                 if issue == "battery" and not var.battery:
                     continue
                 title, body, cores = _ISSUES[issue]
+                # titles use the marketing name; the body gives the model code once
+                title = title.replace("{sku} {name}", "{prod}").replace("{sku}", "{prod}")
+                body = body.replace("{sku}", "{prod}")
                 arts.append(_Article(f"{fam.code}-{var.suffix}-{issue}".lower(), "hardware",
                                      _fill(rng, title, ctx), _body(rng, "hardware", body, ctx),
                                      list(cores), False, qctx, fam.code, f"{fam.code}/{issue}"))
@@ -1670,7 +1983,7 @@ def _build_articles(rng: random.Random, n_products: int) -> list[_Article]:
                                  list(cores), False, qctx, fam.code, f"{fam.code}/specs"))
         for ecode, meaning, what, fix in fam.error_codes:
             ctx = {"code": fam.code, "name": fam.name, "ecode": ecode, "meaning": meaning,
-                   "what": what, "fix": fix}
+                   "what": what, "fix": fix, "brand": _BRANDS[fam.code]}
             num = ecode.split("-")[1]
             qctx = {"ec": _alt([ecode.lower(), f"e{num}", f"error {num}", f"e {num}"]),
                     "desc": _ERROR_WORDS[ecode]}
@@ -1678,7 +1991,8 @@ def _build_articles(rng: random.Random, n_products: int) -> list[_Article]:
                                  _fill(rng, _ERROR_TITLE, ctx), _body(rng, "hardware", _ERROR_BODY, ctx),
                                  list(_ERROR_CORES), False, qctx, fam.code, None))
         ver = f"{rng.randint(2, 5)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}"
-        ctx = {"code": fam.code, "name": fam.name, "ver": ver, "days": str(rng.choice([7, 10, 14]))}
+        ctx = {"code": fam.code, "name": fam.name, "ver": ver, "days": str(rng.choice([7, 10, 14])),
+               "brand": _BRANDS[fam.code]}
         arts.append(_Article(f"{fam.code}-release-notes".lower(), "hardware",
                              _fill(rng, _RELEASE_NOTES[0], ctx),
                              _body(rng, "hardware", _RELEASE_NOTES[1], ctx), [], False, {},
@@ -1748,6 +2062,17 @@ def _render(rng: random.Random, art: _Article, core: str) -> tuple[str, bool, bo
     return _noise(rng, text), jargon, family_only
 
 
+def _add_related(rng: random.Random, arts: list[_Article]) -> None:
+    """End each article with links to two others from its product line, as help centres do."""
+    by_line: dict[str, list[_Article]] = {}
+    for a in arts:
+        by_line.setdefault(a.line, []).append(a)
+    for a in arts:
+        others = [o for o in by_line[a.line] if o is not a]
+        picks = rng.sample(others, 2)
+        a.text += f" Related articles: {picks[0].title}; {picks[1].title}."
+
+
 def _zipf_frequencies(rng: random.Random, arts: list[_Article]) -> dict[str, int]:
     """Article-level traffic: head topics first, then a random order; Zipf over ranks."""
     order = sorted(arts, key=lambda a: (not a.head, rng.random()))
@@ -1767,6 +2092,7 @@ def generate(out_dir: str | Path, seed: int = 0, n_products: int = len(_FAMILIES
         raise ValueError(f"n_products must be in 1..{len(_FAMILIES)}, got {n_products}")
     rng = random.Random(f"embexp-quickstart:{seed}")
     arts = _build_articles(rng, n_products)
+    _add_related(rng, arts)
     rng.shuffle(arts)
     ids = {a.key: f"kb-{i + 1:04d}" for i, a in enumerate(arts)}
     groups: dict[str, list[str]] = {}

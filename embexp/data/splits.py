@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timezone
 
@@ -27,7 +28,12 @@ def parse_timestamp(value, *, file: str = "<queries>", line: int | None = None, 
     if isinstance(value, bool):
         value = None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
+        if math.isfinite(v):
+            return v
     if isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -91,3 +91,25 @@ def slice_table(metrics: dict[str, float]) -> list[dict]:
             split, metric, sl = "/".join(parts[:-1]), parts[-1], "all"
         rows.setdefault((split, sl), {"split": split, "slice": sl})[metric] = v
     return list(rows.values())
+
+
+def log_run_summary(run, record: dict, *, model_dir: str | Path | None = None, log_model: bool = False) -> None:
+    """Baseline/final metrics and cost into the run summary, slices as a table, the
+    adapter or model as an artifact."""
+    if run is None:
+        return
+    import wandb
+
+    for k, v in record["metrics"].items():
+        run.summary[k] = v
+    for k, v in record.get("cost", {}).items():
+        if v is not None:
+            run.summary[f"cost/{k}"] = v
+    rows = slice_table(record["metrics"])
+    if rows:
+        cols = sorted({c for r in rows for c in r}, key=lambda c: (c not in ("split", "slice"), c))
+        run.log({"slices": wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in rows])})
+    if log_model and model_dir is not None and Path(model_dir).exists():
+        art = wandb.Artifact(name=f"model-{run.id}", type="model", metadata=record.get("cost", {}))
+        art.add_dir(str(model_dir))
+        run.log_artifact(art)

@@ -1,0 +1,172 @@
+"""Training examples, seeded batches and the tokenising collate (a LightningDataModule).
+
+Randomness is derived, not ambient: the batch order comes from (seed, epoch) and the
+hard negatives of example ``i`` from (seed, i, epoch), so a resumed run sees the same
+batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from embexp.data.prepare import PreparedData
+from embexp.data.types import TrainExample
+from embexp.errors import ConfigError, DataError, Problem
+from embexp.losses.masking import false_negative_mask, text_key
+from embexp.losses.sampler import NoDuplicateBatchSampler
+
+
+def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = None) -> list[TrainExample]:
+    """One example per (train query, relevant document) pair, in a stable order."""
+    ds = data.dataset
+    negatives = negatives if negatives is not None else ds.negatives
+    out = []
+    for q in sorted(data.train):
+        pos = [d for d, s in sorted(data.train[q].items()) if s > 0]
+        for d in pos:
+            out.append(TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))))
+    if not out:
+        raise DataError(Problem(ds.source, None, "qrels", "no training pairs (no train query has a relevant document)"))
+    return out
+
+
+class _Indexed(Dataset):
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, item):
+        return item  # (index, epoch) tuples from the batch sampler
+
+
+class EpochTaggedBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Wraps a batch sampler so every index travels with its epoch (for negative sampling)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for batch in self.inner:
+            yield [(int(i), self.epoch) for i in batch]
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+class _ShuffledBatches:
+    def __init__(self, n: int, batch_size: int, seed: int, drop_last: bool):
+        self.n, self.batch_size, self.seed, self.drop_last, self.epoch = n, batch_size, seed, drop_last, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        for s in range(0, self.n, self.batch_size):
+            b = order[s : s + self.batch_size]
+            if len(b) == self.batch_size or not self.drop_last:
+                yield b
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
+class Collator:
+    """Tokenises queries and passages (positives then hard negatives) and builds the
+    false-negative mask over the candidate columns."""
+
+    def __init__(self, encoder, data: PreparedData, examples: list[TrainExample], *, n_negatives: int = 0, seed: int = 0):
+        self.encoder = encoder
+        self.corpus = data.dataset.corpus
+        self.examples = examples
+        self.n_negatives = n_negatives
+        self.seed = seed
+        self.positives: dict[str, set[str]] = {q: {d for d, s in r.items() if s > 0} for q, r in data.train.items()}
+        self._doc_keys: dict[str, frozenset] = {}
+
+    def doc_keys(self, doc_id: str) -> frozenset:
+        k = self._doc_keys.get(doc_id)
+        if k is None:
+            k = self._doc_keys[doc_id] = frozenset((doc_id, text_key(self.corpus.text_of(doc_id))))
+        return k
+
+    def sample_negatives(self, i: int, epoch: int) -> list[str]:
+        ex = self.examples[i]
+        rng = random.Random(hash((self.seed, i, epoch)) & 0xFFFFFFFF)
+        pool = [d for d in ex.negative_ids if d not in self.positives.get(ex.query_id, ())]
+        if len(pool) >= self.n_negatives:
+            return rng.sample(pool, self.n_negatives)
+        # too few mined negatives: top up with random non-positive documents
+        picked = list(pool)
+        taken = set(picked) | self.positives.get(ex.query_id, set())
+        while len(picked) < self.n_negatives:
+            d = self.corpus.ids[rng.randrange(len(self.corpus))]
+            if d not in taken:
+                picked.append(d)
+                taken.add(d)
+        return picked
+
+    def __call__(self, items: list[tuple[int, int]]) -> dict:
+        exs = [self.examples[i] for i, _ in items]
+        pos_ids = [ex.positive_ids[0] for ex in exs]
+        neg_ids = [self.sample_negatives(i, e) for i, e in items] if self.n_negatives else []
+        cand = [self.doc_keys(d) for d in pos_ids] + [self.doc_keys(d) for row in neg_ids for d in row]
+        pos_sets = [frozenset().union(*(self.doc_keys(d) for d in self.positives.get(ex.query_id, {ex.positive_ids[0]}))) for ex in exs]
+        texts = [self.corpus.text_of(d) for d in pos_ids] + [self.corpus.text_of(d) for row in neg_ids for d in row]
+        return {
+            "query": dict(self.encoder.tokenize([ex.query for ex in exs], "query")),
+            "passage": dict(self.encoder.tokenize(texts, "passage")),
+            "mask": false_negative_mask(pos_sets, cand),  # (batch, batch * (1 + n_neg))
+            "n_neg": self.n_negatives,
+        }
+
+
+class PairDataModule(pl.LightningDataModule):
+    def __init__(self, encoder, data: PreparedData, *, batch_size: int = 32, n_negatives: int = 0, no_duplicates: bool = True, num_workers: int = 0, seed: int = 0, drop_last: bool = False, negatives: dict[str, list[str]] | None = None):
+        super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 2:
+            raise ConfigError("train.batch_size", f"in-batch negatives need a batch size >= 2, got {batch_size!r}")
+        if not isinstance(n_negatives, int) or n_negatives < 0:
+            raise ConfigError("negatives.n_negatives", f"must be a non-negative integer, got {n_negatives!r}")
+        self.encoder, self.data = encoder, data
+        self.batch_size, self.n_negatives, self.no_duplicates = batch_size, n_negatives, no_duplicates
+        self.num_workers, self.seed, self.drop_last = num_workers, seed, drop_last
+        self.set_negatives(negatives)
+
+    def set_negatives(self, negatives: dict[str, list[str]] | None) -> None:
+        """Swap in a new negative pool (a mining round); batches from now on use it."""
+        self.examples = build_examples(self.data, negatives)
+        self.collator = Collator(self.encoder, self.data, self.examples, n_negatives=self.n_negatives, seed=self.seed)
+
+    def train_dataloader(self) -> DataLoader:
+        if self.no_duplicates:
+            keys = [self.collator.doc_keys(ex.positive_ids[0]) | {text_key(ex.query)} for ex in self.examples]
+            inner = NoDuplicateBatchSampler(keys, self.batch_size, seed=self.seed, drop_last=self.drop_last)
+        else:
+            inner = _ShuffledBatches(len(self.examples), self.batch_size, self.seed, self.drop_last)
+        return DataLoader(
+            _Indexed(len(self.examples)),
+            batch_sampler=EpochTaggedBatchSampler(inner),
+            collate_fn=lambda items: self.collator(items),
+            num_workers=self.num_workers,
+            persistent_workers=False,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        # Validation re-embeds the dev corpus in the module's on_validation_epoch_end; this
+        # one-item loader only makes Lightning run the validation loop.
+        return DataLoader([0], batch_size=1)

@@ -1,0 +1,73 @@
+"""embexp-train end to end on tiny models: fast_dev_run of every experiment, a full tiny
+run with resume, a 2-job multirun, bad config values failing before training."""
+
+import json
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+TINY = ["model=tiny", "logger=none", "train.batch_size=2", "eval.show_progress=false", "callbacks.progress_bar=null"]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_fast_dev_run_every_experiment(name, tiny_beir, tmp_path):
+    p = run_cli("embexp.cli.train", f"experiment={name}", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", f"hydra.run.dir={tmp_path}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.loads((tmp_path / "metrics.json").read_text())
+    assert rec["status"] == "finished" and "final/test/ndcg@10" in rec["metrics"]
+
+
+def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
+    args = ["data=beir", f"data.path={tiny_beir}", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}"]
+    p = run_cli("embexp.cli.train", *args)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.loads((tmp_path / "metrics.json").read_text())
+    for k in ("baseline/test/ndcg@10", "baseline/dev/mrr@10", "final/test/ndcg@10", "final/test/slice/jargon/ndcg@10"):
+        assert k in rec["metrics"], k
+    c = rec["cost"]
+    assert c["trainable_params"] < c["total_params"] and c["adapter"] == "lora"
+    for k in ("train_wall_s", "reembed_corpus_s", "peak_rss_mb", "pairs_per_s", "model_size_mb"):
+        assert c[k] is not None and c[k] > 0, k
+    assert (tmp_path / "model" / "adapter_config.json").exists()
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["data"]["fingerprint"] == rec["data"]["fingerprint"] and prov["config"]["adapter"]["kind"] == "lora"
+    rows = [json.loads(l) for l in (tmp_path / "per_query.jsonl").read_text().splitlines()]
+    assert {r["model"] for r in rows} == {"baseline", "final"}
+    # same run dir again: finished work is returned, not redone
+    p2 = run_cli("embexp.cli.train", *args)
+    assert p2.returncode == 0 and "already finished" in (p2.stdout + p2.stderr)
+    # a killed run (metrics.json missing, last.ckpt present) resumes from last.ckpt
+    (tmp_path / "metrics.json").unlink()
+    p3 = run_cli("embexp.cli.train", *args[:-2], "trainer.max_epochs=3", f"hydra.run.dir={tmp_path}")
+    assert p3.returncode == 0, p3.stderr[-3000:]
+    assert "resuming from" in (p3.stdout + p3.stderr)
+    assert json.loads((tmp_path / "metrics.json").read_text())["cost"]["epochs"] == 3
+
+
+def test_two_job_multirun(tiny_beir, tmp_path):
+    p = run_cli("embexp.cli.train", "-m", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", "adapter=lora,full", f"hydra.sweep.dir={tmp_path}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    recs = [json.loads((tmp_path / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    assert sorted(r["cost"]["adapter"] for r in recs) == ["full", "lora"]
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("loss.temperature=-0.1", "loss.temperature"),
+        ("adapter.r=0", "adapter.r"),
+        ("model.pooling=max", "model.pooling"),
+        ("adapter.target_modules=[q_proj]", "adapter.target_modules"),
+        ("optimizer.lr=0", "optimizer.lr"),
+        ("loss=triplet loss.margin=-1", "loss.margin"),
+        ("train.batch_size=1", "train.batch_size"),
+    ],
+)
+def test_bad_config_fails_before_training(override, key, tiny_beir, tmp_path):
+    p = run_cli("embexp.cli.train", "data=beir", f"data.path={tiny_beir}", *TINY, *override.split(), f"hydra.run.dir={tmp_path}")
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert key in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "checkpoints").exists()
