@@ -3,6 +3,7 @@
     embexp-train                                   # quickstart: shipped data, MiniLM, LoRA
     embexp-train experiment=scifact_lora data.path=../shared/datasets/scifact
     embexp-train -m loss.temperature=0.02,0.05 adapter=lora,full
+    embexp-train hparams_search=temperature_x_loss # Optuna sweep (see sweeps/README.md)
 """
 
 from __future__ import annotations
@@ -13,17 +14,38 @@ from omegaconf import DictConfig
 from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-@clean_errors
-def main(cfg: DictConfig) -> float | None:
-    setup_env()
+def objective(record: dict, key) -> float | list | None:
+    """``optimized_metric`` from a run record: one key, or a list of keys (multi-objective),
+    each looked up in ``metrics`` or, as ``cost/NAME``, in ``cost``."""
+
+    def one(k: str):
+        if k in record.get("metrics", {}):
+            return record["metrics"][k]
+        if k.startswith("cost/"):
+            return record.get("cost", {}).get(k[len("cost/"):])
+        return None
+
+    if not key:
+        return record["metrics"].get(record["primary_metric"])
+    if isinstance(key, str):
+        return one(key)
+    return [one(str(k)) for k in key]
+
+
+def _train(cfg: DictConfig):
     from embexp.train.run import train
 
-    record = train(cfg, run_dir())
-    key = cfg.get("optimized_metric")
-    if key:
-        return record["metrics"].get(key)
-    return record["metrics"].get(record["primary_metric"])
+    return objective(train(cfg, run_dir()), cfg.get("optimized_metric"))
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | list | None:
+    setup_env()
+    if "optuna" in cfg:  # a trial of an Optuna sweep: errors become the trial's FAIL reason, not exit(2)
+        from embexp.sweep.trial import run_trial
+
+        return run_trial(cfg, _train, run_dir())
+    return clean_errors(_train)(cfg)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ _PAYMENTS = [
       "!raise my ach velocity limit"], False),
     ("ach-debit-authorization", "Getting permission to debit a customer's bank account",
      "Before you pull funds from a customer's bank account you need their authorization, "
-     "written, online or recorded, as required by the Nacha Operating Rules. Keep each "
+     "written, online or recorded, as required by the bank transfer network's rules. Keep each "
      "authorization for two years after it ends and give the customer a way to revoke it. "
      "Our template covers recurring and one-time debits.",
      ["what do i need from a customer before i take money out of their bank",
@@ -111,7 +111,8 @@ _PAYMENTS = [
      "submitted on weekends or holidays start processing on the next banking day.",
      ["bank transfer stuck on pending for {2|3|4} days",
       "money left my account but the other side still {hasnt|has not} got it",
-      "!ach stuck in pending"], False),
+      "!ach stuck in pending",
+      "!ach pending 3 days"], False),
     ("micro-deposits", "Confirming your bank account with two small deposits",
      "To link a bank account without signing in to your bank, we send two deposits of less "
      "than $1. They arrive in one to two banking days. Enter both amounts in the dashboard "
@@ -122,7 +123,7 @@ _PAYMENTS = [
       "!micro deposit verification",
       "!microdeposits not showing"], False),
     ("routing-number", "Finding your routing and account number",
-     "Your nine-digit ABA routing number and your account number are under Accounts > "
+     "Your nine-digit routing number and your account number are under Accounts > "
      "Details. Use them to set up direct deposit from an employer or to receive transfers. "
      "Wires use a different routing number, shown on the same page.",
      ["where is the 9 digit number for direct deposit",
@@ -135,8 +136,9 @@ _PAYMENTS = [
      "deduct their own fees from international wires before the money arrives.",
      ["why was i charged {$25|25 bucks} for sending money to my supplier",
       "how much does it cost to send money to my supplier by wire",
-      "outgoing wire fee",
-      "!swift charges deducted from incoming"], False),
+      "price to wire money",
+      "!swift charges deducted from incoming",
+      "!swift charges on outgoing wire"], False),
     ("wire-recall", "Recalling a wire sent in error",
      "Wires are final once they are sent. Within the same business day we can submit a recall "
      "request to the receiving bank, but the recipient must agree to return the funds. "
@@ -155,7 +157,7 @@ _PAYMENTS = [
       "!iban for intl wire"], False),
     ("nsf-fee", "Returned item fee",
      "If a payment or transfer is presented when your available balance is too low, we return "
-     "it unpaid and charge a ${30|35} returned item fee, listed as NSF FEE on your "
+     "it unpaid and charge a ${30|35} returned item fee, listed as RETURNED ITEM on your "
      "statement. We charge at most three of these fees per day. You can ask us to waive one "
      "fee every twelve months.",
      ["why did i get charged a fee when my balance was low",
@@ -174,7 +176,7 @@ _PAYMENTS = [
       "!od limit"], False),
     ("funds-hold", "When deposited money becomes available",
      "Large or unusual deposits may be held for up to {five|seven} business days under our "
-     "funds availability policy (Regulation CC). The first $225 of a check deposit is "
+     "funds availability policy. The first $225 of a check deposit is "
      "available the next business day. The hold end date is shown on the deposit in "
      "Activity.",
      ["deposited a check but i cant use the money yet",
@@ -191,7 +193,7 @@ _PAYMENTS = [
       "!how does boost work for payouts"], False),
     ("payout-schedule", "When your card sales reach your bank",
      "Card sales are paid out to your linked bank account on a rolling basis, two business "
-     "days after the sale (T+2). Sales made on Friday, Saturday and Sunday arrive on "
+     "days after the sale. Sales made on Friday, Saturday and Sunday arrive on "
      "Tuesday. You can change the payout time of day under Settings > Payouts.",
      ["when do i get the money from my card sales",
       "my sales money from {friday|the weekend} still not in my bank",
@@ -204,8 +206,8 @@ _PAYMENTS = [
      "amount.",
      ["my sales money never made it to my bank",
       "sales money bounced back to my balance",
-      "payout failed bank rejected",
-      "returned payout"], False),
+      "bank sent my sales money back to you",
+      "payout says failed on the dashboard"], False),
     ("mobile-check-deposit", "Depositing checks with the app",
      "Deposit checks with the app: endorse the back with your signature and 'For mobile "
      "deposit only', then photograph both sides on a dark surface. Remote deposit capture "
@@ -216,7 +218,7 @@ _PAYMENTS = [
       "!rdc endorsement"], False),
     ("real-time-payments", "Instant bank-to-bank payments",
      "Real-time payments move money between participating banks in seconds, 24/7, over the "
-     "RTP network or FedNow. Each payment is final and cannot be reversed. The limit is "
+     "instant payment networks. Each payment is final and cannot be reversed. The limit is "
      "$100,000 per payment and the fee is $1.",
      ["can i send money that arrives in seconds even at night",
       "send money to another bank in seconds",
@@ -243,8 +245,8 @@ _PAYMENTS = [
      "posted, a stop no longer applies; dispute the transaction instead.",
      ["how do i stop a check i wrote",
       "stop a check before they cash it",
-      "stop payment fee",
-      "stop pay on a check"], False),
+      "how much to cancel a check",
+      "cancel a check i already mailed"], False),
     ("refund-a-sale", "Refunding a customer's card payment",
      "Refund a payment from Activity within 120 days of the sale. The refund goes back to the "
      "card the customer paid with and appears on their statement in five to ten business "
@@ -252,21 +254,21 @@ _PAYMENTS = [
      "low.",
      ["customer wants their money back how do i give it to them",
       "give a customer their money back for a sale",
-      "issue refund to cardholder"], True),
+      "undo a sale and give the money back"], True),
     ("partial-refund", "Refunding part of a payment",
      "To refund only part of a payment, open it in Activity, choose Refund and enter the "
      "amount or pick the items. You can make several partial refunds until the full amount "
      "has been refunded.",
      ["give back only part of what a customer paid",
       "customer returned one of three items, give back only that part",
-      "partial refund"], False),
+      "customer only wants to return one thing out of the order"], False),
     ("refund-fees", "Processing fees when you refund a payment",
      "When you refund a payment, the customer gets the full amount back but the original "
      "processing fee is not returned to you. This is because the card networks keep their "
      "interchange fees on refunded transactions.",
      ["i refunded a customer but you kept the fee",
       "why didnt i get the fee back when i gave a customer their money back",
-      "refund processing fee not returned"], False),
+      "refunded a sale and still paid the percentage"], False),
     ("refund-closed-card", "Refunds when the customer's card is closed",
      "If the card a customer paid with has been closed or replaced, the refund is still sent "
      "to it and the customer's bank forwards it to the new card or account. If the bank "
@@ -274,9 +276,9 @@ _PAYMENTS = [
      "way.",
      ["customer lost the card they paid with and wants money back",
       "the card my customer paid with is closed now",
-      "refund to different card"], False),
+      "customer wants the refund on a new card"], False),
     ("reserve-vault", "Why part of your balance is held in reserve",
-     "Some accounts have a rolling reserve, shown as Vault in the dashboard: {10%|5%} of each "
+     "Some accounts have a rolling reserve: {10%|5%} of each "
      "day's sales is held for 90 days and then released automatically. Reserves depend on "
      "your business type and dispute history and are reviewed every six months.",
      ["why is {10|5} percent of my sales being held back",
@@ -356,7 +358,7 @@ _CARDS = [
     ("card-declined", "Why a card purchase doesn't go through",
      "A purchase can be declined for several reasons: not enough available balance, the card "
      "is frozen or expired, the PIN or CVV was wrong, a spending limit was reached, or the "
-     "purchase looked like fraud. Generic declines such as code 05 (do not honor) come from "
+     "purchase looked like fraud. Generic declines such as code 05 come from "
      "our fraud checks. Open the transaction in Activity to see the reason.",
      ["card keeps getting rejected at the {store|gas station|register}",
       "card rejected online but i have money",
@@ -364,7 +366,7 @@ _CARDS = [
       "!decline code 05 do not honor"], True),
     ("card-dispute", "Questioning a charge on your card",
      "If you do not recognise a charge, or a merchant did not deliver what you paid for, "
-     "open a dispute (chargeback) from the transaction in Activity within 60 days of the "
+     "open a dispute from the transaction in Activity within 60 days of the "
      "statement date. We may give you a provisional credit within ten business days while "
      "the card network investigates.",
      ["got charged for something i never {received|got}",
@@ -387,8 +389,8 @@ _CARDS = [
      "card screen. If you think the card was stolen, report it instead.",
      ["temporarily turn off my card",
       "turn off my card for a bit, i might have left it in the car",
-      "freeze card",
-      "unfreeze card in app"], False),
+      "pause my card until i find it",
+      "turn my card back on, found it in my jacket"], False),
     ("card-lost-stolen", "Report a lost or stolen card",
      "Report a lost or stolen card right away from the card screen or by phone. We cancel the "
      "card and ship a replacement with a new number within {five|seven} business days; "
@@ -396,16 +398,16 @@ _CARDS = [
      "you do not recognise.",
      ["my wallet got stolen",
       "lost my wallet with my card in it",
-      "card replacement stolen",
-      "report stolen card"], True),
+      "someone took my purse with all my cards",
+      "pickpocketed on the train and my card is gone"], True),
     ("pin-reset", "Changing your card PIN",
      "Reset your PIN from the card screen in the app after confirming your identity. After "
      "three wrong entries the PIN is locked for 24 hours; you can unlock it by setting a new "
      "PIN. A new PIN works at ATMs immediately.",
      ["forgot the 4 digit code for my card",
       "atm says wrong 4 digit code",
-      "pin reset",
-      "pin locked"], False),
+      "cant remember the number i punch in at the atm",
+      "typed the wrong number at the atm three times"], False),
     ("card-contactless", "Tapping your card to pay",
      "If tapping your card does nothing, hold it flat against the reader for two seconds. "
      "Contactless purchases above the local limit need the chip and PIN. After several taps "
@@ -444,7 +446,7 @@ _CARDS = [
      "can reach you if a purchase looks unusual.",
      ["going to europe next week will my card work",
       "do i have to tell you before i go on a trip abroad",
-      "travel notice"], False),
+      "tell you im traveling so you dont block it"], False),
     ("credit-limit-increase", "Requesting a higher credit line",
      "Credit accounts open for at least {three|six} months can request a higher limit under "
      "Card > Limit. We look at your payment history and income; the request does not affect "
@@ -459,21 +461,22 @@ _CARDS = [
      "every twelve months on request.",
      ["charged extra because i paid my card a day late",
       "paid my credit card late and got a fee",
-      "late fee waiver"], False),
+      "can you take off the late charge this once"], False),
     ("autopay", "Paying your card balance automatically",
      "AutoPay pays your credit card automatically each month from a linked bank account. "
      "Choose the minimum payment, the statement balance or a fixed amount. Payments are "
      "taken on the due date; change or cancel them at least three days before.",
      ["pay off my card automatically every month",
       "pay my card bill automatically",
-      "!autopay statement balance vs minimum"], False),
+      "auto pay the full amount or just the minimum"], False),
     ("card-updater", "Recurring charges after a card replacement",
      "When we replace a card, the card networks' updater services send the new number to "
      "many merchants that charge you regularly. Some merchants do not use the updater, so "
      "update your card details with streaming services and utilities yourself.",
      ["my netflix stopped working after i got a new card",
       "subscriptions failing since my new card came",
-      "!vau abu card updater"], False),
+      "!vau abu card updater",
+      "!vau abu not updating merchants"], False),
     ("cashback", "Earning and using cashback",
      "Eligible purchases earn {1%|1.5%} cashback, credited to your balance at the end of each "
      "statement cycle. Cash withdrawals, transfers and fees do not earn cashback. Cashback "
@@ -497,7 +500,7 @@ _CARDS = [
       "!cvv2",
       "!cvv location virtual card"], False),
     ("employee-card-controls", "Spending controls for employee cards",
-     "Admins can set per-card limits, block merchant categories (MCC) and restrict cards to "
+     "Admins can set per-card limits, block merchant categories and restrict cards to "
      "certain days. Limits apply immediately. Employees see their remaining limit in the "
      "app and receive a notification when a purchase is declined by a control.",
      ["stop my staff from buying anything over {500|1000}",
@@ -510,22 +513,22 @@ _CARDS = [
      "appear on the next statement.",
      ["whats the difference between the closing date and the due date",
       "when is my card bill actually due",
-      "statement cycle dates"], False),
+      "when does my card month start and end"], False),
     ("atm-network", "Finding fee-free ATMs",
      "Withdrawals are free at more than 40,000 in-network ATMs; use the ATM map in the app to "
      "find one. Out-of-network ATMs may charge their own surcharge, which we refund up to "
      "${10|15} a month on the Onyx card.",
      ["where can i get cash without paying a fee",
       "took cash out and got charged by the machine",
-      "in network atm",
-      "atm surcharge refund"], False),
+      "which cash machines dont charge me",
+      "the cash machine charged me 3.50"], False),
     ("card-not-received", "Your new card hasn't arrived",
      "Cards arrive within {seven|ten} business days in a plain white envelope. If yours has "
      "not arrived after that, cancel it from the card screen and order a new one; the first "
      "card is blocked so nobody else can use it.",
      ["its been 2 weeks and my new card never came",
       "still waiting on my card in the mail",
-      "card not received"], False),
+      "card never showed up in the mailbox"], False),
 ]
 
 # Card products x topics: (product, customer words for it, in-house codename, facts).
@@ -599,21 +602,22 @@ _BILLING = [
      "within 30 days and we will refund the charge to the original card.",
      ["charged for the month even though i cancelled",
       "still charged for my plan after i cancelled",
-      "!prorated refund subscription"], False),
+      "!prorated refund subscription",
+      "!prorated refund after cancel"], False),
     ("cancel-subscription", "Ending your plan",
      "Cancel under Settings > Plan > Cancel. Paid features stay active until the end of the "
      "current billing period and you are not charged again. Your data is kept for 90 days in "
      "case you return.",
      ["how do i stop paying every month",
       "stop paying monthly and close my plan",
-      "cancel subscription"], True),
+      "close my plan and stop the charges"], True),
     ("pause-subscription", "Pausing billing for seasonal businesses",
      "Seasonal businesses can pause their plan for one to three months, once a year. While "
      "paused you pay $0, cannot take payments and keep your items, customers and reports. "
      "Resume at any time from Settings > Plan.",
      ["my shop is closed for the winter do i still have to pay",
       "shop closed for the season, stop charging me",
-      "seasonal pause"], False),
+      "we only open in summer, dont want to pay all year"], False),
     ("failed-subscription-payment", "When a plan payment fails",
      "If your plan payment fails we retry it after three, five and seven days and email you "
      "each time. After the last retry your account becomes past due and paid features are "
@@ -628,14 +632,14 @@ _BILLING = [
      "new card right away.",
      ["change which card my plan gets charged to",
       "plan is charging my old card, change it",
-      "update billing card"], False),
+      "use a different card for your monthly bill"], False),
     ("invoices", "Download invoices and receipts",
      "Every plan charge has an invoice. Download PDFs under Settings > Billing > Invoices, or "
      "have them emailed to a billing contact. Invoices list your plan, add-ons, taxes and the "
      "billing period.",
      ["need a copy of my bill for my accountant",
       "where can i find past bills for my accountant",
-      "invoice pdf"], False),
+      "receipt for my monthly payment to you"], False),
     ("vat-sales-tax", "Tax on your invoice",
      "We charge sales tax or VAT based on your business address. EU and UK businesses can add "
      "a VAT ID to have the reverse charge applied. Tax IDs added after an invoice is issued "
@@ -650,10 +654,10 @@ _BILLING = [
      "monthly takes effect at your next renewal date.",
      ["pay once a year instead of every month",
       "cheaper if i pay the whole year at once?",
-      "annual plan discount"], False),
+      "discount if i pay yearly"], False),
     ("proration", "Partial charges when you change plans",
      "When you upgrade in the middle of a billing period, we charge the difference for the "
-     "days left (proration). Downgrades take effect at the next renewal and create no "
+     "days left. Downgrades take effect at the next renewal and create no "
      "credit. Proration lines appear on your next invoice.",
      ["charged a weird partial amount after switching plans",
       "odd amount on my bill after switching plans",
@@ -665,21 +669,22 @@ _BILLING = [
      "to new accounts.",
      ["where do i put the discount code",
       "discount code didnt work when i signed up",
-      "promo code invalid"], False),
+      "the code from the podcast ad says not valid"], False),
     ("free-trial", "What happens when your free trial ends",
      "Paid plans start with a 30-day free trial. We email you seven days before it ends. If "
      "you do nothing, the plan starts and your card is charged; cancel before the trial "
      "ends to avoid the charge.",
      ["will i be charged after the 30 days free",
       "what happens when the free 30 days are over",
-      "!trial conversion"], False),
+      "!trial conversion",
+      "!trial conversion date"], False),
     ("double-charge", "Charged twice for your plan",
      "If you see two plan charges for the same period, one is usually a pending "
      "authorization that drops off within five business days. If both charges have posted, "
      "contact us and we refund the duplicate.",
      ["see the same plan payment two times this month",
       "you billed me twice for my plan",
-      "duplicate billing charge"], False),
+      "two identical charges from you this month"], False),
     ("billing-contact", "Changing who receives invoices",
      "Invoices and payment receipts go to the billing contact. Change it under Settings > "
      "Billing > Contact; the account owner's login email does not change. You can add up to "
@@ -692,8 +697,8 @@ _BILLING = [
      "invoice.",
      ["add another login for my cashier",
       "how much to add logins for more staff",
-      "seat based pricing",
-      "extra seat cost"], False),
+      "price per extra employee login",
+      "does each staff login cost extra"], False),
     ("processing-fees", "Understanding processing fees on your statement",
      "Your monthly statement lists each card payment's processing fee. On interchange-plus "
      "pricing, the fee is the card network's interchange plus our markup, so it varies by "
@@ -825,21 +830,23 @@ _SECURITY = [
      "set.",
      ["where are those one time recovery codes",
       "used up my spare one time codes",
-      "!2fa backup codes"], False),
+      "!2fa backup codes",
+      "!2fa recovery codes"], False),
     ("sms-code", "Not receiving text message codes",
      "Verification texts can take up to a minute. Check that your phone number is correct, "
      "that you have signal and that texts from short codes are not blocked by your carrier. "
      "You can switch to an authenticator app for more reliable codes.",
      ["text with the code never comes",
       "not getting the code text on my phone",
-      "!sms otp not arriving"], False),
+      "!sms otp not arriving",
+      "!sms otp delay"], False),
     ("password-reset", "Reset your password",
      "Choose Forgot password on the sign-in screen and enter your email. The reset link is "
      "valid for 30 minutes and can be used once. Check your spam folder if it does not "
      "arrive within a few minutes.",
      ["forgot my password",
       "forgot my password and the reset email never shows up",
-      "password reset link expired"], True),
+      "the link in the email says expired when i try to get back in"], True),
     ("account-locked", "Account locked after too many sign-in attempts",
      "After {five|six} wrong passwords in a row your account is locked for 30 minutes to "
      "protect it. Wait, or reset your password to unlock it immediately.",
@@ -852,7 +859,7 @@ _SECURITY = [
      "verification.",
      ["my cashier is locked out can i let them back in",
       "employee locked out of their login, how do i let them in",
-      "unlock team member"], False),
+      "staff member cant get in after too many tries"], False),
     ("suspicious-login", "Sign-in alerts from a new device or location",
      "We email you when your account is accessed from a new device or location. If it was "
      "not you, reset your password, sign out of all sessions under Security and review "
@@ -869,7 +876,7 @@ _SECURITY = [
       "!saml sso setup",
       "!saml idp metadata"], False),
     ("security-keys", "Using a hardware security key",
-     "You can use a FIDO2 security key such as a YubiKey as your second step. Add it under "
+     "You can use a hardware security key as your second step. Add it under "
      "Security > Sign-in > Security keys and keep a backup method in case you lose the key.",
      ["can i use a usb key to log in",
       "log in with the little usb key instead of codes",
@@ -881,11 +888,12 @@ _SECURITY = [
      "exposed, roll it immediately with no overlap.",
      ["i accidentally posted our secret key on github",
       "our secret key got posted publicly, how do i get a new one",
-      "rotate api key",
-      "!sk_live key leaked"], False),
+      "make a new secret key for our developers",
+      "!sk_live key leaked",
+      "!rotate sk_live"], False),
     ("webhook-signatures", "Verifying webhook signatures",
      "Each webhook request includes a signature header computed with your endpoint's signing "
-     "secret (HMAC-SHA256). Verify it before trusting the event, and reject requests older "
+     "secret. Verify it before trusting the event, and reject requests older "
      "than five minutes to prevent replays.",
      ["how do i know the event requests are really from you",
       "check that event requests to my server really came from you",
@@ -897,28 +905,31 @@ _SECURITY = [
      "to reports and statements.",
      ["let my manager see sales but not the bank stuff",
       "give my bookkeeper read only access",
-      "!rbac roles"], False),
+      "!rbac roles",
+      "!rbac for managers"], False),
     ("audit-log", "Seeing who changed what",
      "The audit log under Security > Audit log lists sign-ins, permission changes, bank "
      "account changes and refunds, with the team member, time and IP address. Entries are "
      "kept for two years and can be exported.",
      ["see who changed the bank account for payouts",
       "find out which employee changed the bank account",
-      "audit log"], False),
+      "history of who did what in the account"], False),
     ("kyc", "Identity verification documents",
-     "Regulations require us to verify the identity of account owners (KYC). Upload a "
+     "Regulations require us to verify the identity of account owners. Upload a "
      "government photo ID and take a selfie in the app. Photos must show all four corners "
      "and be free of glare; verification usually completes within minutes.",
      ["why do you need a photo of my drivers license",
       "photo of my drivers license keeps failing",
-      "!kyc verification pending"], False),
+      "!kyc verification pending",
+      "!kyc docs needed"], False),
     ("kyb", "Business verification documents",
-     "To verify your business (KYB) we need your legal name, EIN and registration documents "
+     "To verify your business we need your legal name, EIN and registration documents "
      "such as articles of incorporation, and the details of anyone owning 25% or more. "
      "Payouts stay paused until verification is complete.",
      ["you're asking for my company papers why",
       "what company papers do i need to send you",
-      "!kyb ein verification"], False),
+      "!kyb ein verification",
+      "!kyb documents list"], False),
     ("change-email", "Changing your sign-in email",
      "Change your sign-in email under Settings > Profile. We send a confirmation link to the "
      "new address and a notice to the old one. The change takes effect once you click the "
@@ -930,37 +941,38 @@ _SECURITY = [
      "to confirm it. Clearing cookies or using private browsing makes every sign-in look new.",
      ["it keeps asking me to confirm by email every time i log in",
       "every login makes me click an email link",
-      "new device verification email"], False),
+      "email check every time i use a new computer"], False),
     ("close-account", "Closing your account",
      "Close your account under Settings > Account > Close. Your remaining balance is paid "
      "out first and open disputes must be resolved. We keep records for seven years as "
      "required by law.",
      ["delete my account for good",
       "i want to leave and get my remaining money",
-      "account closure final payout"], False),
+      "what happens to my money if i close"], False),
     ("passkeys", "Signing in with your fingerprint or face",
      "Passkeys let you sign in with your fingerprint, face or device PIN instead of a "
      "password. Add one under Security > Passkeys on each device. Passkeys cannot be "
      "phished and also satisfy two-step verification.",
      ["log in with face id instead of typing a password",
       "use my fingerprint instead of a password",
-      "!passkey setup"], False),
+      "!passkey setup",
+      "!passkey on new phone"], False),
     ("session-timeout", "Why you are signed out automatically",
      "For security, dashboard sessions end after {30|60} minutes without activity. Admins "
      "can set a shorter or longer timeout, up to 12 hours, under Security > Sessions.",
      ["keeps logging me out every {15|30} minutes",
       "dashboard logs me out when i step away",
-      "session timeout setting"], False),
+      "make the dashboard stay logged in longer"], False),
     ("phishing", "Reporting fake emails and texts",
      "We never ask for your password, PIN or verification codes. Forward suspicious emails to "
      "our security team and do not click links in texts that say your account is suspended. "
      "If you entered your details, reset your password right away.",
      ["got a text saying my account is suspended with a link",
       "is this email from you asking me to confirm my details legit",
-      "phishing report"], False),
+      "where do i forward a scam email"], False),
     ("pci-compliance", "Card data security questionnaire",
-     "Businesses that accept cards must comply with PCI DSS. Most of our merchants qualify for "
-     "the short SAQ A, which you complete in the dashboard in about ten minutes. Accounts "
+     "Businesses that accept cards must comply with the card industry's data security standard. "
+     "Most of our merchants qualify for the shortest questionnaire, which you complete in the dashboard in about ten minutes. Accounts "
      "without a completed questionnaire pay a monthly non-compliance fee.",
      ["got an email saying i need to fill a security questionnaire about card data",
       "why am i being charged for not filling a security questionnaire",
@@ -972,20 +984,21 @@ _SECURITY = [
      "and VPN ranges before enabling it.",
      ["only let our office network get into the account",
       "block logins from outside our office network",
-      "!ip whitelist api"], False),
+      "!ip whitelist api",
+      "!ip whitelist dashboard"], False),
     ("trusted-devices", "Managing signed-in devices",
      "Devices you sign in from are listed under Security > Devices. Remove a device to sign "
      "it out and require two-step verification on its next sign-in.",
      ["remove an old laptop from my account",
       "sign out my ex employees phone from the account",
-      "trusted device list"], False),
+      "list of phones logged into my account"], False),
     ("risk-review", "Account under review",
      "Our risk team may review an account after unusual activity, such as a spike in volume "
      "or many disputes. During a review payouts can be paused for up to {five|seven} business "
      "days. Respond to any request for documents to speed it up.",
      ["you froze my account and my money",
       "why are my payouts frozen all of a sudden",
-      "risk review hold"], True),
+      "account says under review and payouts stopped"], True),
     ("fraud-rules", "Blocking risky payments with Shield",
      "Shield scores every online payment for fraud risk. Block payments above a risk score, "
      "require 3D Secure for large amounts, or block countries and card types with custom "
@@ -1000,7 +1013,8 @@ _SECURITY = [
      "within 30 days.",
      ["download everything you have on me",
       "get all my sales history out into a spreadsheet",
-      "!gdpr data request"], False),
+      "!gdpr data request",
+      "!gdpr export my data"], False),
 ]
 
 _SHIPPING = [
@@ -1010,19 +1024,19 @@ _SHIPPING = [
      "business days after we receive the item. Original shipping costs are not refunded.",
      ["can i get my money back for the {card reader|printer|stuff} i bought",
       "changed my mind about the {card reader|printer} i bought, money back?",
-      "refund policy hardware",
-      "hardware refund window"], True),
+      "how many days do i have to send back the reader for my money",
+      "return the terminal for cash back within a month?"], True),
     ("return-label", "Printing a prepaid return label",
      "Start a return under Orders > Return and choose the items. We email a prepaid {UPS|FedEx} "
      "shipping label within one business day. Print it, attach it to the original box and "
      "drop the package at any {UPS|FedEx} location.",
      ["how do i send the box back",
       "need the sticker to mail the box back to you",
-      "return shipping label",
-      "prepaid ups label"], True),
+      "do you pay the postage to send it back",
+      "what do i stick on the box to send it back"], True),
     ("rma", "Sending a faulty device for repair",
-     "If a device is faulty within warranty, request a Return Merchandise Authorization (RMA) "
-     "from Orders > Support. Include the RMA number on the package. We repair or replace the "
+     "If a device is faulty within warranty, request a return authorization "
+     "from Orders > Support. Include the authorization number on the package. We repair or replace the "
      "device within ten business days of receiving it.",
      ["my {reader|printer|terminal} is broken and i need to send it in",
       "{reader|printer|terminal} died and i want you to fix it",
@@ -1034,7 +1048,8 @@ _SHIPPING = [
      "and released when we receive the old device within 14 days.",
      ["can you send the new one before i return the broken one",
       "i cant be without a card machine while its being repaired",
-      "!advance rma cross ship"], False),
+      "!advance rma cross ship",
+      "!cross ship replacement"], False),
     ("warranty", "Hardware warranty coverage",
      "Hardware comes with a {12|24}-month limited warranty covering defects in materials and "
      "workmanship. Accidental damage, liquid damage and normal wear are not covered. "
@@ -1054,14 +1069,15 @@ _SHIPPING = [
      "cancel backordered items at no cost.",
      ["order still hasnt shipped after a week",
       "why is my order taking so long to ship",
-      "backorder eta"], False),
+      "when is the out of stock printer coming"], False),
     ("damaged-delivery", "Devices that arrive damaged",
-     "If a device arrives damaged or dead on arrival (DOA), report it within seven days with "
+     "If a device arrives damaged or dead on arrival, report it within seven days with "
      "photos of the box and the device. We ship a replacement at no cost and send a return "
      "label for the damaged unit.",
      ["box arrived crushed and it wont turn on",
       "brand new and it was broken out of the box",
-      "!doa replacement"], False),
+      "!doa replacement",
+      "!doa unit what now"], False),
     ("wrong-item", "Received the wrong item",
      "If the item in the box does not match your order, tell us within 14 days. We ship the "
      "correct item right away and email a prepaid label to return the wrong one.",
@@ -1076,12 +1092,13 @@ _SHIPPING = [
       "bought the wrong version can i swap it",
       "!exchange for different sku"], False),
     ("customs-duties", "Customs and import duties",
-     "We ship to Canada, the UK and the EU with duties and taxes prepaid (DDP), so nothing "
-     "is due on delivery. For other countries, shipments are sent DAP and the recipient pays "
+     "We ship to Canada, the UK and the EU with duties and taxes prepaid, so nothing "
+     "is due on delivery. For other countries, shipments are sent duties unpaid and the recipient pays "
      "import duties to the carrier.",
      ["had to pay extra to the courier for import",
       "why did the delivery guy charge me import money",
-      "!ddp vs dap duties"], False),
+      "!ddp vs dap duties",
+      "!ddp shipping countries"], False),
     ("change-address", "Changing the delivery address on an order",
      "You can change the delivery address until the order is packed, usually within two "
      "hours of ordering. After that, contact the carrier with the tracking number to "
@@ -1099,7 +1116,7 @@ _SHIPPING = [
      "error are never charged this fee.",
      ["why did i only get part of my money back",
       "you kept some of my money after i returned it",
-      "restocking fee"], False),
+      "my refund was short by like 15 percent"], False),
     ("late-return", "Returning an item after 30 days",
      "After the 30-day return window, hardware cannot be returned for a refund. If the device "
      "is faulty it is still covered by the warranty; request an RMA instead.",
@@ -1111,7 +1128,7 @@ _SHIPPING = [
      "next business day.",
      ["how fast can i get the reader",
       "need the reader by tomorrow, how much extra",
-      "overnight shipping cost"], False),
+      "next day delivery price"], False),
     ("po-box", "Shipping to PO boxes and military addresses",
      "We can ship to PO boxes and APO/FPO/DPO addresses with standard shipping only. Devices "
      "with a lithium battery may take longer to military addresses.",
@@ -1123,7 +1140,7 @@ _SHIPPING = [
      "the carrier and reship.",
      ["says delivered but nothing at my door",
       "tracking says it arrived but i never got it",
-      "lost package claim"], False),
+      "carrier lost my box"], False),
     ("recycling", "Recycling old hardware",
      "Send us any old card terminal, printer or scanner, of any brand, for free recycling. "
      "Request a recycling label under Orders; we wipe any data and recycle it under our "
@@ -1137,21 +1154,21 @@ _SHIPPING = [
      "location.",
      ["need 40 readers for all my stores",
       "buying readers for all my stores, any discount",
-      "volume discount hardware"], False),
+      "price break for buying lots of readers"], False),
     ("retail-returns", "Returning hardware bought from a retailer",
      "Hardware bought from a retailer or marketplace must be returned to that seller under "
      "their policy. Warranty repairs are still handled by us: request an RMA with a copy of "
      "the store receipt.",
      ["bought my reader at best buy can i return it to you",
       "got it from amazon not from you, can i still send it back to you",
-      "retail purchase return"], False),
+      "bought at a store, can i return it to you"], False),
     ("accessories", "Buying spare parts and accessories",
      "Spare charging cables, docks, cradles, paper rolls and mounting plates are sold in the "
      "hardware shop under Orders > Accessories. Accessories ship separately and are covered "
      "by a 90-day warranty.",
      ["need a new charging cable for my reader",
       "where do i buy more paper rolls",
-      "spare cradle"], False),
+      "buy another charging stand"], False),
 ]
 
 # Shipping destinations: (region, customer words, facts)
@@ -1168,7 +1185,7 @@ _REGION_TOPICS = [
      "{region} come with the matching power plug.",
      ["do you ship card readers to {words}",
       "how long does delivery to {words} take",
-      "intl shipping {words}"]),
+      "send a card machine to {words}"]),
 ]
 
 _HARDWARE_GENERAL = [
@@ -1178,7 +1195,7 @@ _HARDWARE_GENERAL = [
      "Windows registers are supported through the web dashboard only.",
      ["will the app run on my old ipad",
       "my old ipad is like 6 years old, will the app work",
-      "ios version requirement"], False),
+      "what ipad software do i need"], False),
     ("offline-mode", "Taking payments when the internet is down",
      "If your internet goes down, offline mode lets you keep taking card payments for up to "
      "24 hours. Payments are stored on the device and processed when you reconnect; you "
@@ -1193,8 +1210,9 @@ _HARDWARE_GENERAL = [
      "on in the app under Settings > Tap to Pay.",
      ["can i take cards on my phone without a reader",
       "take card payments with just my phone, no machine",
-      "tap to pay on iphone",
-      "!softpos"], False),
+      "use the iphone itself as the card reader",
+      "!softpos",
+      "!softpos fees"], False),
 ]
 
 # Near-miss topics: each shares vocabulary with a topic above but answers another question.
@@ -1227,21 +1245,21 @@ _NEAR_MISS = {
          "your employer sends them early.",
          ["how do i get my paycheck sent here",
           "switch my paycheck to this account",
-          "!direct deposit form"], False),
+          "form for my job so my pay goes here"], False),
         ("payout-bank-change", "Changing the bank account for payouts",
          "Change where your sales are paid under Settings > Payouts > Bank account. For "
          "security, the first payout to a new account is delayed by three days and all "
          "owners are notified by email.",
          ["want my sales to go to a different bank",
           "switched banks, where do i update it for my sales money",
-          "!update payout bank account"], False),
+          "new bank account for where my sales go"], False),
         ("returned-deposit", "When a check you deposited bounces",
          "If a check you deposited is returned unpaid by the writer's bank, we take the amount "
          "back from your balance and charge a ${10|12} returned deposit fee. You can ask the "
          "writer for another payment.",
          ["check i deposited bounced and now my balance is negative",
           "customers check bounced after i deposited it",
-          "!returned deposited item fee"], False),
+          "fee when a check i put in bounces"], False),
         ("internal-transfer", "Moving money between your own accounts",
          "Transfers between your own Lumio accounts, for example from business to personal, "
          "are instant and free, any day of the week. Use Transfers > Between my accounts.",
@@ -1261,7 +1279,7 @@ _NEAR_MISS = {
          "linked bank account.",
          ["why did you take money from my bank account",
           "you pulled money out of my bank to cover refunds",
-          "!negative balance debit"], False),
+          "my balance shows a minus sign"], False),
         ("customer-receipts", "Sending receipts to your customers",
          "Customers can get a receipt by email or text after each sale. Turn on automatic "
          "receipts under Settings > Receipts, or resend one from the payment in Activity.",
@@ -1276,7 +1294,8 @@ _NEAR_MISS = {
          "controls.",
          ["my card works in stores but not on websites",
           "cant buy anything online but the card works at the shop",
-          "!avs mismatch decline"], False),
+          "!avs mismatch decline",
+      "!avs decline online"], False),
         ("dispute-status", "Checking the status of a card dispute",
          "Open the disputed transaction to see its status. If the merchant proves the charge "
          "was valid, the provisional credit is removed and we explain why by email. You can "
@@ -1297,7 +1316,7 @@ _NEAR_MISS = {
          "your contract with them.",
          ["gym keeps charging my card after i quit",
           "block a company from charging my card every month",
-          "!stop recurring payment on card"], False),
+          "stop a subscription from charging my card"], False),
         ("fraud-alert", "Texts asking you to confirm a purchase",
          "When a purchase looks unusual we text you to confirm it. Reply YES or NO, or answer "
          "in the app. We never ask for your PIN or codes in these texts.",
@@ -1310,13 +1329,14 @@ _NEAR_MISS = {
          "instead.",
          ["took cash out with my credit card and got charged interest right away",
           "why did i pay extra for taking cash from my credit card",
-          "!cash advance fee apr"], False),
+          "!cash advance fee apr",
+      "!cash advance apr"], False),
         ("authorized-user", "Adding another person to your card account",
          "The account owner can add an authorized user, who gets their own card with a limit "
          "you choose. You are responsible for their purchases. Add one under Cards > People.",
          ["give my wife a card on my account",
           "get a card for my partner on my account",
-          "!authorized user card"], False),
+          "second card for my son"], False),
     ],
     "billing": [
         ("hardware-financing", "Paying for hardware in installments",
@@ -1339,20 +1359,22 @@ _NEAR_MISS = {
          "December to avoid backup withholding.",
          ["need the tax form for my card sales",
           "wheres my tax form for the money i processed last year",
-          "!1099-k download"], False),
+          "!1099-k download",
+      "!1099-k threshold"], False),
         ("nonprofit-discount", "Discounts for nonprofits",
          "Registered nonprofits get {30%|50%} off any paid plan and a lower processing rate on "
          "donations. Apply under Settings > Plan with proof of tax-exempt status.",
          ["we're a charity, do we pay less",
           "discount for charities on the plan",
-          "!501c3 discount"], False),
+          "!501c3 discount",
+      "!501c3 pricing"], False),
         ("remove-add-on", "Removing add-ons",
          "Remove an add-on under Settings > Add-ons. It stays active until the end of the "
          "billing period and your plan is not affected. Data created by the add-on is kept "
          "for 90 days.",
          ["stop paying for the extras but keep my plan",
           "get rid of the extras on my bill, not the whole plan",
-          "!remove add on"], False),
+          "drop the loyalty thing but keep everything else"], False),
         ("reactivate-plan", "Coming back after cancelling",
          "If you cancelled in the last 90 days, sign in and choose a plan to restore your "
          "items, customers and reports. After 90 days your data is deleted and you start "
@@ -1365,7 +1387,7 @@ _NEAR_MISS = {
          "after moving your business, contact us; the change applies from the next invoice.",
          ["can you bill me in pounds instead of dollars",
           "my bills are in the wrong currency",
-          "!billing currency change"], False),
+          "we moved to canada but the bills are still in usd"], False),
     ],
     "security": [
         ("change-phone-number", "Changing the phone number that gets your codes",
@@ -1373,13 +1395,14 @@ _NEAR_MISS = {
          "change with a code sent to the old number or with a backup code.",
          ["got a new number, codes still go to my old one",
           "codes go to my old phone number",
-          "!update 2fa phone number"], False),
+          "!update 2fa phone number",
+      "!2fa phone number change"], False),
         ("password-change", "Changing your password",
          "To change a password you know, go to Security > Password, enter the current one and "
          "choose a new one of at least 12 characters. Other sessions are signed out.",
          ["want a new password, i know my current one",
           "switch to a stronger password",
-          "!change password settings"], False),
+          "update my password to something new"], False),
         ("shared-login", "Why staff should not share one login",
          "Each person needs their own login: shared logins break the audit trail and two-step "
          "verification. Add staff as team members instead; Cashier logins are free on every "
@@ -1389,10 +1412,11 @@ _NEAR_MISS = {
           "!shared credentials policy"], False),
         ("api-rate-limits", "API rate limits",
          "The API allows 100 requests per second in live mode and 25 in test mode. Requests "
-         "over the limit get a 429 response; retry with exponential backoff.",
+         "over the limit get a Too Many Requests error; retry with exponential backoff.",
          ["getting too many requests errors from your api",
           "api keeps rejecting us for going too fast",
-          "!429 rate limit"], False),
+          "!429 rate limit",
+      "!429 too many requests api"], False),
         ("webhook-retries", "Webhook delivery retries",
          "If your endpoint does not return a 2xx response, we retry the event with backoff for "
          "up to three days. You can resend events manually under Developers > Events.",
@@ -1405,7 +1429,8 @@ _NEAR_MISS = {
          "restoring access.",
          ["someone changed my email and i cant log in",
           "hacked and locked out, they changed my password",
-          "!account takeover recovery"], False),
+          "!account takeover recovery",
+      "!ato lockout recovery"], False),
         ("kyc-failed", "Why identity verification failed",
          "Verification fails when the photo is blurry, the ID is expired, or the name does "
          "not match the account. You can try three times; after that, upload the ID from a "
@@ -1458,7 +1483,7 @@ _NEAR_MISS = {
          "the rest of its original warranty. Send the serial number to check its coverage.",
          ["bought a used reader, does the warranty still count",
           "got a second hand terminal off ebay is it under warranty",
-          "!warranty transfer used device"], False),
+          "warranty on a reader i bought from another shop owner"], False),
     ],
     "hardware": [
         ("bluetooth-general", "General Bluetooth troubleshooting",
@@ -1829,6 +1854,17 @@ _BOILER = {
 
 _PREFIXES = ["", "", "", "", "", "", "hi ", "hey ", "hello, ", "pls help ", "quick question ",
              "urgent: ", "so ", "um ", "help - ", "ok so "]
+# Context customers put before the question, unrelated to the answer.
+_CONTEXT = ["i run a small bakery and ", "we have 3 locations and ", "first time using this, ",
+            "my manager asked me to find out, ", "been a customer for years, ",
+            "sorry if this is a dumb question but ", "i already tried restarting everything, ",
+            "i have a customer waiting right now, ", "we just switched over last month and ",
+            "i run a food truck, ", "this is the second time this happened, ",
+            "our bookkeeper noticed that ", "on my lunch break so quick: ",
+            "i own a hair salon and ", "talked to someone yesterday but ",
+            "we use your card readers at 2 stores and ", "my accountant is asking, ",
+            "we sell online and in person, ", "your chat bot didnt help, ",
+            "new owner here, took over the account and ", "re my ticket from last week: "]
 _SUFFIXES = ["", "", "", "", "", "?", "?", "??", " help", " what do i do", " pls", " asap",
              " thanks", "!!", " any ideas", " ???", " thx"]
 _MISSPELL = {
@@ -1888,7 +1924,7 @@ def _body(rng: random.Random, line: str, body: str, ctx: dict[str, str] | None =
     extra = list(_BOILER[line])
     rng.shuffle(extra)
     for sent in extra:
-        if len(text.split()) >= 48:
+        if len(text.split()) >= 52:
             break
         text += " " + sent
     return text
@@ -2005,16 +2041,20 @@ def _noise(rng: random.Random, text: str) -> str:
     out = []
     for w in text.split(" "):
         lw = w.lower()
-        if lw in _MISSPELL and rng.random() < 0.35:
+        if lw in _MISSPELL and rng.random() < 0.45:
             w = rng.choice(_MISSPELL[lw])
-        elif len(w) >= 6 and w.isalpha() and rng.random() < 0.04:  # swap two letters
+        elif len(w) >= 6 and w.isalpha() and rng.random() < 0.06:  # swap two letters
             i = rng.randrange(1, len(w) - 2)
             w = w[:i] + w[i + 1] + w[i] + w[i + 2:]
         out.append(w)
     text = " ".join(out)
     if rng.random() < 0.6:
         text = text.replace("'", "")
-    text = rng.choice(_PREFIXES) + text + rng.choice(_SUFFIXES)
+    if rng.random() < 0.4:
+        text = rng.choice(_CONTEXT) + text
+    else:
+        text = rng.choice(_PREFIXES) + text
+    text += rng.choice(_SUFFIXES)
     r = rng.random()
     if r < 0.78:
         text = text.lower()
@@ -2036,12 +2076,12 @@ def _device(rng: random.Random, art: _Article) -> tuple[str, bool, bool]:
             return rng.choice(fam.slang), False, False
         return rng.choice(_sku_forms(fam.code, None)), True, False
     var = next(v for v in fam.variants if v.suffix == suffix)
-    if r < 0.12:  # no variant given: every variant's article answers it
+    if r < 0.10:  # no variant given: every variant's article answers it
         return rng.choice(_sku_forms(fam.code, None)), True, True
-    if r < 0.42:  # described, not named: "receipt printer (the bluetooth one)"
+    if r < 0.50:  # described, not named: "receipt printer (the bluetooth one)"
         slang, hint = rng.choice(fam.slang), rng.choice(var.hints)
         return rng.choice([f"{slang}, the {hint}", f"{slang} (the {hint})", f"{slang} {hint}"]), False, False
-    if r < 0.55:
+    if r < 0.60:
         return f"{rng.choice(_sku_forms(fam.code, None))} {rng.choice(var.hints)}", True, False
     return rng.choice(_sku_forms(fam.code, suffix)), True, False
 
@@ -2063,20 +2103,25 @@ def _render(rng: random.Random, art: _Article, core: str) -> tuple[str, bool, bo
 
 
 def _add_related(rng: random.Random, arts: list[_Article]) -> None:
-    """End each article with links to two others from its product line, as help centres do."""
+    """End each article with two "Related articles" links, as help centres do: the most
+    similar title in its product line (a near miss, more often than not) and a random one."""
     by_line: dict[str, list[_Article]] = {}
     for a in arts:
         by_line.setdefault(a.line, []).append(a)
+    words = {a.key: set(normalize_query(a.title).split()) for a in arts}
     for a in arts:
         others = [o for o in by_line[a.line] if o is not a]
-        picks = rng.sample(others, 2)
-        a.text += f" Related articles: {picks[0].title}; {picks[1].title}."
+        sim = max(others, key=lambda o: (len(words[a.key] & words[o.key])
+                                         / len(words[a.key] | words[o.key]), rng.random()))
+        rand = rng.choice([o for o in others if o is not sim])
+        first, second = (sim, rand) if rng.random() < 0.5 else (rand, sim)
+        a.text += f" Related articles: {first.title}; {second.title}."
 
 
 def _zipf_frequencies(rng: random.Random, arts: list[_Article]) -> dict[str, int]:
     """Article-level traffic: head topics first, then a random order; Zipf over ranks."""
     order = sorted(arts, key=lambda a: (not a.head, rng.random()))
-    return {a.key: max(1, round(60000 / (rank + 1) ** 1.15)) for rank, a in enumerate(order)}
+    return {a.key: max(1, round(50000 / (rank + 1) ** 1.35)) for rank, a in enumerate(order)}
 
 
 def generate(out_dir: str | Path, seed: int = 0, n_products: int = len(_FAMILIES),
@@ -2109,9 +2154,7 @@ def generate(out_dir: str | Path, seed: int = 0, n_products: int = len(_FAMILIES
             norm = normalize_query(text)
             if norm and norm not in seen:
                 seen.add(norm)
-                if fam_only and graded:
-                    rel = {k: 1 for k in groups[art.group]}
-                elif fam_only:
+                if fam_only:  # "my tx-4410 wont pair": every variant's article answers it
                     rel = {k: 1 for k in groups[art.group]}
                 else:
                     rel = {art.key: 2 if graded else 1}
@@ -2125,6 +2168,10 @@ def generate(out_dir: str | Path, seed: int = 0, n_products: int = len(_FAMILIES
     for a in asked:
         cores = list(a.cores)
         rng.shuffle(cores)
+        # Keep test learnable: a hand-written article's only jargon phrasing stays in train
+        # (templated and device articles share their jargon with sibling articles).
+        if not a.ctx and sum(c.startswith("!") for c in cores) == 1 and cores[0].startswith("!"):
+            cores.append(cores.pop(0))
         held[a.key], train_cores[a.key] = cores[0], cores[1:]
 
     test_arts = rng.sample(asked, min(n_test, len(asked)))

@@ -52,6 +52,9 @@ class EpochTaggedBatchSampler(Sampler[list[tuple[int, int]]]):
     def __init__(self, inner):
         self.inner = inner
         self.epoch = 0
+        # Lightning calls ``set_epoch`` on ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler``,
+        # never on the batch sampler itself: without this every epoch would be tagged 0.
+        self.sampler = self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

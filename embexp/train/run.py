@@ -2,7 +2,8 @@
 
 Everything a run produces lives in its run directory::
 
-    metrics.json        baseline/<split>/..., final/<split>/..., cost/..., status
+    metrics.json        baseline/<split>/..., final/<split>/... (final/dev/...: the restored
+                        best epoch on dev, what sweeps optimise), cost/..., status
     baseline.json       baseline metrics (reused when a killed run resumes)
     per_query.jsonl     per-query metrics of baseline and final on the eval split
     checkpoints/        last.ckpt (resume) and the best epoch by the monitored metric
@@ -26,6 +27,7 @@ from embexp.cli.common import code_version
 from embexp.data.prepare import prepare_data
 from embexp.errors import ConfigError
 from embexp.eval.build import build_encoder, build_evaluator
+from embexp.mining.curriculum import Curriculum, validate_negatives
 from embexp.model.adapters import apply_adapter, check_adapter
 from embexp.model.encoder import _cpu_has_amx_bf16
 from embexp.report.table import metrics_table, print_table
@@ -77,6 +79,7 @@ def validate_config(cfg) -> None:
 
     validate_adapter(cfg.adapter)
     instantiate(cfg.loss)  # losses validate their own hyper-parameters (loss.temperature, loss.margin)
+    validate_negatives(cfg.negatives)  # negatives.window, .sampling, .n_negatives, ...
     lr = cfg.optimizer.get("lr")
     if lr is None or not isinstance(lr, (int, float)) or lr <= 0:
         raise ConfigError("optimizer.lr", f"must be a positive number, got {lr!r}")
@@ -121,10 +124,17 @@ def train(cfg: DictConfig, out: Path) -> dict:
     else:
         baseline = {}
 
+    # ---- hard negatives (embexp.mining): round 0 from the base model, before the adapter -----
+    curriculum = Curriculum(cfg, data, out).prepare(encoder, corpus_embeddings=base_test.corpus_embeddings if base_test is not None else None)
+
     # ---- fine-tune -------------------------------------------------------------------------
     info = apply_adapter(encoder, cfg.adapter)
     log.info("adapter %s: %s trainable of %s parameters (%.2f%%)", info.kind, f"{info.trainable_params:,}", f"{info.total_params:,}", 100 * info.trainable_params / info.total_params)
     module = BiEncoderModule(encoder, instantiate(cfg.loss), instantiate(cfg.optimizer), instantiate(cfg.scheduler) if cfg.get("scheduler") else None, dev_eval)
+    if "optuna" in cfg:  # a sweep trial: report the dev metric after every validation, maybe prune
+        from embexp.sweep.pruning import attach_pruning
+
+        attach_pruning(module, cfg.optuna, out, run_id)
     dm = PairDataModule(
         encoder,
         data,
@@ -137,6 +147,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
     if dev_eval is None:
         callbacks = [c for c in callbacks if not hasattr(c, "monitor") or c.__class__.__name__ not in ("EarlyStopping",)]
+    callbacks.append(curriculum.attach(module, dm))  # mined pool, warm-up, re-mining after validation
     logger = _make_logger(cfg, out, run_id)
     precision = resolve_precision(cfg.trainer.get("precision"))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -146,6 +157,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     ckpt_path = str(last) if last.exists() else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
+    succeeded = False
     try:
         t0 = time.perf_counter()
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
@@ -167,7 +179,9 @@ def train(cfg: DictConfig, out: Path) -> dict:
         if module.last_eval is not None and module.last_eval.corpus_embeddings is not None and module.last_eval_fingerprint == encoder.fingerprint():
             reuse = module.last_eval.corpus_embeddings  # the last validation already embedded the corpus with these weights
         t1 = time.perf_counter()
-        final = test_eval(encoder, corpus_embeddings=reuse)
+        final = test_eval(encoder, corpus_embeddings=reuse, keep_embeddings=dev_eval is not None)
+        final_dev = dev_eval(encoder, corpus_embeddings=final.corpus_embeddings).metrics if dev_eval is not None else {}  # same corpus: queries only
+        final.corpus_embeddings = None
         timings["final_eval_s"] = time.perf_counter() - t1
         reembed = final.timings.get("encode_corpus_s") or (module.last_eval.timings.get("encode_corpus_s") if module.last_eval else None)
         n_pairs = len(dm.examples) * trainer.current_epoch if not trainer.fast_dev_run else int(cfg.train.batch_size)
@@ -188,7 +202,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
             "precision": precision,
             "device": str(encoder.device),
         }
-        metrics = {**baseline, **_prefixed("final", final.metrics)}
+        metrics = {**baseline, **_prefixed("final", final.metrics), **_prefixed("final", final_dev)}
         record = {
             "status": "finished",
             "run_id": run_id,
@@ -198,6 +212,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
             "cost": run_cost,
             "data": data.summary(),
             "n_train_pairs": n_pairs,
+            "negatives": curriculum.summary(),
         }
         rows = [{**r, "model": "final"} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))]
         if base_test is not None:
@@ -218,9 +233,10 @@ def train(cfg: DictConfig, out: Path) -> dict:
             from embexp.tracking.wandb import log_run_summary
 
             log_run_summary(logger.experiment, record, model_dir=out / "model", log_model=bool(cfg.logger.wandb.get("log_model", False)))
+        succeeded = True
         return record
     finally:
         if logger is not None:
             import wandb
 
-            wandb.finish()
+            wandb.finish(exit_code=0 if succeeded else 1)  # a crashed or interrupted run is marked failed

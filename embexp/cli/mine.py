@@ -1,0 +1,75 @@
+"""``embexp-mine``: mine hard negatives for the training queries with a model (base,
+checkpoint or adapter) and write them, with provenance, to the run directory.
+
+    embexp-mine data=beir data.path=../shared/datasets/scifact model=minilm-l6 hydra.run.dir=OUT
+    embexp-mine ... model=checkpoint model.name_or_path=RUN/model negatives.window=[1,30]
+
+Writes ``negatives.jsonl``, ``negatives.provenance.json``, ``mining_rounds.jsonl`` and
+``config.yaml``; train on them with ``negatives=static negatives.file=OUT/negatives.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from embexp.cli.common import CONF_DIR, clean_errors, code_version, run_dir, setup_env
+from embexp.errors import ConfigError
+
+log = logging.getLogger("embexp.mine")
+
+
+def mine_cmd(cfg: DictConfig) -> dict:
+    from embexp.data.prepare import prepare_data
+    from embexp.eval.build import build_encoder
+    from embexp.mining.curriculum import MiningInputs, provenance_record, describe_round, load_veto, mine_with_encoder, validate_negatives
+    from embexp.mining.files import NEGATIVES_FILE, write_negatives, write_rounds
+    from embexp.tracking.wandb import wandb_run
+
+    out = run_dir()
+    params = validate_negatives(cfg.negatives)
+    if params is None:
+        raise ConfigError("negatives.kind", f"embexp-mine needs a mining config (negatives=static or negatives=iterative), got {cfg.negatives.kind!r}")
+    veto_pairs, veto = load_veto(cfg.negatives)
+    data = prepare_data(cfg.data)
+    for note in data.notes:
+        log.info(note)
+    encoder = build_encoder(cfg.model)
+    result = mine_with_encoder(
+        encoder,
+        data,
+        params,
+        inputs=MiningInputs.from_data(data),
+        batch_size=int(cfg.eval.batch_size),
+        dtype=str(cfg.eval.dtype),
+        cache_dir=cfg.paths.cache_dir if cfg.eval.cache else None,
+        veto_pairs=veto_pairs,
+        veto=veto,
+        show_progress=bool(cfg.eval.show_progress),
+    )
+    fp = encoder.fingerprint()
+    veto_cfg = {"file": cfg.negatives.get("veto_file"), "hook": cfg.negatives.get("veto_hook")}
+    prov = provenance_record(str(cfg.negatives.kind), 0, None, encoder, fp, data, params, veto_cfg, result.stats, code_version(), {"model": OmegaConf.to_container(cfg.model, resolve=True)})
+    write_negatives(out / NEGATIVES_FILE, result.rows(), prov)
+    rec = {"round": 0, "epoch": None, "source": "mined", "encoder_fingerprint": fp, **result.stats}
+    write_rounds(out, [rec])
+    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    log.info(describe_round(rec))
+    log.info("wrote %s", out / NEGATIVES_FILE)
+    with wandb_run(cfg.get("logger"), run_dir=out, name=str(cfg.run_id), config=OmegaConf.to_container(cfg, resolve=True)) as run:
+        if run is not None:
+            run.log({f"mining/{k}": v for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return rec
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="mine")
+@clean_errors
+def main(cfg: DictConfig) -> None:
+    setup_env()
+    mine_cmd(cfg)
+
+
+if __name__ == "__main__":
+    main()

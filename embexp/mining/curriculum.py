@@ -1,0 +1,531 @@
+"""The negative curriculum: which hard negatives training sees, and when they change.
+
+``negatives.kind`` (config group ``negatives``):
+
+``in_batch``
+    No mined negatives: every other row of the batch is a negative.
+``static``
+    Mined once from the **base** model before any update (or read from
+    ``negatives.file``), used for the whole run.
+``iterative``
+    Round 0 as ``static``; then, after the validation of epoch ``e``, re-mined from the
+    current weights when ``(e + 1) % refresh_every == 0`` and another epoch follows. The
+    corpus embeddings the validation has just computed are re-used (the hook runs
+    right after the evaluator, before any further optimizer step, so they are the
+    current weights' embeddings); only the training queries are encoded afresh. When
+    no validation ran that epoch (no dev split, ``check_val_every_n_epoch > 1``) the
+    corpus is encoded in ``on_train_epoch_end`` instead.
+
+``warmup_epochs = E`` (static and iterative): epochs ``0..E-1`` train with in-batch
+negatives only (the collate draws 0 hard negatives); from epoch ``E`` on each example
+gets ``n_negatives`` from the pool. An iterative run with ``E > 0`` mines its first
+pool after the validation of epoch ``E - 1``, from the warmed-up weights.
+
+Batches pick the new pool up through the data module: :meth:`PairDataModule.set_negatives`
+swaps ``dm.collator`` and the DataLoader's ``collate_fn`` looks it up on every batch;
+Lightning creates the next epoch's iterator (and prefetches its first batch) after
+``on_train_epoch_start``, so a pool set during validation or at an epoch boundary is
+used from the next epoch's first batch on. Each collated batch records which round's
+pool it came from (``pool_round_by_epoch`` in the summary; in-process, i.e. with
+``train.num_workers=0``).
+
+Every round writes ``negatives.jsonl`` + ``negatives.provenance.json`` (the current
+pool) and appends to ``mining_rounds.jsonl`` in the run directory, logs a line, and
+logs ``mining/*`` metrics to the trainer's loggers (W&B).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+
+from embexp.data.leakage import find_leakage, normalise_text
+from embexp.data.prepare import PreparedData
+from embexp.errors import ConfigError, DataError, Problem
+from embexp.mining.files import (
+    NEGATIVES_FILE,
+    import_hook,
+    read_negatives,
+    read_provenance,
+    read_rounds,
+    read_veto_pairs,
+    write_negatives,
+    write_rounds,
+)
+from embexp.mining.miner import MiningParams, MiningResult, mine
+
+log = logging.getLogger("embexp.mining")
+KINDS = ("in_batch", "static", "iterative")
+MINED = ("static", "iterative")
+
+
+def _get(node, key, default=None):
+    return node.get(key, default) if hasattr(node, "get") else getattr(node, key, default)
+
+
+def _int(node, key: str, minimum: int, default=None) -> int:
+    v = _get(node, key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ConfigError(f"negatives.{key}", f"must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def validate_negatives(node) -> MiningParams | None:
+    """Check the ``negatives`` node before any model is loaded; the mining parameters
+    (None for ``in_batch``). Every error names its key."""
+    kind = _get(node, "kind", "in_batch")
+    if kind not in KINDS:
+        raise ConfigError("negatives.kind", f"must be one of {KINDS}, got {kind!r}")
+    _int(node, "n_negatives", 0, 0)
+    if kind not in MINED:
+        return None
+    params = MiningParams.from_config(node)
+    _int(node, "warmup_epochs", 0, 0)
+    if kind == "iterative":
+        _int(node, "refresh_every", 1, 1)
+    f = _get(node, "file")
+    if f not in (None, "") and not Path(str(f)).expanduser().exists():
+        raise ConfigError("negatives.file", f"file not found: {f}")
+    vf = _get(node, "veto_file")
+    if vf not in (None, "") and not Path(str(vf)).expanduser().exists():
+        raise ConfigError("negatives.veto_file", f"file not found: {vf}")
+    hook = _get(node, "veto_hook")
+    if hook not in (None, ""):
+        import_hook(str(hook))
+    return params
+
+
+def load_veto(node) -> tuple[set[tuple[str, str]] | None, object | None]:
+    vf, hook = _get(node, "veto_file"), _get(node, "veto_hook")
+    pairs = read_veto_pairs(Path(str(vf)).expanduser()) if vf not in (None, "") else None
+    return pairs, (import_hook(str(hook)) if hook not in (None, "") else None)
+
+
+# ---- what mining needs from the data layer --------------------------------------------------
+@dataclass
+class MiningInputs:
+    """The queries mined for and the documents each must never get, from PreparedData.
+
+    Queries: the training queries with a positive, minus any that share an id or
+    normalised text with a dev or eval query (even when ``data.leakage=warn`` kept them
+    in training). ``exclude[q]``: the positives, in *any* split, of every query whose
+    id or normalised text equals ``q``'s.
+    """
+
+    data: PreparedData
+    query_ids: list[str]
+    exclude: dict[str, set[str]]
+    skipped: list[str] = field(default_factory=list)
+    _text_ids: np.ndarray | None = None
+
+    @classmethod
+    def from_data(cls, data: PreparedData) -> "MiningInputs":
+        ds = data.dataset
+        train = {q: r for q, r in data.train.items() if any(s > 0 for s in r.values())}
+        held_out = set(data.eval) | set(data.dev)
+        skipped = sorted(find_leakage(train, held_out, ds.queries).train_ids)
+        by_text: dict[str, set[str]] = {}
+        by_id: dict[str, set[str]] = {}
+        for qrels in [*ds.qrels.values(), data.train, data.dev]:
+            for q, r in qrels.items():
+                pos = {d for d, s in r.items() if s > 0}
+                by_id.setdefault(q, set()).update(pos)
+                t = normalise_text(ds.queries.get(q, ""))
+                if t:
+                    by_text.setdefault(t, set()).update(pos)
+        query_ids = sorted(set(train) - set(skipped))
+        exclude = {}
+        for q in query_ids:
+            t = normalise_text(ds.queries[q])
+            exclude[q] = by_id.get(q, set()) | (by_text.get(t, set()) if t else set())
+        if skipped:
+            log.warning("mining: %d training queries share an id or text with dev/eval queries and get no mined negatives: %s", len(skipped), skipped[:5])
+        return cls(data, query_ids, exclude, skipped)
+
+    @property
+    def qrels(self):
+        return self.data.train
+
+    @property
+    def queries(self) -> list[str]:
+        return [self.data.dataset.queries[q] for q in self.query_ids]
+
+    def text_ids(self) -> np.ndarray:
+        """One integer per corpus row, equal iff the normalised passage texts are equal."""
+        if self._text_ids is None:
+            seen: dict[str, int] = {}
+            c = self.data.dataset.corpus
+            self._text_ids = np.fromiter((seen.setdefault(normalise_text(c.passage(i)), len(seen)) for i in range(len(c))), dtype=np.int64, count=len(c))
+        return self._text_ids
+
+
+# ---- encoding + mining --------------------------------------------------------------------
+def encode_corpus(encoder, data: PreparedData, *, batch_size: int = 64, dtype: str = "auto", cache_dir=None, show_progress: bool = False) -> tuple[np.ndarray, bool]:
+    """Corpus embeddings through the evaluator's code path (and its embedding cache)."""
+    from embexp.eval.cache import EmbeddingCache
+    from embexp.eval.evaluator import RetrievalEvaluator
+
+    ds = data.dataset
+    ev = RetrievalEvaluator(
+        ds.corpus,
+        ds.queries,
+        data.train,
+        name="mine",
+        batch_size=batch_size,
+        dtype=dtype,
+        cache=EmbeddingCache(Path(cache_dir) / "embeddings") if cache_dir else None,
+        corpus_fingerprint=ds.corpus_fingerprint,
+        show_progress=show_progress,
+    )
+    return ev.embed_corpus(encoder)
+
+
+def mine_with_encoder(
+    encoder,
+    data: PreparedData,
+    params: MiningParams,
+    *,
+    inputs: MiningInputs | None = None,
+    corpus_embeddings: np.ndarray | None = None,
+    corpus_source: str = "given",
+    batch_size: int = 64,
+    dtype: str = "auto",
+    cache_dir=None,
+    veto_pairs=None,
+    veto=None,
+    previous: dict[str, list[str]] | None = None,
+    round: int = 0,
+    show_progress: bool = False,
+) -> MiningResult:
+    """Encode (corpus unless given, training queries always) and mine one round; the
+    stats gain ``encode_corpus_s``, ``encode_queries_s``, ``corpus_source`` and ``wall_s``."""
+    t0 = time.perf_counter()
+    inputs = inputs or MiningInputs.from_data(data)
+    timings: dict = {"encode_corpus_s": 0.0, "corpus_source": corpus_source}
+    if corpus_embeddings is None:
+        t = time.perf_counter()
+        corpus_embeddings, cached = encode_corpus(encoder, data, batch_size=batch_size, dtype=dtype, cache_dir=cache_dir, show_progress=show_progress)
+        timings["encode_corpus_s"] = time.perf_counter() - t
+        timings["corpus_source"] = "cache" if cached else "encoded"
+    t = time.perf_counter()
+    q = encoder.encode(inputs.queries, "query", batch_size=batch_size, dtype=dtype)
+    timings["encode_queries_s"] = time.perf_counter() - t
+    result = mine(
+        corpus_embeddings,
+        q,
+        inputs.query_ids,
+        inputs.qrels,
+        data.dataset.corpus.ids,
+        params,
+        exclude=inputs.exclude,
+        doc_text_ids=inputs.text_ids() if params.text_filter else None,
+        veto_pairs=veto_pairs,
+        veto=veto,
+        previous=previous,
+        round=round,
+    )
+    result.stats.update(timings)
+    result.stats["n_queries_skipped_leakage"] = len(inputs.skipped)
+    result.stats["wall_s"] = time.perf_counter() - t0
+    return result
+
+
+def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, list[str]], dict]:
+    """A negatives file as a pool, under the same guard as mining: only training queries,
+    never a document in ``exclude[q]`` (or with the query's id). Unknown doc ids fail."""
+    rows = read_negatives(path)
+    corpus = inputs.data.dataset.corpus.index
+    unknown = sorted({n["doc_id"] for negs in rows.values() for n in negs if n["doc_id"] not in corpus})
+    if unknown:
+        raise DataError(Problem(str(path), None, "negatives", f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"))
+    allowed = set(inputs.query_ids)
+    pool, dropped_docs = {}, 0
+    for q, negs in rows.items():
+        if q not in allowed:
+            continue
+        keep = [n["doc_id"] for n in negs if n["doc_id"] not in inputs.exclude.get(q, ()) and n["doc_id"] != q]
+        dropped_docs += len(negs) - len(keep)
+        pool[q] = keep
+    info = {"source_file": str(path), "n_queries": len(pool), "n_queries_dropped": len(set(rows) - allowed), "n_negatives_dropped": dropped_docs, "n_negatives": sum(map(len, pool.values()))}
+    if info["n_queries_dropped"] or dropped_docs:
+        log.warning("negatives file %s: dropped %d non-training queries and %d negatives that are positives of the query", path, info["n_queries_dropped"], dropped_docs)
+    return pool, info
+
+
+def provenance_record(kind, round_, epoch, encoder, fingerprint, data: PreparedData, params: MiningParams, veto_cfg: dict, stats: dict, code: dict, extra: dict | None = None) -> dict:
+    return {
+        "kind": kind,
+        "round": round_,
+        "epoch": epoch,
+        "encoder": {"name_or_path": str(encoder.spec.name_or_path), "fingerprint": fingerprint, "spec": vars(encoder.spec)} if encoder is not None else None,
+        "encoder_fingerprint": fingerprint,
+        "dataset_fingerprint": data.dataset.fingerprint,
+        "corpus_fingerprint": data.dataset.corpus_fingerprint,
+        "data": data.summary(),
+        "params": params.as_dict(),
+        "veto": veto_cfg,
+        "stats": stats,
+        "time_s": stats.get("wall_s"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "code": code,
+        **(extra or {}),
+    }
+
+
+def describe_round(rec: dict) -> str:
+    def f(key, fmt="{:.3f}"):
+        v = rec.get(key)
+        return "-" if v is None else fmt.format(v)
+
+    return (
+        f"mining round {rec.get('round')} ({rec.get('source', 'mined')}, corpus {rec.get('corpus_source', '-')}): "
+        f"{rec.get('n_queries')} queries, {rec.get('n_negatives')} negatives in {f('wall_s', '{:.2f}')} s "
+        f"(mine {f('mine_s', '{:.3f}')} s); mean positive rank {f('mean_positive_rank', '{:.1f}')}; removed "
+        f"text {f('removed_text_share')}, margin_abs {f('removed_margin_abs_share')}, margin_rel {f('removed_margin_rel_share')}, "
+        f"veto {f('removed_veto_share')}; false-negative est. {f('false_negative_rate')}; overlap with previous {f('overlap_previous')}"
+    )
+
+
+# ---- the curriculum ------------------------------------------------------------------------
+class _TaggedCollator:
+    """Wraps the data module's collator to record which pool each epoch's batches used."""
+
+    def __init__(self, inner, tag, sink: dict):
+        self.inner, self.tag, self.sink = inner, tag, sink
+
+    def __call__(self, items):
+        if items:
+            self.sink.setdefault(int(items[0][1]), set()).add(self.tag)
+        return self.inner(items)
+
+    def __getattr__(self, name):  # doc_keys, examples, ... (only called for missing attributes)
+        if name in ("inner", "tag", "sink") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class Curriculum(pl.Callback):
+    """Owns the mined pool for one training run. ``prepare`` (before the adapter is
+    applied: the base model) mines or loads round 0; ``attach`` wires the pool into the
+    data module and registers the re-mining hook; it is also the Lightning callback."""
+
+    def __init__(self, cfg, data: PreparedData, out_dir: str | Path):
+        self.node = cfg.negatives
+        self.params = validate_negatives(self.node)
+        self.kind = _get(self.node, "kind", "in_batch")
+        self.n_negatives = int(_get(self.node, "n_negatives", 0))
+        self.warmup = int(_get(self.node, "warmup_epochs", 0) or 0) if self.enabled else 0
+        self.refresh_every = int(_get(self.node, "refresh_every", 1) or 1)
+        self.data, self.out = data, Path(out_dir)
+        ev = cfg.get("eval") or {}
+        self.batch_size, self.dtype = int(_get(ev, "batch_size", 64)), str(_get(ev, "dtype", "auto"))
+        paths = cfg.get("paths") or {}
+        self.cache_dir = _get(paths, "cache_dir") if _get(ev, "cache", False) else None
+        self.inputs: MiningInputs | None = None
+        self.veto_pairs = self.veto = None
+        self.pool: dict[str, list[str]] | None = None
+        self.pool_round: int | None = None
+        self.rounds: list[dict] = []
+        self.used: dict[int, set] = {}  # epoch -> pool rounds its batches came from (None: in-batch only)
+        self.active = False
+        self.dm = self.module = self.trainer = None
+        self._mined_after: set[int] = set()
+        self._unlogged: list[dict] = []
+        self._code: dict | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind in MINED
+
+    # ---- before training ----------------------------------------------------------------
+    def prepare(self, encoder, corpus_embeddings: np.ndarray | None = None) -> "Curriculum":
+        """Round 0 from ``encoder`` (the base model), unless a pool is reused: the run's
+        own pool when resuming or when its provenance matches, or ``negatives.file``."""
+        if not self.enabled:
+            return self
+        self.inputs = MiningInputs.from_data(self.data)
+        self.veto_pairs, self.veto = load_veto(self.node)
+        if self._resume(encoder):
+            return self
+        file = _get(self.node, "file")
+        if file not in (None, ""):
+            self._from_file(Path(str(file)).expanduser(), encoder)
+        elif self.kind == "static" or self.warmup == 0:
+            self._mine(encoder, corpus_embeddings=corpus_embeddings, corpus_source="baseline", epoch=None, cache_dir=self.cache_dir)
+        return self
+
+    def _resume(self, encoder) -> bool:
+        path = self.out / NEGATIVES_FILE
+        prov = read_provenance(path)
+        if not path.exists() or prov is None:
+            return False
+        same = prov.get("kind") == self.kind and prov.get("dataset_fingerprint") == self.data.dataset.fingerprint and prov.get("params") == self.params.as_dict()
+        if not same:
+            return False
+        resuming = (self.out / "checkpoints" / "last.ckpt").exists()
+        if not resuming and (prov.get("round") != 0 or prov.get("encoder_fingerprint") != encoder.fingerprint()):
+            return False
+        self.pool, _ = pool_from_file(path, self.inputs)
+        self.pool_round = int(prov.get("round") or 0)
+        self.rounds = read_rounds(self.out)
+        self._mined_after = {int(r["epoch"]) for r in self.rounds if r.get("epoch") is not None}
+        log.info("negatives: re-using this run's pool of round %s (%s)", self.pool_round, path)
+        return True
+
+    def _from_file(self, path: Path, encoder) -> None:
+        self.pool, info = pool_from_file(path, self.inputs)
+        self.pool_round = 0
+        src = read_provenance(path) or {}
+        if src.get("dataset_fingerprint") not in (None, self.data.dataset.fingerprint):
+            log.warning("negatives file %s was mined on another dataset version (fingerprint %s, this data %s)", path, src.get("dataset_fingerprint"), self.data.dataset.fingerprint)
+        rec = {"round": 0, "epoch": None, "source": "file", **info, "source_encoder_fingerprint": src.get("encoder_fingerprint")}
+        rows = [{"query_id": q, "negatives": [{"doc_id": d, "score": None, "rank": None} for d in negs]} for q, negs in sorted(self.pool.items())]
+        write_negatives(self.out / NEGATIVES_FILE, rows, provenance_record(self.kind, 0, None, None, src.get("encoder_fingerprint"), self.data, self.params, self._veto_cfg(), rec, self._code_version(), {"source_file": str(path), "source_provenance": src}))
+        self._record(rec)
+
+    # ---- wiring ---------------------------------------------------------------------------
+    def attach(self, module, dm) -> "Curriculum":
+        self.module, self.dm = module, dm
+        if self.enabled:
+            module.eval_hooks.append(self.on_eval)
+            self._apply(self.pool is not None and self.warmup == 0)
+        return self
+
+    def _apply(self, active: bool) -> None:
+        """Point the data module at the pool (active) or at in-batch only."""
+        self.active = active
+        if self.dm is None:
+            return
+        self.dm.n_negatives = self.n_negatives if active else 0
+        self.dm.set_negatives(self.pool if active else None)
+        self.dm.collator = _TaggedCollator(self.dm.collator, self.pool_round if active else None, self.used)
+
+    # ---- Lightning hooks ----------------------------------------------------------------------
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.trainer = trainer
+        if self.enabled:
+            self._sync(trainer.current_epoch)
+        self._flush_logs()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.trainer = trainer
+        if self.enabled:
+            self._sync(trainer.current_epoch)
+
+    def _sync(self, epoch: int) -> None:
+        want = self.pool is not None and epoch >= self.warmup
+        if want != self.active:
+            self._apply(want)
+            if want:
+                log.info("negatives: epoch %d trains with the mined pool of round %s (%d negatives per example)", epoch, self.pool_round, self.n_negatives)
+
+    def _due(self, epoch: int) -> bool:
+        if self.kind != "iterative" or epoch in self._mined_after:
+            return False
+        nxt = epoch + 1
+        max_epochs = self.trainer.max_epochs if self.trainer is not None else None
+        if max_epochs not in (None, -1) and nxt >= max_epochs:
+            return False  # no epoch left to use a new pool
+        if nxt < self.warmup:
+            return False
+        return self.pool is None or nxt % self.refresh_every == 0
+
+    def on_eval(self, result, epoch: int) -> None:
+        """``module.eval_hooks``: called right after each validation, with its result."""
+        if self.module is not None:
+            self.trainer = getattr(self.module, "_trainer", None) or self.trainer
+        if not self._due(epoch):
+            return
+        emb = result.corpus_embeddings
+        fresh = emb is not None and (self.module is None or self.module.last_eval is result) and emb.shape[0] == len(self.data.dataset.corpus)
+        self._remine(epoch, emb if fresh else None, "validation" if fresh else "encoded")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.trainer = trainer
+        if self.enabled and self._due(trainer.current_epoch):  # no validation ran this epoch
+            self._remine(trainer.current_epoch, None, "encoded")
+
+    def _remine(self, epoch: int, corpus_embeddings, source: str) -> None:
+        self._mine(self.module.encoder if self.module is not None else None, corpus_embeddings=corpus_embeddings, corpus_source=source, epoch=epoch, cache_dir=None)
+        self._mined_after.add(epoch)
+        if epoch + 1 >= self.warmup:
+            self._apply(True)
+        self._flush_logs()
+
+    # ---- one round ----------------------------------------------------------------------------
+    def _mine(self, encoder, *, corpus_embeddings, corpus_source: str, epoch: int | None, cache_dir) -> MiningResult:
+        round_ = 0 if self.pool_round is None else self.pool_round + 1
+        result = mine_with_encoder(
+            encoder,
+            self.data,
+            self.params,
+            inputs=self.inputs,
+            corpus_embeddings=corpus_embeddings,
+            corpus_source=corpus_source,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            cache_dir=cache_dir,
+            veto_pairs=self.veto_pairs,
+            veto=self.veto,
+            previous=self.pool,
+            round=round_,
+        )
+        fp = encoder.fingerprint()
+        self.pool, self.pool_round = result.doc_ids(), round_
+        rec = {"round": round_, "epoch": epoch, "source": "mined", "encoder_fingerprint": fp, **result.stats}
+        write_negatives(self.out / NEGATIVES_FILE, result.rows(), provenance_record(self.kind, round_, epoch, encoder, fp, self.data, self.params, self._veto_cfg(), result.stats, self._code_version()))
+        self._record(rec)
+        return result
+
+    def _record(self, rec: dict) -> None:
+        self.rounds.append(rec)
+        write_rounds(self.out, self.rounds)
+        log.info(describe_round(rec))
+        self._unlogged.append(rec)
+
+    def _flush_logs(self) -> None:
+        loggers = getattr(self.trainer, "loggers", None) if self.trainer is not None else None
+        if not loggers:
+            return
+        for rec in self._unlogged:
+            metrics = {f"mining/{k}": float(v) for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"}
+            for lg in loggers:
+                lg.log_metrics(metrics, step=self.trainer.global_step)
+        self._unlogged = []
+
+    def _veto_cfg(self) -> dict:
+        return {"file": _get(self.node, "veto_file"), "hook": _get(self.node, "veto_hook")}
+
+    def _code_version(self) -> dict:
+        if self._code is None:
+            from embexp.cli.common import code_version
+
+            self._code = code_version()
+        return self._code
+
+    def summary(self) -> dict:
+        out = {"kind": self.kind, "n_negatives": self.n_negatives}
+        if not self.enabled:
+            return out
+        keys = ("round", "epoch", "source", "n_queries", "n_negatives", "wall_s", "mine_s", "mean_positive_rank", "false_negative_rate", "overlap_previous", "corpus_source")
+        out.update(
+            {
+                "warmup_epochs": self.warmup,
+                "refresh_every": self.refresh_every if self.kind == "iterative" else None,
+                "params": self.params.as_dict(),
+                "n_rounds": len(self.rounds),
+                "rounds": [{k: r.get(k) for k in keys} for r in self.rounds],
+                "pool_round_by_epoch": {str(e): sorted(v, key=lambda x: -1 if x is None else x) for e, v in sorted(self.used.items())},
+            }
+        )
+        return out
+
+
+def attach_curriculum(cfg, data: PreparedData, encoder, module, dm, out_dir, *, corpus_embeddings: np.ndarray | None = None) -> Curriculum:
+    """``prepare`` + ``attach`` in one call (when the encoder is still the base model)."""
+    return Curriculum(cfg, data, out_dir).prepare(encoder, corpus_embeddings).attach(module, dm)

@@ -1,0 +1,412 @@
+"""The Optuna sweep loop behind ``hydra/sweeper=embexp_optuna``.
+
+One process running this loop is a *worker*; several workers (machines) share a study
+through a PostgreSQL storage. Per batch of ``n_jobs`` trials::
+
+    fail stale trials (heartbeat lost: worker killed) -> retries enqueued as WAITING
+    count the budget (COMPLETE + PRUNED + RUNNING + FAIL that raised) against n_trials
+    ask -> sample the space (define-by-run, conditional params) -> job overrides
+    record heartbeats of the batch's trials while the launcher runs the jobs
+    tell: COMPLETE (values) | PRUNED (the job raised TrialPruned) | FAIL (+ reason)
+
+then, whatever happened, trials.csv, best_params.yaml and plots in the sweep directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from embexp.errors import ConfigError
+from embexp.sweep.space import SearchSpace, override_value
+from embexp.sweep.study import (
+    FAIL_REASON,
+    NOT_RUN,
+    counted_before,
+    counts,
+    default_storage,
+    directions_of,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    pruning_metric_for,
+    retry_callback,
+)
+
+log = logging.getLogger("embexp.sweep")
+
+# keys the sweeper sets on every job; a command-line value for them is dropped
+OWN_KEYS = ("run_id", "hydra.sweep.dir", "hydra.sweep.subdir")
+
+
+class SweepAborted(RuntimeError):
+    """Too many trials failed (``max_failure_rate``)."""
+
+
+def _plain(v: Any) -> Any:
+    return OmegaConf.to_container(v, resolve=True) if isinstance(v, (DictConfig, ListConfig)) else v
+
+
+class Heartbeats:
+    """Records heartbeats of the current batch's trials from a daemon thread."""
+
+    def __init__(self, storage, interval: int | None):
+        self.storage, self.interval = storage, interval
+        self.trial_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, trial_id: int) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            self.trial_ids.add(trial_id)
+        self._beat(trial_id)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="optuna-heartbeat", daemon=True)
+            self._thread.start()
+
+    def remove(self, trial_id: int) -> None:
+        with self._lock:
+            self.trial_ids.discard(trial_id)
+
+    def _beat(self, trial_id: int) -> None:
+        try:
+            self.storage.record_heartbeat(trial_id)
+        except Exception as e:  # a database hiccup must not kill the sweep
+            log.warning("heartbeat for trial id %s failed: %s", trial_id, e)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = list(self.trial_ids)
+            for tid in ids:
+                self._beat(tid)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class OptunaSweep:
+    def __init__(self, **conf: Any) -> None:
+        c = {k: _plain(v) for k, v in conf.items()}
+        self.study_name: str | None = c.get("study_name")
+        self.storage_url: str | None = c.get("storage")
+        self.direction = c.get("direction", "maximize")
+        self.n_trials = int(c.get("n_trials", 20))
+        self.n_jobs = max(1, int(c.get("n_jobs", 1)))
+        self.sampler_name = str(c.get("sampler", "tpe"))
+        self.seed = c.get("seed")
+        self.sampler_kwargs = dict(c.get("sampler_kwargs") or {})
+        self.params = dict(c.get("params") or {})
+        self.conditional = dict(c.get("conditional") or {})
+        self.custom_search_space = c.get("custom_search_space")
+        self.pruner_name = str(c.get("pruner") or "none")
+        self.pruner_kwargs = dict(c.get("pruner_kwargs") or {})
+        self.pruning_metric = c.get("pruning_metric")
+        self.max_failure_rate = float(c.get("max_failure_rate", 0.5))
+        self.heartbeat_interval = c.get("heartbeat_interval")
+        self.grace_period = c.get("grace_period")
+        self.max_retry = c.get("max_retry", 2)
+        self.plots = bool(c.get("plots", True))
+        self.trial_dir = str(c.get("trial_dir") or "trial_{number}")
+        if self.n_trials <= 0:
+            raise ConfigError("hydra.sweeper.n_trials", f"must be positive, got {self.n_trials}")
+        if not 0 <= self.max_failure_rate <= 1:
+            raise ConfigError("hydra.sweeper.max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}")
+        self.job_idx = 0
+        self.launcher = None
+
+    # ---- Hydra plumbing ------------------------------------------------------------------
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
+        self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+
+    def _base_lookup(self, key: str) -> Any:
+        choices = OmegaConf.select(self.config, "hydra.runtime.choices") or {}
+        if key in choices:
+            return choices[key]
+        return OmegaConf.select(self.config, key, default=None)
+
+    def _objective_names(self, n: int) -> list[str]:
+        opt = _plain(OmegaConf.select(self.config, "optimized_metric", default=None))
+        names = [opt] if isinstance(opt, str) else list(opt or [])
+        if not names:
+            names = ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+        if len(names) != n:
+            raise ConfigError("optimized_metric", f"{len(names)} key(s) {names} but {n} direction(s) in hydra.sweeper.direction")
+        return [str(x) for x in names]
+
+    # ---- the sweep -----------------------------------------------------------------------
+
+    def sweep(self, arguments: list[str]) -> Any:
+        import optuna
+
+        from embexp.sweep.report import write_reports
+
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        arguments = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
+        space = SearchSpace.build(self.params, arguments, self.conditional, self.custom_search_space, base_lookup=self._base_lookup)
+        if not space.params:
+            raise ConfigError("hydra.sweeper.params", "nothing to search: give params (hparams_search config) or sweep overrides like 'loss.temperature=interval(0.01,0.1)'")
+        directions = directions_of(self.direction)
+        names = self._objective_names(len(directions))
+        grid = space.grid() if self.sampler_name.lower() == "grid" else None
+        self.url = self.storage_url or default_storage(self.sweep_dir)
+        rdb = not self.url.startswith("journal:")
+        hb = int(self.heartbeat_interval) if (self.heartbeat_interval and rdb) else None
+        storage = open_storage(self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry)
+        sampler = make_sampler(self.sampler_name, self.seed, self.sampler_kwargs, grid=grid, n_objectives=len(directions))  # re-seeded below
+        if len(directions) > 1 and self.pruner_name != "none":
+            log.warning("pruning needs a single objective: pruner=%s ignored for %d objectives", self.pruner_name, len(directions))
+            self.pruner_name = "none"
+        pruner = make_pruner(self.pruner_name, self.pruner_kwargs)
+        study_name = self.study_name or (OmegaConf.select(self.config, "hydra.runtime.choices.hparams_search") or "embexp")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner, directions=directions, load_if_exists=True)
+        study.sampler = make_sampler(self.sampler_name, self._worker_seed(study), self.sampler_kwargs, grid=grid, n_objectives=len(directions))
+        have = [d.name.lower() for d in study.directions]
+        if have != directions:
+            raise ConfigError("hydra.sweeper.direction", f"study '{study_name}' in {self.url} has directions {have}, not {directions}")
+        self._note_command(study, space, names)
+        n_target = self.n_trials
+        if grid is not None:
+            n_target = min(n_target, math.prod(len(v) for v in grid.values()))
+        opt = _plain(OmegaConf.select(self.config, "optimized_metric", default=None))
+        self.report_metric = self.pruning_metric or pruning_metric_for(opt) or f"dev/{OmegaConf.select(self.config, 'eval.primary', default='ndcg@10')}"
+        self.study_name_resolved = study_name
+        log.info("study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)", study_name, self.url, "/".join(directions), self.sampler_name, self.pruner_name, self.report_metric, n_target, self.n_jobs)
+
+        beats = Heartbeats(storage, hb)
+        try:
+            self._loop(study, space, n_target, hb, beats)
+        finally:
+            beats.stop()
+            try:
+                write_reports(study, self.sweep_dir, names, directions, logger_cfg=OmegaConf.select(self.config, "logger"), plots=self.plots, sweeper_conf=self._conf_dict(), fixed=[line for line in space.overrides({})])
+            except Exception:
+                log.exception("writing the sweep reports failed")
+        return None
+
+    def _worker_seed(self, study) -> int | None:
+        """``seed`` for a fresh study on local storage (reproducible); otherwise mixed with the
+        study's trial count (a resumed study must not replay the samples it already has) and,
+        on a shared database, with the worker's pid (two workers must not sample alike)."""
+        if self.seed is None:
+            return None
+        n = len(study.get_trials(deepcopy=False))
+        shared = not (self.url.startswith("sqlite:") or self.url.startswith("journal:"))
+        if n == 0 and not shared:
+            return int(self.seed)
+        return (int(self.seed) * 1_000_003 + n * 7919 + (os.getpid() if shared else 0)) % (2**31)
+
+    def _conf_dict(self) -> dict:
+        return {
+            "study_name": self.study_name_resolved, "storage": self.url, "direction": self.direction, "n_trials": self.n_trials,
+            "n_jobs": self.n_jobs, "sampler": self.sampler_name, "seed": self.seed, "pruner": self.pruner_name,
+            "pruning_metric": self.report_metric, "params": self.params, "conditional": self.conditional,
+        }
+
+    def _note_command(self, study, space: SearchSpace, names: list[str]) -> None:
+        """Remember what the study searches; warn when a resumed study is asked something else."""
+        spec = {"params": {k: repr(v) for k, v in space.params.items()}, "fixed": sorted(space.fixed.values()), "optimized_metric": names}
+        old = study.user_attrs.get("embexp_spec")
+        if old is None:
+            study.set_user_attr("embexp_spec", spec)
+        elif old != spec:
+            log.warning("study '%s' was started with a different search (params/fixed overrides/metric); its trials are mixed in.\n  was: %s\n  now: %s", study.study_name, old, spec)
+
+    def _loop(self, study, space: SearchSpace, n_target: int, hb: int | None, beats: Heartbeats) -> None:
+        import warnings
+
+        from optuna.exceptions import ExperimentalWarning
+        from optuna.storages import fail_stale_trials
+
+        warnings.filterwarnings("ignore", category=ExperimentalWarning)
+        allowed_failures = int(self.max_failure_rate * n_target + 1e-9)
+        waited = False
+        while True:
+            if hb:
+                fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            c = counts(trials)
+            if c["failed"] > allowed_failures:
+                raise SweepAborted(f"{c['failed']} trials failed, more than max_failure_rate={self.max_failure_rate} x n_trials={n_target}; see fail_reason in {self.sweep_dir / 'trials.csv'}")
+            to_run = min(self.n_jobs, n_target - c["counted"])
+            if to_run <= 0:
+                if c["running"] and hb:  # other workers' trials, or stale ones not yet past the grace period
+                    if not waited:
+                        log.info("budget taken; waiting for %d running trial(s) of other workers (or stale ones)", c["running"])
+                        waited = True
+                    time.sleep(min(hb, 10))
+                    continue
+                break
+            self._run_batch(study, space, to_run, n_target, beats)
+        c = counts(study.get_trials(deepcopy=False))
+        log.info("study %s: %d complete, %d pruned, %d failed (%d retried after a lost worker)", study.study_name, c["complete"], c["pruned"], c["failed"], c["retried"])
+
+    def _job_overrides(self, trial, number_for_dir: int, sampled: dict, space: SearchSpace) -> list[str]:
+        sub = self.trial_dir.format(number=number_for_dir)
+        name = self.study_name_resolved
+        ov = space.overrides(sampled)
+        ov += [
+            f"hydra.sweep.dir={override_value(str(self.sweep_dir))}",
+            f"hydra.sweep.subdir={override_value(sub)}",
+            f"run_id={override_value(f'{name}-{sub}'.replace('/', '-'))}",
+            f"++optuna.study_name={override_value(name)}",
+            f"++optuna.storage={override_value(self.url)}",
+            f"++optuna.trial_number={trial.number}",
+            f"++optuna.pruner={override_value(self.pruner_name)}",
+            f"++optuna.pruner_kwargs={override_value(self.pruner_kwargs)}",
+            f"++optuna.pruning_metric={override_value(self.report_metric)}",
+        ]
+        wb = OmegaConf.select(self.config, "logger.wandb")
+        if isinstance(wb, DictConfig):
+            tags = [str(t) for t in (wb.get("tags") or [])] + [f"trial_{trial.number}"] + [f"{k}={v}"[:64] for k, v in sampled.items()]
+            ov += [f"logger.wandb.group={override_value(name)}", f"logger.wandb.tags={override_value(tags)}"]
+        return ov
+
+    def _run_batch(self, study, space: SearchSpace, to_run: int, n_target: int, beats: Heartbeats) -> None:
+        from optuna.trial import TrialState
+
+        storage = study._storage
+        batch: list[tuple[Any, list[str]]] = []
+        for _ in range(to_run):
+            trial = study.ask()
+            frozen = storage.get_trial(trial._trial_id)
+            root = frozen.system_attrs.get("failed_trial")
+            beats.add(trial._trial_id)
+            if root is None and counted_before(trial.number, study.get_trials(deepcopy=False)) >= n_target:
+                trial.set_user_attr(NOT_RUN, "budget filled by another worker; never launched")
+                _safe_tell(study, trial, state=TrialState.FAIL)
+                beats.remove(trial._trial_id)
+                continue
+            try:
+                sampled = space.sample(trial)
+                overrides = self._job_overrides(trial, root if root is not None else trial.number, sampled, space)
+                self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))  # fails here, not in the launcher
+            except Exception as e:
+                self._fail(study, trial, f"config: {_reason(e)}", beats)
+                continue
+            run_dir = self.sweep_dir / self.trial_dir.format(number=root if root is not None else trial.number)
+            trial.set_user_attr("run_dir", str(run_dir))
+            trial.set_user_attr("overrides", [f"{k}={override_value(v)}" for k, v in sampled.items()])
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            if root is not None:
+                log.info("trial %d retries trial %d (its worker was lost) in %s", trial.number, root, run_dir)
+            batch.append((trial, overrides))
+        if not batch:
+            return
+        for trial, ov in batch:
+            log.info("trial %d: %s", trial.number, " ".join(trial.user_attrs.get("overrides", [])) or "(no params)")
+        try:
+            rets = self.launcher.launch([tuple(ov) for _, ov in batch], initial_job_idx=self.job_idx)
+        except KeyboardInterrupt:
+            for trial, _ in batch:
+                self._fail(study, trial, "interrupted (Ctrl-C); retried on the next run", beats, retry=True)
+            raise
+        except Exception as e:
+            log.error("the launcher failed for trials %s:\n%s", [t.number for t, _ in batch], traceback.format_exc())
+            for trial, _ in batch:
+                self._fail(study, trial, f"launcher: {_reason(e)}", beats)
+            return
+        finally:
+            self.job_idx += len(batch)
+        for (trial, _), ret in zip(batch, rets):
+            self._tell(study, trial, ret, beats)
+
+    def _tell(self, study, trial, ret, beats: Heartbeats) -> None:
+        import optuna
+        from hydra.core.utils import JobStatus
+        from optuna.trial import TrialState
+
+        n = len(study.directions)
+        value = getattr(ret, "_return_value", None)
+        if ret.status == JobStatus.COMPLETED:
+            values, why = _values(value, n)
+            if why:
+                self._fail(study, trial, why, beats)
+                return
+            _safe_tell(study, trial, values if n > 1 else values[0])
+            beats.remove(trial._trial_id)
+            log.info("trial %d complete: %s", trial.number, values if n > 1 else values[0])
+        elif isinstance(value, optuna.TrialPruned):
+            _safe_tell(study, trial, state=TrialState.PRUNED)
+            beats.remove(trial._trial_id)
+            log.info("trial %d pruned: %s", trial.number, value)
+        else:
+            self._fail(study, trial, _reason(value), beats)
+
+    def _fail(self, study, trial, reason: str, beats: Heartbeats, retry: bool = False) -> None:
+        from optuna.trial import TrialState
+
+        log.warning("trial %d failed: %s", trial.number, reason)
+        try:
+            trial.set_user_attr(FAIL_REASON, reason[:4000])
+            _safe_tell(study, trial, state=TrialState.FAIL)
+            if retry:
+                frozen = study._storage.get_trial(trial._trial_id)
+                retry_callback(self.max_retry)(study, frozen)
+        finally:
+            beats.remove(trial._trial_id)
+
+
+def _safe_tell(study, trial, *args, **kwargs) -> None:
+    """``study.tell`` outside ``optimize``: the grid sampler calls ``study.stop()`` once the grid
+    is used up, which raises there; the trial's state is stored regardless (and the loop ends
+    on the budget, which a grid caps at its size)."""
+    try:
+        study.tell(trial, *args, **kwargs)
+    except RuntimeError as e:
+        if "Study.stop" not in str(e):
+            raise
+
+
+def _values(value: Any, n: int) -> tuple[list[float] | None, str | None]:
+    vals = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if len(vals) != n:
+        return None, f"the job returned {len(vals)} value(s) {vals!r} for {n} objective(s)"
+    out = []
+    for v in vals:
+        if v is None:
+            return None, "the job returned no value (optimized_metric missing from metrics.json?)"
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None, f"the job returned a non-number {v!r}"
+        if not math.isfinite(f):
+            return None, f"the objective is {f}"
+        out.append(f)
+    return out, None
+
+
+def _reason(e: Any) -> str:
+    from embexp.cli.common import _user_error
+
+    if e is None:
+        return "unknown error"
+    reason = getattr(e, "reason", None)
+    if reason:
+        return str(reason)
+    if isinstance(e, BaseException):
+        u = _user_error(e)
+        if u is not None:
+            e = u
+        return f"{type(e).__name__}: {e}".strip()
+    return str(e)
