@@ -9,4 +9,4 @@ python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[test]"
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
-embexp-eval "$@"
+embexp-train "$@"

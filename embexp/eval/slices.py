@@ -88,16 +88,16 @@ def build_slices(
 ) -> dict[str, set[str]]:
     """Slice name -> eval query ids. Empty slices are dropped."""
     eval_set = list(eval_qids)
+    members = set(eval_set)
     slices: dict[str, set[str]] = {}
     for q in eval_set:
         for s in query_meta.get(q, {}).get("slices", []):
             slices.setdefault(s, set()).add(q)
     if file:
         for q, names in load_slice_file(file).items():
-            if q in queries:
+            if q in members:
                 for s in names:
-                    if q in set(eval_set):
-                        slices.setdefault(s, set()).add(q)
+                    slices.setdefault(s, set()).add(q)
     if jargon:
         rare = rare_corpus_terms(corpus, rare_max_df) if corpus is not None else set()
         slices.setdefault("jargon", set()).update(q for q in eval_set if is_jargon(queries[q], rare))

@@ -85,8 +85,9 @@ def _with_driver(url: str) -> str:
 def make_sampler(name: str, seed: int | None, kwargs: Mapping[str, Any] | None, *, grid: Mapping[str, list] | None = None, n_objectives: int = 1):
     import optuna
 
-    kw = dict(kwargs or {})
     name = str(name).lower()
+    classes = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler, "grid": optuna.samplers.GridSampler, "cmaes": optuna.samplers.CmaEsSampler, "nsga2": optuna.samplers.NSGAIISampler}
+    kw = _accepted(classes[name], dict(kwargs or {}), "sampler_kwargs") if name in classes else {}
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **kw)
     if name == "random":
@@ -121,10 +122,26 @@ def make_pruner(name: str | None, kwargs: Mapping[str, Any] | None = None):
     }
     if name not in table:
         raise ConfigError("hydra.sweeper.pruner", f"expected one of {', '.join(PRUNERS)}, got {name!r}")
+    if name == "none":
+        return table[name]()
     try:
-        return table[name](**kw)
-    except TypeError as e:
+        return table[name](**_accepted(table[name], kw, "pruner_kwargs"))
+    except (TypeError, ValueError) as e:
         raise ConfigError("hydra.sweeper.pruner_kwargs", f"{name}: {e}") from e
+
+
+def _accepted(cls, kw: dict, where: str) -> dict:
+    """The kwargs ``cls`` takes; others are dropped with a warning (a sweep config written for
+    one pruner or sampler stays usable with ``hydra.sweeper.pruner=OTHER`` on the command line)."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return kw
+    dropped = sorted(set(kw) - set(params))
+    if dropped:
+        log.warning("hydra.sweeper.%s: %s does not take %s; ignored", where, cls.__name__, ", ".join(dropped))
+    return {k: v for k, v in kw.items() if k in params}
 
 
 def directions_of(direction: Any) -> list[str]:

@@ -120,6 +120,12 @@ class OptunaSweep:
         self.max_retry = c.get("max_retry", 2)
         self.plots = bool(c.get("plots", True))
         self.trial_dir = str(c.get("trial_dir") or "trial_{number}")
+        from embexp.sweep.study import PRUNERS, SAMPLERS
+
+        if self.sampler_name.lower() not in SAMPLERS:
+            raise ConfigError("hydra.sweeper.sampler", f"expected one of {', '.join(SAMPLERS)}, got {self.sampler_name!r}")
+        if self.pruner_name.lower() not in PRUNERS:
+            raise ConfigError("hydra.sweeper.pruner", f"expected one of {', '.join(PRUNERS)}, got {self.pruner_name!r}")
         if self.n_trials <= 0:
             raise ConfigError("hydra.sweeper.n_trials", f"must be positive, got {self.n_trials}")
         if not 0 <= self.max_failure_rate <= 1:
@@ -172,15 +178,14 @@ class OptunaSweep:
         rdb = not self.url.startswith("journal:")
         hb = int(self.heartbeat_interval) if (self.heartbeat_interval and rdb) else None
         storage = open_storage(self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry)
-        sampler = make_sampler(self.sampler_name, self.seed, self.sampler_kwargs, grid=grid, n_objectives=len(directions))  # re-seeded below
         if len(directions) > 1 and self.pruner_name != "none":
             log.warning("pruning needs a single objective: pruner=%s ignored for %d objectives", self.pruner_name, len(directions))
             self.pruner_name = "none"
         pruner = make_pruner(self.pruner_name, self.pruner_kwargs)
         study_name = self.study_name or (OmegaConf.select(self.config, "hydra.runtime.choices.hparams_search") or "embexp")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner, directions=directions, load_if_exists=True)
-        study.sampler = make_sampler(self.sampler_name, self._worker_seed(study), self.sampler_kwargs, grid=grid, n_objectives=len(directions))
+        study = optuna.create_study(study_name=study_name, storage=storage, pruner=pruner, directions=directions, load_if_exists=True)
+        study.sampler = make_sampler(self.sampler_name, self._worker_seed(study), self.sampler_kwargs, grid=grid, n_objectives=len(directions))  # seeded per worker: see _worker_seed
         have = [d.name.lower() for d in study.directions]
         if have != directions:
             raise ConfigError("hydra.sweeper.direction", f"study '{study_name}' in {self.url} has directions {have}, not {directions}")
@@ -189,6 +194,8 @@ class OptunaSweep:
         if grid is not None:
             n_target = min(n_target, math.prod(len(v) for v in grid.values()))
         opt = _plain(OmegaConf.select(self.config, "optimized_metric", default=None))
+        if opt is None or any("/test/" in str(k) for k in ([opt] if isinstance(opt, str) else opt)):
+            log.warning("optimising %s: selecting configs on the test split overfits it; optimized_metric=final/dev/ndcg@10 keeps test for the final report", opt or "the test primary metric (optimized_metric is null)")
         self.report_metric = self.pruning_metric or pruning_metric_for(opt) or f"dev/{OmegaConf.select(self.config, 'eval.primary', default='ndcg@10')}"
         self.study_name_resolved = study_name
         log.info("study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)", study_name, self.url, "/".join(directions), self.sampler_name, self.pruner_name, self.report_metric, n_target, self.n_jobs)

@@ -24,8 +24,9 @@ PG_URL = os.environ.get("EMBEXP_TEST_PG_URL", "postgresql://postgres:postgres@12
 FINISHED = ("COMPLETE", "PRUNED")
 
 
-def sweep_args(beir, sweep_dir, *extra):
-    return ["data=beir", f"data.path={beir}", *TINY, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2", *extra]
+def sweep_args(beir, sweep_dir, *extra, plots=False):
+    """Tiny trials; plots (6 s of plotly + matplotlib) only where a test looks at them."""
+    return ["data=beir", f"data.path={beir}", *TINY, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2", f"hydra.sweeper.plots={str(plots).lower()}", *extra]
 
 
 def rows(sweep_dir: Path) -> list[dict]:
@@ -44,7 +45,7 @@ def load_study(url: str, name: str):
 
 def test_tpe_median_sweep_writes_reports(tiny_beir, tmp_path):
     sd = tmp_path / "sweep"
-    p = run_cli("embexp.cli.train", "hparams_search=temperature_x_loss", *sweep_args(tiny_beir, sd, "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner_kwargs.n_startup_trials=1", "hydra.sweeper.pruner_kwargs.n_warmup_steps=0"))
+    p = run_cli("embexp.cli.train", "hparams_search=temperature_x_loss", *sweep_args(tiny_beir, sd, "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner_kwargs.n_startup_trials=1", "hydra.sweeper.pruner_kwargs.n_warmup_steps=0", plots=True))
     assert p.returncode == 0, p.stderr[-3000:]
     table = rows(sd)
     assert [r["number"] for r in table] == ["0", "1", "2"] and all(r["state"] in FINISHED for r in table)
@@ -175,11 +176,22 @@ def test_two_workers_share_a_postgres_study(tiny_beir, tmp_path):
             pass
 
 
-def test_submitit_local_launcher_runs_trials_in_parallel_processes(tiny_beir, tmp_path):
+def test_submitit_local_launcher_two_objectives(tiny_beir, tmp_path):
+    """lora_vs_full (NSGA-II: dev nDCG@10 up, trainable params down, conditional adapter knobs)
+    with both trials of the batch in their own processes (submitit's local executor)."""
     sd = tmp_path / "sweep"
-    p = run_cli("embexp.cli.train", "-m", *sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.sweeper.study_name=submitit", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.pruner=median", "trainer.max_epochs=1", "train.baseline=false", "loss.temperature=interval(0.02,0.1)"))
+    p = run_cli("embexp.cli.train", "hparams_search=lora_vs_full", *sweep_args(tiny_beir, sd, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "trainer.max_epochs=1", "adapter.n_layers=choice(1,2)", plots=True))  # the tiny model has 2 layers
     assert p.returncode == 0, p.stderr[-3000:]
     table = rows(sd)
     assert [r["state"] for r in table] == ["COMPLETE", "COMPLETE"]
-    statuses = {json.loads((Path(r["run_dir"]) / "metrics.json").read_text())["status"] for r in table}
-    assert statuses == {"finished"} and list((sd / ".submitit").iterdir())
+    for r in table:
+        assert float(r["cost/trainable_params"]) > 0 and r["final/dev/ndcg@10"] != ""
+        assert bool(r.get("params.adapter.r")) == (r["params.adapter"] == "lora")
+        assert bool(r.get("params.adapter.n_layers")) == (r["params.adapter"] == "last_layer")
+        rec = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
+        assert rec["status"] == "finished" and rec["cost"]["trainable_params"] == float(r["cost/trainable_params"])
+    assert list((sd / ".submitit").iterdir())  # the jobs went through submitit
+    best = yaml.safe_load((sd / "best_params.yaml").read_text())
+    assert best["optimized_metric"] == ["final/dev/ndcg@10", "cost/trainable_params"] and best["pareto_front"]
+    assert set(best["pareto_front"][0]["values"]) == {"final/dev/ndcg@10", "cost/trainable_params"}
+    assert (sd / "plots" / "pareto_front.html").exists() and (sd / "plots" / "pareto_front.png").exists()

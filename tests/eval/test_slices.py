@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from embexp.data.types import Corpus
+from embexp.errors import DataError
+from embexp.eval.slices import build_slices, is_jargon, load_slice_file
+
+
+@pytest.mark.parametrize("text", ["ACH reversal window", "how do i reset 2FA", "TX-4410-B wont pair", "sku ab1234 missing", "what is an RMA"])
+def test_jargon_detected(text):
+    assert is_jargon(text)
+
+
+@pytest.mark.parametrize("text", ["how do i get my money back", "Refund to my card", "is it 5 days"])
+def test_plain_not_jargon(text):
+    assert not is_jargon(text)
+
+
+def test_slices_from_meta_file_frequency_and_exposure(tmp_path):
+    queries = {"a": "ACH window", "b": "money back", "c": "label", "d": "label printing"}
+    meta = {"a": {"frequency": 100, "slices": ["payments"]}, "b": {"frequency": 1}, "c": {"frequency": 5}, "d": {"frequency": 50}}
+    f = tmp_path / "s.tsv"
+    f.write_text("query-id\tslice\nb\tvip,refunds\nzz\tvip\n")
+    s = build_slices(["a", "b", "c", "d"], queries, meta, file=str(f))
+    assert s["payments"] == {"a"} and s["vip"] == {"b"} and s["refunds"] == {"b"}
+    assert s["jargon"] == {"a"}
+    assert s["head"] == {"a"} and s["tail"] == {"b", "c"}
+    # no frequency: by training exposure of the relevant documents
+    s = build_slices(["b", "c"], queries, {}, eval_qrels={"b": {"d1": 1}, "c": {"d2": 1}}, train_qrels={"x": {"d1": 1}})
+    assert s["head"] == {"b"} and s["tail"] == {"c"}
+
+
+def test_rare_terms_count_as_jargon():
+    corpus = Corpus(["1", "2", "3"], ["", "", ""], ["common words here", "common words there", "zyzzyva common"])
+    s = build_slices(["q"], {"q": "what is zyzzyva"}, {}, corpus=corpus, rare_max_df=1, head_tail=False)
+    assert s["jargon"] == {"q"}
+    assert "jargon" not in build_slices(["q"], {"q": "what is zyzzyva"}, {}, corpus=corpus, rare_max_df=0, head_tail=False)
+
+
+def test_bad_slice_file(tmp_path):
+    f = tmp_path / "s.tsv"
+    f.write_text("q1\tvip\nq2\n")
+    with pytest.raises(DataError, match=r"s.tsv:2: field 'slice'"):
+        load_slice_file(f)
+    j = tmp_path / "s.json"
+    j.write_text(json.dumps({"q1": "vip"}))
+    with pytest.raises(DataError, match="s.json"):
+        load_slice_file(j)
