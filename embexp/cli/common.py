@@ -9,7 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from embexp.errors import ConfigError, DataError
+
+# `${embexp_cwd:}` in conf/paths: the launch directory, resolvable before Hydra sets its
+# runtime config (a multirun resolves hydra.sweep.dir first).
+if not OmegaConf.has_resolver("embexp_cwd"):
+    OmegaConf.register_new_resolver("embexp_cwd", os.getcwd)
 
 CONF_DIR = str(Path(os.environ.get("EMBEXP_CONF", Path(__file__).resolve().parents[2] / "conf")))
 

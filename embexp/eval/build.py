@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from embexp.data.prepare import PreparedData
+from embexp.errors import ConfigError
 from embexp.data.types import Qrels
 from embexp.eval.cache import EmbeddingCache
 from embexp.eval.evaluator import RetrievalEvaluator
@@ -20,7 +21,11 @@ def encoder_spec(model_cfg) -> EncoderSpec:
 
 
 def build_encoder(model_cfg) -> BiEncoder:
-    return BiEncoder.from_spec(encoder_spec(model_cfg))
+    enc = BiEncoder.from_spec(encoder_spec(model_cfg))
+    enc.train_attention = (model_cfg.get("train_attention") if hasattr(model_cfg, "get") else None) or "auto"
+    if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
+        raise ConfigError("model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}")
+    return enc
 
 
 def build_evaluator(eval_cfg, data: PreparedData, *, split: str, qrels: Qrels | None = None, cache_dir: str | Path | None = None, show_progress: bool | None = None) -> RetrievalEvaluator:

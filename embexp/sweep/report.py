@@ -56,7 +56,7 @@ def trial_rows(study, names: Sequence[str]) -> list[dict]:
         row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         row["retry_of"] = t.system_attrs.get("failed_trial")
         row["retried"] = t.number in retried
-        row["fail_reason"] = t.user_attrs.get(FAIL_REASON) or t.user_attrs.get(NOT_RUN) or ("heartbeat lost (worker killed)" if t.state.name == "FAIL" and t.number in retried else None)
+        row["fail_reason"] = (t.user_attrs.get(FAIL_REASON) or t.user_attrs.get(NOT_RUN) or ("heartbeat lost (worker killed)" if t.number in retried else None)) if t.state.name == "FAIL" else None
         row["run_dir"] = t.user_attrs.get("run_dir")
         row["worker"] = t.user_attrs.get("worker")
         rows.append(row)

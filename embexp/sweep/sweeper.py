@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -136,8 +136,10 @@ class OptunaSweep:
     # ---- Hydra plumbing ------------------------------------------------------------------
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.hydra_config import HydraConfig
         from hydra.core.plugins import Plugins
 
+        HydraConfig.instance().set_config(config)  # Hydra's multirun leaves it unset: ${hydra:...} in paths/sweep dir need it
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
@@ -316,15 +318,16 @@ class OptunaSweep:
             trial.set_user_attr("overrides", [f"{k}={override_value(v)}" for k, v in sampled.items()])
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             if root is not None:
-                log.info("trial %d retries trial %d (its worker was lost) in %s", trial.number, root, run_dir)
+                trial.set_user_attr(FAIL_REASON, None)  # copied from the failed original
+                log.info("trial %d retries trial %d (interrupted, or its worker was lost) in %s", trial.number, root, run_dir)
             batch.append((trial, overrides))
         if not batch:
             return
-        for trial, ov in batch:
+        for trial, _ov in batch:
             log.info("trial %d: %s", trial.number, " ".join(trial.user_attrs.get("overrides", [])) or "(no params)")
         try:
             rets = self.launcher.launch([tuple(ov) for _, ov in batch], initial_job_idx=self.job_idx)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C (Lightning turns it into sys.exit(1) after a graceful stop)
             for trial, _ in batch:
                 self._fail(study, trial, "interrupted (Ctrl-C); retried on the next run", beats, retry=True)
             raise
@@ -365,7 +368,10 @@ class OptunaSweep:
 
         log.warning("trial %d failed: %s", trial.number, reason)
         try:
-            trial.set_user_attr(FAIL_REASON, reason[:4000])
+            try:
+                trial.set_user_attr(FAIL_REASON, reason[:4000])
+            except Exception:  # finished meanwhile (declared stale by another worker)
+                pass
             _safe_tell(study, trial, state=TrialState.FAIL)
             if retry:
                 frozen = study._storage.get_trial(trial._trial_id)
@@ -378,8 +384,12 @@ def _safe_tell(study, trial, *args, **kwargs) -> None:
     """``study.tell`` outside ``optimize``: the grid sampler calls ``study.stop()`` once the grid
     is used up, which raises there; the trial's state is stored regardless (and the loop ends
     on the budget, which a grid caps at its size)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
     try:
         study.tell(trial, *args, **kwargs)
+    except UpdateFinishedTrialError:  # declared stale meanwhile (heartbeat later than grace_period) and retried
+        log.warning("trial %d was declared stale by another worker (a heartbeat came later than grace_period) and retried; this result is not recorded", trial.number)
     except RuntimeError as e:
         if "Study.stop" not in str(e):
             raise

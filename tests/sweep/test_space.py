@@ -65,6 +65,22 @@ def test_conditional_params_only_when_their_condition_holds():
     assert "adapter.r" in base.sample(optuna.create_study().ask())
 
 
+def extra_space(trial, params):
+    """A custom_search_space: define-by-run on top of the sampled params."""
+    if params["loss"] == "triplet":
+        return {"loss.margin": trial.suggest_float("margin", 0.1, 0.3)}
+    return {"loss.symmetric": True}
+
+
+def test_custom_search_space_adds_overrides():
+    space = SearchSpace.build({"loss": "choice(infonce, triplet)"}, [], custom="test_space.extra_space")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        s = space.sample(study.ask())
+        assert ("loss.margin" in s) == (s["loss"] == "triplet") and ("loss.symmetric" in s) == (s["loss"] == "infonce")
+        assert any(o.startswith("loss.") and "=" in o for o in space.overrides(s))
+
+
 @pytest.mark.parametrize(
     "params, conditional, key",
     [

@@ -24,9 +24,11 @@ PG_URL = os.environ.get("EMBEXP_TEST_PG_URL", "postgresql://postgres:postgres@12
 FINISHED = ("COMPLETE", "PRUNED")
 
 
-def sweep_args(beir, sweep_dir, *extra, plots=False):
-    """Tiny trials; plots (6 s of plotly + matplotlib) only where a test looks at them."""
-    return ["data=beir", f"data.path={beir}", *TINY, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2", f"hydra.sweeper.plots={str(plots).lower()}", *extra]
+def sweep_args(beir, sweep_dir, *extra, plots=False, grace=2):
+    """Tiny trials; plots (6 s of plotly + matplotlib) only where a test looks at them. A short
+    grace period makes a killed worker's trial stale fast; where another worker checks for
+    stale trials meanwhile, a longer one keeps a busy machine's late heartbeat from counting."""
+    return ["data=beir", f"data.path={beir}", *TINY, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.heartbeat_interval=1", f"hydra.sweeper.grace_period={grace}", f"hydra.sweeper.plots={str(plots).lower()}", *extra]
 
 
 def rows(sweep_dir: Path) -> list[dict]:
@@ -155,7 +157,7 @@ def test_two_workers_share_a_postgres_study(tiny_beir, tmp_path):
 
     name = f"embexp-test-{uuid.uuid4().hex[:8]}"
     sd = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "embexp.cli.train", "-m", *sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", f"hydra.sweeper.study_name={name}", f"hydra.sweeper.storage={PG_URL}", "hydra.sweeper.n_trials=4", "hydra.sweeper.seed=0", "trainer.max_epochs=1", "train.baseline=false", "loss.temperature=interval(0.02,0.1)")]
+    cmd = [sys.executable, "-m", "embexp.cli.train", "-m", *sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", f"hydra.sweeper.study_name={name}", f"hydra.sweeper.storage={PG_URL}", "hydra.sweeper.n_trials=4", "hydra.sweeper.seed=0", "trainer.max_epochs=1", "train.baseline=false", "loss.temperature=interval(0.02,0.1)", grace=30)]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     try:
         outs = [pr.communicate(timeout=600)[0] for pr in procs]

@@ -36,6 +36,12 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     assert prov["data"]["fingerprint"] == rec["data"]["fingerprint"] and prov["config"]["adapter"]["kind"] == "lora"
     rows = [json.loads(l) for l in (tmp_path / "per_query.jsonl").read_text().splitlines()]
     assert {r["model"] for r in rows} == {"baseline", "final"}
+    # embexp-eval on the saved adapter reproduces the run's final test metrics
+    ev = tmp_path / "eval"
+    pe = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "model=checkpoint", f"model.name_or_path={tmp_path / 'model'}", "logger=none", f"hydra.run.dir={ev}")
+    assert pe.returncode == 0, pe.stderr[-3000:]
+    m_eval = json.loads((ev / "metrics.json").read_text())["metrics"]
+    assert m_eval["test/ndcg@10"] == pytest.approx(rec["metrics"]["final/test/ndcg@10"], abs=1e-6)
     # same run dir again: finished work is returned, not redone
     p2 = run_cli("embexp.cli.train", *args)
     assert p2.returncode == 0 and "already finished" in (p2.stdout + p2.stderr)
