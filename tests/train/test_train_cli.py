@@ -54,9 +54,11 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
 
 
 def test_two_job_multirun(tiny_beir, tmp_path):
-    p = run_cli("embexp.cli.train", "-m", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", "adapter=lora,full", f"hydra.sweep.dir={tmp_path}")
+    """Out of the box: no hydra.sweep.dir given, folders under paths.root_dir."""
+    p = run_cli("embexp.cli.train", "-m", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", "adapter=lora,full", env={"EMBEXP_ROOT": str(tmp_path)})
     assert p.returncode == 0, p.stderr[-3000:]
-    recs = [json.loads((tmp_path / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    (sweep,) = (tmp_path / "runs" / "train").glob("multirun-*")
+    recs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
     assert sorted(r["cost"]["adapter"] for r in recs) == ["full", "lora"]
 
 
