@@ -38,7 +38,8 @@ def test_experiment_values():
     assert _compose(["experiment=scifact_full"]).adapter.kind == "full"
     assert _compose(["experiment=scifact_last_layer"]).adapter.kind == "last_layer"
     lora = _compose(["experiment=scifact_lora"])
-    assert lora.adapter.kind == "lora" and list(lora.adapter.target_modules) == ["query", "value"]
+    assert lora.adapter.kind == "lora" and list(lora.adapter.target_modules) == ["query", "key", "value", "dense"]
+    assert "r" not in _compose(["experiment=scifact_full"]).adapter  # deltas do not leak LoRA keys
     assert lora.data.kind == "beir"
 
 
