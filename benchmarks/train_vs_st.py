@@ -94,7 +94,7 @@ def main() -> None:
         f"optimizer.lr={args.lr}",
         "logger=none",
         "train.baseline=false",
-        "trainer.limit_val_batches=0",
+        "+trainer.limit_val_batches=0",
         "callbacks.model_checkpoint=null",
         "callbacks.early_stopping=null",
         "callbacks.progress_bar=null",
