@@ -1,5 +1,6 @@
 """Pruning inside a trial: after every validation epoch, report the dev metric to the study
-and stop the trial when the pruner says so.
+and stop the trial when the pruner says so (never after the final epoch: the trial has
+finished training by then, and its value counts as COMPLETE).
 
 The sweeper passes the trial's identity as overrides (``++optuna.study_name=...
 ++optuna.storage=... ++optuna.trial_number=N ++optuna.pruner=median ...``); the job loads the
@@ -20,7 +21,7 @@ log = logging.getLogger("embexp.sweep")
 class PruningHook:
     """``module.eval_hooks`` entry: ``(EvalResult, epoch)`` -> ``trial.report`` -> maybe prune."""
 
-    def __init__(self, ocfg, out: Path, run_id: str | None = None):
+    def __init__(self, ocfg, out: Path, run_id: str | None = None, max_epochs: int | None = None):
         import optuna
 
         from embexp.sweep.study import make_pruner, open_storage
@@ -35,6 +36,9 @@ class PruningHook:
         self.trial = optuna.trial.Trial(self.study, trial_id)
         self.enabled = len(self.study.directions) == 1  # Optuna prunes single-objective studies only
         self._warned = False
+        # after the last epoch training is over: pruning saves nothing and would hide a finished
+        # trial's value (PRUNED instead of COMPLETE), so that epoch is reported, never pruned
+        self.last_epoch = int(max_epochs) - 1 if max_epochs is not None and int(max_epochs) > 0 else None
 
     def __call__(self, result, epoch: int) -> None:
         import optuna
@@ -48,6 +52,8 @@ class PruningHook:
                 self._warned = True
             return
         self.trial.report(float(value), step=int(epoch))
+        if self.last_epoch is not None and epoch >= self.last_epoch:
+            return
         if self.trial.should_prune():
             msg = f"pruned after epoch {epoch}: {self.metric}={float(value):.4f}"
             log.info("trial %d %s", self.number, msg)
@@ -61,7 +67,7 @@ class PruningHook:
             raise optuna.TrialPruned(msg)
 
 
-def attach_pruning(module, ocfg, out: Path, run_id: str | None = None) -> PruningHook:
-    hook = PruningHook(ocfg, out, run_id)
+def attach_pruning(module, ocfg, out: Path, run_id: str | None = None, max_epochs: int | None = None) -> PruningHook:
+    hook = PruningHook(ocfg, out, run_id, max_epochs)
     module.eval_hooks.append(hook)
     return hook

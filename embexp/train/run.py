@@ -134,7 +134,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     if "optuna" in cfg:  # a sweep trial: report the dev metric after every validation, maybe prune
         from embexp.sweep.pruning import attach_pruning
 
-        attach_pruning(module, cfg.optuna, out, run_id)
+        attach_pruning(module, cfg.optuna, out, run_id, max_epochs=cfg.trainer.get("max_epochs"))
     dm = PairDataModule(
         encoder,
         data,
