@@ -30,6 +30,7 @@ def main() -> None:
     from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
     from embexp.data.beir import load_beir
+    from embexp.data.types import positives_by_query
     from embexp.eval.evaluator import RetrievalEvaluator
     from embexp.model.encoder import BiEncoder, EncoderSpec, resolve_dtype
     from embexp.model.registry import resolve
@@ -42,7 +43,7 @@ def main() -> None:
     st = SentenceTransformer(resolve("minilm-l6"), device="cpu")
     corpus = {ds.corpus.ids[i]: ds.corpus.passage(i) for i in range(len(ds.corpus))}
     queries = {q: ds.queries[q] for q in qrels}
-    rel = {q: {d for d, s in r.items() if s > 0} for q, r in qrels.items()}
+    rel = positives_by_query(qrels)
     ev = InformationRetrievalEvaluator(queries, corpus, rel, show_progress_bar=False, ndcg_at_k=[10], precision_recall_at_k=[10, 100], mrr_at_k=[10], map_at_k=[100], accuracy_at_k=[1])
     t = time.perf_counter()
     res = ev(st)

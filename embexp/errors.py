@@ -83,3 +83,14 @@ class ProblemCollector:
     def raise_if_any(self) -> None:
         if self.problems:
             raise DataError(self.problems, not_kept=self.not_kept)
+
+
+def user_error(e: BaseException | None) -> BaseException | None:
+    """The DataError/ConfigError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, (DataError, ConfigError)):
+            return e
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return None

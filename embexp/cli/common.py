@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from embexp.config.store import CONF_DIR
+from embexp.errors import user_error
 
-from embexp.errors import ConfigError, DataError
-
-# `${embexp_cwd:}` in conf/paths: the launch directory, resolvable before Hydra sets its
-# runtime config (a multirun resolves hydra.sweep.dir first).
-if not OmegaConf.has_resolver("embexp_cwd"):
-    OmegaConf.register_new_resolver("embexp_cwd", os.getcwd)
-
-CONF_DIR = str(Path(os.environ.get("EMBEXP_CONF", Path(__file__).resolve().parents[2] / "conf")))
+CONF_DIR = str(CONF_DIR)  # Hydra wants a str; also registers the ${embexp_cwd:} resolver
 
 
 def setup_env() -> None:
@@ -36,40 +28,13 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as e:
-            user_error = _user_error(e)
-            if user_error is None:
+            found = user_error(e)
+            if found is None:
                 raise
-            print(f"error: {user_error}", file=sys.stderr)
+            print(f"error: {found}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
-
-
-def _user_error(e: BaseException | None) -> BaseException | None:
-    """The DataError/ConfigError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
-    seen = 0
-    while e is not None and seen < 10:
-        if isinstance(e, (DataError, ConfigError)):
-            return e
-        e = e.__cause__ or e.__context__
-        seen += 1
-    return None
-
-
-def code_version() -> dict:
-    root = Path(__file__).resolve().parents[2]
-    out = {"embexp": __import__("embexp").__version__, "python": platform.python_version()}
-    try:
-        out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip() or None
-        out["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=5).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import torch
-    import transformers
-
-    out["torch"] = torch.__version__
-    out["transformers"] = transformers.__version__
-    return out
 
 
 def run_dir() -> Path:

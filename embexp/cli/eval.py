@@ -11,17 +11,20 @@ import time
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from embexp.cli.common import CONF_DIR, clean_errors, code_version, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.config.checks import check_config
 from embexp.data.prepare import prepare_data
 from embexp.eval.build import build_encoder, build_evaluator
 from embexp.report.table import metrics_table, print_table
 from embexp.tracking.wandb import log_eval, wandb_run
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl
+from embexp.utils.provenance import code_version
 
 log = logging.getLogger("embexp.eval")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    check_config(cfg, task="eval")
     out = run_dir()
     data = prepare_data(cfg.data, need_train=False)
     for note in data.notes:

@@ -15,8 +15,10 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from embexp.cli.common import CONF_DIR, clean_errors, code_version, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.config.checks import check_config
 from embexp.errors import ConfigError
+from embexp.utils.provenance import code_version
 
 log = logging.getLogger("embexp.mine")
 
@@ -28,6 +30,7 @@ def mine_cmd(cfg: DictConfig) -> dict:
     from embexp.mining.files import NEGATIVES_FILE, write_negatives, write_rounds
     from embexp.tracking.wandb import wandb_run
 
+    check_config(cfg, task="mine")
     out = run_dir()
     params = validate_negatives(cfg.negatives)
     if params is None:

@@ -22,7 +22,7 @@ def objective(record: dict, key) -> float | list | None:
         if k in record.get("metrics", {}):
             return record["metrics"][k]
         if k.startswith("cost/"):
-            return record.get("cost", {}).get(k[len("cost/"):])
+            return record.get("cost", {}).get(k[len("cost/") :])
         return None
 
     if not key:
@@ -32,10 +32,26 @@ def objective(record: dict, key) -> float | list | None:
     return [one(str(k)) for k in key]
 
 
+def show(record: dict) -> None:
+    """The baseline-vs-fine-tuned table of a finished run, per slice."""
+    from embexp.report.table import metrics_table, print_table
+
+    split = record["data"]["eval_split"]
+    by = {"baseline": {}, "fine-tuned": {}}
+    for k, v in record["metrics"].items():
+        stage, _, rest = k.partition("/")
+        if stage in ("baseline", "final"):
+            by["baseline" if stage == "baseline" else "fine-tuned"][rest] = v
+    title = f"{record['data']['name']}: baseline vs fine-tuned ({record['cost'].get('adapter')}, {split})"
+    print_table(metrics_table(by, split, title=title))
+
+
 def _train(cfg: DictConfig):
     from embexp.train.run import train
 
-    return objective(train(cfg, run_dir()), cfg.get("optimized_metric"))
+    record = train(cfg, run_dir())
+    show(record)
+    return objective(record, cfg.get("optimized_metric"))
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

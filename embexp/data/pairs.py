@@ -17,6 +17,7 @@ time (``temporal=True``: the newest ``test_fraction`` go to test).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -61,103 +62,146 @@ class _Prefixed:
         self.problems.add(file, line, f"{self.prefix}.{field}" if field else self.prefix, message)
 
 
-def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, temporal: bool = False) -> RetrievalDataset:
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(Problem(str(path), None, "data.path", "file not found" if not path.exists() else "not a file (expected a JSONL file of pairs)"))
-    problems = ProblemCollector()
-    docs: dict[str, str] = {}
-    doc_line: dict[str, int] = {}
-    queries: dict[str, str] = {}
-    meta: dict[str, dict] = {}
-    positives: dict[str, set[str]] = {}
-    negatives: dict[str, list[str]] = {}
-    query_line: dict[str, int] = {}
-    for lineno, obj in iter_jsonl(path, problems):
-        q = obj.get("query")
-        if q is None:
-            problems.add(path, lineno, "query", "missing")
-            continue
-        if not isinstance(q, str):
-            problems.add(path, lineno, "query", f"must be a string, got {type(q).__name__}")
-            continue
-        if not q.strip():
-            problems.add(path, lineno, "query", "is empty")
-            continue
-        pos_key = "positives" if obj.get("positives") is not None else "positive"
-        pos = obj.get(pos_key)
-        if pos is None:
-            problems.add(path, lineno, "positive", "missing (give 'positive' or 'positives')")
-            continue
-        pos = pos if isinstance(pos, list) else [pos]
-        if not pos:
-            problems.add(path, lineno, pos_key, "is an empty list")
-            continue
-        neg = obj.get("negatives")
-        neg = [] if neg is None else neg
-        if not isinstance(neg, list):
-            problems.add(path, lineno, "negatives", f"must be a list, got {type(neg).__name__}")
-            continue
-        parsed_pos = [_doc(x, path, lineno, pos_key, problems) for x in pos]
-        parsed_neg = [_doc(x, path, lineno, "negatives", problems) for x in neg]
-        if any(x is None for x in parsed_pos + parsed_neg):
-            continue
-        ok = True
-        here: dict[str, str] = {}
-        for did, text in parsed_pos + parsed_neg:
-            if did in docs and docs[did] != text:
-                problems.add(path, lineno, "id", f"document id '{did}' has a different text on line {doc_line[did]}")
-                ok = False
-            elif here.setdefault(did, text) != text:
-                problems.add(path, lineno, "id", f"document id '{did}' is given twice on this line with different texts")
-                ok = False
-        if not ok:
-            continue
-        for did, text in parsed_pos + parsed_neg:
-            docs.setdefault(did, text)
-            doc_line.setdefault(did, lineno)
-        if obj.get("query_id") is not None:
-            qid = get_id(obj, "query_id", path, lineno, problems)
-            if qid is None:
-                continue
-        else:
-            qid = "q-" + hash_strings([normalise_text(q)], digest_size=8)
-        if qid in queries and normalise_text(queries[qid]) != normalise_text(q):
-            problems.add(path, lineno, "query_id", f"id '{qid}' is used for two different queries")
-            continue
-        queries[qid] = q
-        query_line.setdefault(qid, lineno)
-        m = meta.setdefault(qid, {"frequency": 0})
-        if "frequency" in obj:
-            f = obj["frequency"]
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
-                problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
-                continue
-            m["frequency"] = f
-            m["_given"] = True
-        elif not m.get("_given"):
-            m["frequency"] += 1
-        if "timestamp" in obj:
-            try:
-                ts = parse_timestamp(obj["timestamp"], file=str(path), line=lineno, qid=qid)
-            except DataError as e:
-                problems.problems.extend(e.problems)
-                continue
-            m["timestamp"] = max(ts, m.get("timestamp", ts))
-        if "slices" in obj:
-            s = obj["slices"]
-            if not isinstance(s, list) or not all(isinstance(x, str) and x for x in s):
-                problems.add(path, lineno, "slices", f"must be a list of non-empty strings, got {s!r}")
-                continue
-            m["slices"] = sorted(set(m.get("slices", [])) | set(s))
-        positives.setdefault(qid, set()).update(d for d, _ in parsed_pos)
-        negatives.setdefault(qid, []).extend(d for d, _ in parsed_neg if d not in negatives.get(qid, []))
-    problems.raise_if_any()
-    if not queries:
-        raise DataError(Problem(str(path), None, "query", "no training pairs in file"))
-    for m in meta.values():
-        m.pop("_given", None)
-    qrels_all = {q: {d: 1 for d in sorted(positives[q])} for q in queries}
+@dataclasses.dataclass
+class _Collected:
+    """What the valid lines of a pairs file add up to, keyed by query id / document id."""
+
+    docs: dict[str, str] = dataclasses.field(default_factory=dict)  # doc id -> text
+    doc_line: dict[str, int] = dataclasses.field(default_factory=dict)  # doc id -> first line
+    queries: dict[str, str] = dataclasses.field(default_factory=dict)
+    meta: dict[str, dict] = dataclasses.field(default_factory=dict)
+    positives: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    negatives: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    query_line: dict[str, int] = dataclasses.field(default_factory=dict)  # query id -> first line
+
+
+def _query_text(obj: dict, path: Path, lineno: int, problems: ProblemCollector) -> str | None:
+    q = obj.get("query")
+    if q is None:
+        problems.add(path, lineno, "query", "missing")
+        return None
+    if not isinstance(q, str):
+        problems.add(path, lineno, "query", f"must be a string, got {type(q).__name__}")
+        return None
+    if not q.strip():
+        problems.add(path, lineno, "query", "is empty")
+        return None
+    return q
+
+
+def _line_docs(obj: dict, path: Path, lineno: int, problems: ProblemCollector) -> tuple[list, list] | None:
+    """The line's positives and negatives as ``(doc id, text)``; None after a problem."""
+    pos_key = "positives" if obj.get("positives") is not None else "positive"
+    pos = obj.get(pos_key)
+    if pos is None:
+        problems.add(path, lineno, "positive", "missing (give 'positive' or 'positives')")
+        return None
+    pos = pos if isinstance(pos, list) else [pos]
+    if not pos:
+        problems.add(path, lineno, pos_key, "is an empty list")
+        return None
+    neg = obj.get("negatives")
+    neg = [] if neg is None else neg
+    if not isinstance(neg, list):
+        problems.add(path, lineno, "negatives", f"must be a list, got {type(neg).__name__}")
+        return None
+    parsed_pos = [_doc(x, path, lineno, pos_key, problems) for x in pos]
+    parsed_neg = [_doc(x, path, lineno, "negatives", problems) for x in neg]
+    if any(x is None for x in parsed_pos + parsed_neg):
+        return None
+    return parsed_pos, parsed_neg
+
+
+def _add_docs(acc: _Collected, parsed: list[tuple[str, str]], path: Path, lineno: int, problems: ProblemCollector) -> bool:
+    """Add the line's documents to the corpus unless an id already has another text."""
+    ok = True
+    here: dict[str, str] = {}
+    for did, text in parsed:
+        if did in acc.docs and acc.docs[did] != text:
+            problems.add(path, lineno, "id", f"document id '{did}' has a different text on line {acc.doc_line[did]}")
+            ok = False
+        elif here.setdefault(did, text) != text:
+            problems.add(path, lineno, "id", f"document id '{did}' is given twice on this line with different texts")
+            ok = False
+    if not ok:
+        return False
+    for did, text in parsed:
+        acc.docs.setdefault(did, text)
+        acc.doc_line.setdefault(did, lineno)
+    return True
+
+
+def _query_id(obj: dict, q: str, queries: dict[str, str], path: Path, lineno: int, problems: ProblemCollector) -> str | None:
+    """The given ``query_id`` or one derived from the normalised text; None after a problem."""
+    if obj.get("query_id") is not None:
+        qid = get_id(obj, "query_id", path, lineno, problems)
+        if qid is None:
+            return None
+    else:
+        qid = "q-" + hash_strings([normalise_text(q)], digest_size=8)
+    if qid in queries and normalise_text(queries[qid]) != normalise_text(q):
+        problems.add(path, lineno, "query_id", f"id '{qid}' is used for two different queries")
+        return None
+    return qid
+
+
+def _merge_meta(obj: dict, m: dict, qid: str, path: Path, lineno: int, problems: ProblemCollector) -> bool:
+    """Merge the line's frequency, timestamp and slices into the query's ``m``; False after a problem."""
+    if "frequency" in obj:
+        f = obj["frequency"]
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
+            problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
+            return False
+        m["frequency"] = f
+        m["_given"] = True
+    elif not m.get("_given"):
+        m["frequency"] += 1
+    if "timestamp" in obj:
+        try:
+            ts = parse_timestamp(obj["timestamp"], file=str(path), line=lineno, qid=qid)
+        except DataError as e:
+            problems.problems.extend(e.problems)
+            return False
+        m["timestamp"] = max(ts, m.get("timestamp", ts))
+    if "slices" in obj:
+        s = obj["slices"]
+        if not isinstance(s, list) or not all(isinstance(x, str) and x for x in s):
+            problems.add(path, lineno, "slices", f"must be a list of non-empty strings, got {s!r}")
+            return False
+        m["slices"] = sorted(set(m.get("slices", [])) | set(s))
+    return True
+
+
+def _add_line(acc: _Collected, obj: dict, path: Path, lineno: int, problems: ProblemCollector) -> None:
+    """Validate one JSONL object and merge it into ``acc``; a bad field is reported and the
+    rest of the line skipped."""
+    q = _query_text(obj, path, lineno, problems)
+    if q is None:
+        return
+    parsed = _line_docs(obj, path, lineno, problems)
+    if parsed is None:
+        return
+    parsed_pos, parsed_neg = parsed
+    if not _add_docs(acc, parsed_pos + parsed_neg, path, lineno, problems):
+        return
+    qid = _query_id(obj, q, acc.queries, path, lineno, problems)
+    if qid is None:
+        return
+    acc.queries[qid] = q
+    acc.query_line.setdefault(qid, lineno)
+    m = acc.meta.setdefault(qid, {"frequency": 0})
+    if not _merge_meta(obj, m, qid, path, lineno, problems):
+        return
+    acc.positives.setdefault(qid, set()).update(d for d, _ in parsed_pos)
+    negatives = acc.negatives
+    negatives.setdefault(qid, []).extend(d for d, _ in parsed_neg if d not in negatives.get(qid, []))
+
+
+def _split(
+    path: Path, acc: _Collected, qrels_all: dict[str, dict[str, int]], test_fraction: float, seed: int, temporal: bool
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Train/test qrels: all train, the newest queries in test, or a seeded sample of queries."""
+    queries, meta = acc.queries, acc.meta
     if not 0 <= test_fraction < 1:
         raise DataError(Problem(str(path), None, "data.test_fraction", f"must be in [0, 1), got {test_fraction}"))
     if test_fraction == 0:
@@ -166,7 +210,7 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
         ts = {}
         for q in queries:
             if "timestamp" not in meta[q]:
-                raise DataError(Problem(str(path), query_line[q], "timestamp", f"data.temporal=true needs a timestamp on every pair; query '{q}' has none"))
+                raise DataError(Problem(str(path), acc.query_line[q], "timestamp", f"data.temporal=true needs a timestamp on every pair; query '{q}' has none"))
             ts[q] = meta[q]["timestamp"]
         train, test = temporal_split(qrels_all, ts, fraction=test_fraction)
         splits = {"train": train, "test": test}
@@ -178,17 +222,37 @@ def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, t
     if not splits["train"]:
         how = f"temporal, test_fraction={test_fraction}; queries tied at the cut-off timestamp all go to test" if temporal else f"test_fraction={test_fraction}"
         raise DataError(Problem(str(path), None, "data.test_fraction", f"no training queries left after the train/test split ({len(queries)} queries, {how}); add more pairs or lower data.test_fraction"))
-    ids = sorted(docs)
-    corpus = Corpus(ids, [""] * len(ids), [docs[d] for d in ids])
+    return splits
+
+
+def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, temporal: bool = False) -> RetrievalDataset:
+    """Read a JSONL file of pairs (see the module docstring) into a train/test dataset; every
+    malformed line is reported as ``FILE:LINE: field '...'``, all of them in one DataError."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(Problem(str(path), None, "data.path", "file not found" if not path.exists() else "not a file (expected a JSONL file of pairs)"))
+    problems = ProblemCollector()
+    acc = _Collected()
+    for lineno, obj in iter_jsonl(path, problems):
+        _add_line(acc, obj, path, lineno, problems)
+    problems.raise_if_any()
+    if not acc.queries:
+        raise DataError(Problem(str(path), None, "query", "no training pairs in file"))
+    for m in acc.meta.values():
+        m.pop("_given", None)
+    qrels_all = {q: {d: 1 for d in sorted(acc.positives[q])} for q in acc.queries}
+    splits = _split(path, acc, qrels_all, test_fraction, seed, temporal)
+    ids = sorted(acc.docs)
+    corpus = Corpus(ids, [""] * len(ids), [acc.docs[d] for d in ids])
     cfp = corpus_fingerprint(corpus)
     return RetrievalDataset(
         name=path.stem,
         corpus=corpus,
-        queries=queries,
+        queries=acc.queries,
         qrels=splits,
-        query_meta=meta,
-        negatives={q: v for q, v in negatives.items() if v},
+        query_meta=acc.meta,
+        negatives={q: v for q, v in acc.negatives.items() if v},
         source=str(path),
-        fingerprint=dataset_fingerprint(cfp, queries, splits),
+        fingerprint=dataset_fingerprint(cfp, acc.queries, splits),
         corpus_fingerprint=cfp,
     )

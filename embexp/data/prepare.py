@@ -1,4 +1,5 @@
-"""From a ``data`` config node to validated, leak-free train/dev/eval splits."""
+"""From a ``data`` config node (typed: ``embexp.config.schema.BeirData`` and kin) to validated,
+leak-free train/dev/eval splits."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embexp.data.beir import available_splits, load_beir
+from embexp.config.schema import DATA_SCHEMAS, BeirData, PairsData, QuickstartData
+from embexp.config.store import to_schema
+from embexp.data.beir import load_beir
 from embexp.data.leakage import POLICIES, LeakageReport, guard
 from embexp.data.splits import carve_dev, parse_timestamp, temporal_split
 from embexp.data.types import Qrels, RetrievalDataset
 from embexp.errors import ConfigError, DataError, Problem
 
 log = logging.getLogger(__name__)
-KINDS = ("beir", "quickstart", "pairs")
+KINDS = tuple(DATA_SCHEMAS)
+DataConfig = BeirData | PairsData | QuickstartData
 
 
 @dataclass
@@ -45,30 +49,33 @@ class PreparedData:
         }
 
 
-def _get(cfg, key, default=None):
-    return cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
+def data_config(cfg) -> DataConfig:
+    """The ``data`` node (DictConfig, dict or schema object) as its schema object, checked:
+    kind, types, unknown keys, ``dev_fraction``/``test_fraction`` ranges (the schema's), the
+    leakage policy (this layer's). Errors name ``data.<key>``."""
+    d = to_schema(cfg, DATA_SCHEMAS, "data")
+    if d.leakage not in POLICIES:
+        raise ConfigError("data.leakage", f"must be one of {POLICIES}, got {d.leakage!r}")
+    if not d.path:
+        raise ConfigError("data.path", "must be set")
+    return d
 
 
 def load_dataset(cfg) -> RetrievalDataset:
-    kind = _get(cfg, "kind", "beir")
-    if kind not in KINDS:
-        raise ConfigError("data.kind", f"must be one of {KINDS}, got {kind!r}")
-    path = _get(cfg, "path")
-    if kind == "quickstart":
+    d = data_config(cfg)
+    if isinstance(d, QuickstartData):
         from embexp.data import quickstart
 
-        p = Path(path).expanduser()
+        p = Path(d.path).expanduser()
         if not (p / "corpus.jsonl").exists():
-            log.info("generating quickstart data in %s (seed %s)", p, _get(cfg, "seed", 0))
-            quickstart.generate(p, seed=int(_get(cfg, "seed", 0)))
-        return load_beir(p, name=_get(cfg, "name") or "quickstart")
-    if kind == "pairs":
+            log.info("generating quickstart data in %s (seed %s)", p, d.seed)
+            quickstart.generate(p, seed=d.seed)
+        return load_beir(p, name=d.name or "quickstart")
+    if isinstance(d, PairsData):
         from embexp.data.pairs import load_pairs
 
-        return load_pairs(path, test_fraction=float(_get(cfg, "test_fraction", 0.2)), seed=int(_get(cfg, "split_seed", 0)), temporal=bool(_get(cfg, "temporal", False)))
-    if path in (None, "", "???"):
-        raise ConfigError("data.path", "set the BEIR folder, e.g. data.path=../shared/datasets/scifact")
-    return load_beir(path, name=_get(cfg, "name"), skip_unknown_ids=bool(_get(cfg, "skip_unknown_ids", False)))
+        return load_pairs(d.path, test_fraction=d.test_fraction, seed=d.split_seed, temporal=d.temporal)
+    return load_beir(d.path, name=d.name, skip_unknown_ids=d.skip_unknown_ids)
 
 
 def _split_file(ds: RetrievalDataset, split: str) -> str:
@@ -83,16 +90,14 @@ def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
     train query that leaks into eval can never end up in the carved dev split (where the
     guard would no longer see it); train is then guarded against dev as well.
     """
-    policy = _get(cfg, "leakage", "drop")
-    if policy not in POLICIES:
-        raise ConfigError("data.leakage", f"must be one of {POLICIES}, got {policy!r}")
-    ds = load_dataset(cfg)
-    eval_split = _get(cfg, "split", "test")
+    d = data_config(cfg)
+    policy = d.leakage
+    ds = load_dataset(d)
+    eval_split = d.split
     if eval_split not in ds.qrels:
         raise DataError(Problem(_split_file(ds, eval_split), None, "data.split", f"split '{eval_split}' not found; available: {sorted(ds.qrels)}"))
     notes: list[str] = []
-    train_split = _get(cfg, "train_split", "train")
-    dev_split = _get(cfg, "dev_split", "dev")
+    train_split, dev_split = d.train_split, d.dev_split
     train: Qrels = dict(ds.qrels.get(train_split, {}))
     dev: Qrels = {}
     if need_train and not train:
@@ -101,16 +106,14 @@ def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
     if dev_split and dev_split in ds.qrels and dev_split != eval_split:
         dev = dict(ds.qrels[dev_split])
     elif train:
-        frac = float(_get(cfg, "dev_fraction", 0.1))
-        if not 0 < frac < 1:
-            raise ConfigError("data.dev_fraction", f"must be in (0, 1), got {frac}")
-        if _get(cfg, "temporal", False) and all("timestamp" in ds.query_meta.get(q, {}) for q in train):
+        frac = d.dev_fraction  # in (0, 1): the schema checks it
+        if d.temporal and all("timestamp" in ds.query_meta.get(q, {}) for q in train):
             ts = {q: parse_timestamp(ds.query_meta[q]["timestamp"], qid=q) for q in train}
             train, dev = temporal_split(train, ts, fraction=frac)
             notes.append(f"dev split: newest {frac:.0%} of train queries by timestamp")
         else:
-            train, dev = carve_dev(train, fraction=frac, max_queries=_get(cfg, "dev_max_queries"), seed=int(_get(cfg, "dev_seed", 0)))
-            notes.append(f"dev split: {len(dev)} train queries carved at random (seed {_get(cfg, 'dev_seed', 0)})")
+            train, dev = carve_dev(train, fraction=frac, max_queries=d.dev_max_queries, seed=d.dev_seed)
+            notes.append(f"dev split: {len(dev)} train queries carved at random (seed {d.dev_seed})")
         ds.qrels["dev"] = dev
     if dev:
         train, dev_report = guard(train, {"dev": dev}, ds.queries, policy=policy, source=ds.source)

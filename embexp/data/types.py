@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: graded relevance}; <= 0 is not relevant
+
+
+def positives(judged: Mapping[str, int], min_grade: int = 1) -> set[str]:
+    """The relevant doc ids of one query's judgments (``qrels[q]``): grade >= ``min_grade``."""
+    return {d for d, grade in judged.items() if grade >= min_grade}
+
+
+def positives_by_query(qrels: Qrels, min_grade: int = 1) -> dict[str, set[str]]:
+    """:func:`positives` of every query in ``qrels`` (a query without one maps to an empty set)."""
+    return {q: positives(judged, min_grade) for q, judged in qrels.items()}
 
 
 @dataclass
@@ -53,16 +64,6 @@ class RetrievalDataset:
     source: str = ""
     fingerprint: str = ""
     corpus_fingerprint: str = ""
-
-    def split(self, name: str) -> Qrels:
-        if name not in self.qrels:
-            from embexp.errors import ConfigError
-
-            raise ConfigError("data.split", f"split '{name}' not found in {self.source or self.name}; available: {sorted(self.qrels)}")
-        return self.qrels[name]
-
-    def split_queries(self, name: str) -> dict[str, str]:
-        return {q: self.queries[q] for q in self.split(name)}
 
 
 @dataclass

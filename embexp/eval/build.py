@@ -57,7 +57,7 @@ def build_evaluator(eval_cfg, data: PreparedData, *, split: str, qrels: Qrels | 
         retriever=eval_cfg.retriever,
         batch_size=int(eval_cfg.batch_size),
         dtype=eval_cfg.dtype,
-        cache=EmbeddingCache(Path(cache_dir) / "embeddings") if (eval_cfg.cache and cache_dir) else None,
+        cache=EmbeddingCache.under(cache_dir) if eval_cfg.cache else None,
         corpus_fingerprint=ds.corpus_fingerprint,
         ignore_identical_ids=bool(eval_cfg.ignore_identical_ids),
         rrf_k=int(eval_cfg.rrf_k),

@@ -25,6 +25,11 @@ class EmbeddingCache:
     def __init__(self, directory: str | Path):
         self.dir = Path(directory).expanduser()
 
+    @classmethod
+    def under(cls, cache_dir: str | Path | None) -> "EmbeddingCache | None":
+        """The cache in ``<cache_dir>/embeddings`` (``paths.cache_dir``); None without a folder."""
+        return cls(Path(cache_dir) / "embeddings") if cache_dir else None
+
     @staticmethod
     def key(**parts) -> str:
         return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=16).hexdigest()

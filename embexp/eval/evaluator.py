@@ -1,6 +1,7 @@
 """The one evaluator: embed the whole corpus, search it, score overall and per slice.
 
-Returns flat, stable keys that every other room reads::
+Returns flat, stable keys that every other room reads (built and parsed by
+:mod:`embexp.eval.keys`)::
 
     {name}/ndcg@10, {name}/recall@100, {name}/mrr@10, ... , {name}/n_queries
     {name}/slice/{slice}/ndcg@10, ..., {name}/slice/{slice}/n_queries
@@ -17,15 +18,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embexp.data.types import Corpus, Qrels
+from embexp.data.types import Corpus, Qrels, positives
 from embexp.errors import ConfigError
 from embexp.eval.bm25 import BM25Retriever, reciprocal_rank_fusion
 from embexp.eval.cache import EmbeddingCache
+from embexp.eval.embed import embed_corpus
 from embexp.eval.index import DenseIndex
-from embexp.eval.metrics import aggregate, per_query_metrics
-from embexp.model.encoder import resolve_dtype
+from embexp.eval.keys import metric_key, parse_metric_key
+from embexp.eval.metrics import METRIC_NAMES, aggregate, per_query_metrics
 
 log = logging.getLogger(__name__)
+_NOTED: set[tuple[str, int]] = set()
+
+
+def _note_identical_ids(name: str, qrels) -> None:
+    """Say once per split when a query's relevant document carries the query's own id: with
+    ``eval.ignore_identical_ids=true`` (the BEIR convention) it can never be a hit."""
+    hits = sorted(q for q, r in qrels.items() if r.get(q, 0) > 0)
+    if hits and (name, len(hits)) not in _NOTED:
+        _NOTED.add((name, len(hits)))
+        log.warning(
+            "%s: %d quer%s (e.g. %s) %s a relevant document with the same id; eval.ignore_identical_ids=true "
+            "never counts it as a hit (BEIR convention). Set eval.ignore_identical_ids=false if ids are shared "
+            "by design.",
+            name, len(hits), "y" if len(hits) == 1 else "ies", hits[0], "has" if len(hits) == 1 else "have",
+        )
 RETRIEVERS = ("dense", "bm25", "hybrid")
 
 
@@ -44,13 +61,13 @@ class EvalResult:
         return self.metrics[self.primary_metric]
 
     def per_query_rows(self, top: int = 10) -> list[dict]:
-        rows = []
+        rows, members = [], {s: set(ids) for s, ids in self.slices.items()}
         for q in sorted(self.per_query):
             rows.append(
                 {
-                    "split": self.primary_metric.split("/")[0],
+                    "split": parse_metric_key(self.primary_metric).split,
                     "query_id": q,
-                    "slices": sorted(s for s, ids in self.slices.items() if q in ids),
+                    "slices": sorted(s for s, ids in members.items() if q in ids),
                     **self.per_query[q],
                     "top": [d for d, _ in self.run.get(q, [])[:top]],
                 }
@@ -86,22 +103,28 @@ class RetrievalEvaluator:
         if not k_values or k_values[0] <= 0:
             raise ConfigError("eval.k_values", f"must be positive integers, got {k_values}")
         metric, _, kstr = primary.partition("@")
-        if metric not in ("ndcg", "recall", "precision", "mrr", "map", "hit_rate") or not kstr.isdigit() or int(kstr) not in k_values:
-            raise ConfigError("eval.primary", f"{primary!r} is not a computed metric (metrics: ndcg, recall, precision, mrr, map, hit_rate; k in {k_values})")
+        if metric not in METRIC_NAMES or not kstr.isdigit() or int(kstr) not in k_values:
+            raise ConfigError(
+                "eval.primary",
+                f"{primary!r} is not a computed metric (metrics: {', '.join(METRIC_NAMES)}; k in {k_values})",
+            )
         self.corpus = corpus
-        self.qrels = {q: r for q, r in qrels.items() if any(s > 0 for s in r.values())}
+        self.qrels = {q: r for q, r in qrels.items() if positives(r)}
         self.query_ids = sorted(self.qrels)
         self.queries = [queries[q] for q in self.query_ids]
         self.name = name
         self.k_values = k_values
-        self.primary = f"{name}/{primary}"
-        self.slices = {s: set(ids) & set(self.query_ids) for s, ids in (slices or {}).items()}
+        self.primary = metric_key(name, primary)
+        # members in query order, so slice means never depend on a set's (hash-seeded) order
+        self.slices = {s: [q for q in self.query_ids if q in ids] for s, ids in ((s, set(i)) for s, i in (slices or {}).items())}
         self.retriever = retriever
         self.batch_size = batch_size
         self.dtype = dtype
         self.cache = cache
         self.corpus_fingerprint = corpus_fingerprint
         self.ignore_identical_ids = ignore_identical_ids
+        if ignore_identical_ids:
+            _note_identical_ids(name, self.qrels)
         self.rrf_k = rrf_k
         self.hybrid_depth = hybrid_depth
         self.bm25_kwargs = bm25 or {}
@@ -109,30 +132,18 @@ class RetrievalEvaluator:
         self.show_progress = show_progress
 
     # ---- retrieval ----------------------------------------------------------------
-    def embed_corpus(self, encoder) -> tuple[np.ndarray, bool]:
-        def compute():
-            return encoder.encode(
-                self.corpus.passages(), "passage", batch_size=self.batch_size, dtype=self.dtype, show_progress=self.show_progress, desc=f"encoding {len(self.corpus)} passages"
-            )
-
-        if self.cache is None or not self.corpus_fingerprint:
-            return compute(), False
-        spec = encoder.spec
-        parts = dict(
-            encoder=encoder.fingerprint(),
-            corpus=self.corpus_fingerprint,
-            prefix=spec.passage_prefix,
-            max_length=spec.passage_max_length,
-            pooling=spec.pooling,
-            normalize=spec.normalize,
-            dtype=resolve_dtype(self.dtype, encoder.device),
-        )
-        return self.cache.get_or_compute(parts, compute)
-
     def _dense(self, encoder, corpus_embeddings, depth, timings):
         if corpus_embeddings is None:
             t = time.perf_counter()
-            corpus_embeddings, cached = self.embed_corpus(encoder)
+            corpus_embeddings, cached = embed_corpus(
+                encoder,
+                self.corpus,
+                cache=self.cache,
+                corpus_fingerprint=self.corpus_fingerprint,
+                batch_size=self.batch_size,
+                dtype=self.dtype,
+                show_progress=self.show_progress,
+            )
             timings["encode_corpus_s"] = time.perf_counter() - t
             timings["corpus_cached"] = float(cached)
         t = time.perf_counter()
@@ -178,12 +189,12 @@ class RetrievalEvaluator:
     # ---- scoring ------------------------------------------------------------------
     def score(self, run: dict[str, list[tuple[str, float]]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         per_query = per_query_metrics({q: [d for d, _ in r] for q, r in run.items()}, self.qrels, self.k_values)
-        metrics = {f"{self.name}/{k}": v for k, v in aggregate(per_query).items()}
-        metrics[f"{self.name}/n_queries"] = float(len(per_query))
+        metrics = {metric_key(self.name, k): v for k, v in aggregate(per_query).items()}
+        metrics[metric_key(self.name, "n_queries")] = float(len(per_query))
         for s, ids in self.slices.items():
             for k, v in aggregate(per_query, ids).items():
-                metrics[f"{self.name}/slice/{s}/{k}"] = v
-            metrics[f"{self.name}/slice/{s}/n_queries"] = float(len(ids))
+                metrics[metric_key(self.name, k, s)] = v
+            metrics[metric_key(self.name, "n_queries", s)] = float(len(ids))
         return metrics, per_query
 
     def __call__(self, encoder=None, *, corpus_embeddings: np.ndarray | None = None, keep_embeddings: bool = False) -> EvalResult:

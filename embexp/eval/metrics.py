@@ -63,8 +63,9 @@ from operator import itemgetter
 
 import numpy as np
 
+from embexp.data.types import Qrels, positives
+
 Run = dict[str, list[str]]
-Qrels = dict[str, dict[str, int]]
 
 METRIC_NAMES: tuple[str, ...] = ("ndcg", "recall", "precision", "mrr", "map", "hit_rate")
 
@@ -102,7 +103,7 @@ def per_query_metrics(run: Run, qrels: Qrels, k_values: Sequence[int]) -> dict[s
     keys = metric_keys(ks)
     max_k = max(ks)
 
-    qids = [q for q, judged in qrels.items() if any(g > 0 for g in judged.values())]
+    qids = [q for q, judged in qrels.items() if positives(judged)]
     out: dict[str, dict[str, float]] = {}
     if not qids:
         return out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embexp.data.types import Corpus, Qrels
+from embexp.data.types import Corpus, Qrels, positives, positives_by_query
 from embexp.errors import DataError, Problem
 from embexp.utils.io import open_text
 
@@ -109,7 +109,7 @@ def build_slices(
             slices["head"] = {q for q, f in freq.items() if f >= hi}
             slices["tail"] = {q for q, f in freq.items() if f <= lo}
         elif train_qrels is not None and eval_qrels is not None:
-            seen = {d for rels in train_qrels.values() for d, s in rels.items() if s > 0}
-            slices["head"] = {q for q in eval_set if any(d in seen for d, s in eval_qrels.get(q, {}).items() if s > 0)}
+            seen = set().union(*positives_by_query(train_qrels).values())
+            slices["head"] = {q for q in eval_set if not seen.isdisjoint(positives(eval_qrels.get(q, {})))}
             slices["tail"] = set(eval_set) - slices["head"]
     return {k: v for k, v in sorted(slices.items()) if v}

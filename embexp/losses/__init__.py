@@ -7,25 +7,17 @@ All losses take already L2-normalised embeddings and share one call shape::
 
 ``mask`` marks false negatives in the shared candidate layout
 ``[p_1..p_B, n_11..n_1N, ..., n_B1..n_BN]``; build it with
-:func:`false_negative_mask` (and :func:`candidate_ids`). ``LOSSES`` maps the
-config name (``loss.name``) to the class.
+:func:`false_negative_mask` (and :func:`candidate_ids`). The config group ``loss``
+names a class here as its ``_target_`` (``embexp.losses.InfoNCELoss``,
+``embexp.losses.TripletMarginLoss``).
 """
 
-from embexp.losses.infonce import InfoNCELoss, MultipleNegativesRankingLoss, infonce_logits
+from embexp.losses.infonce import InfoNCELoss, infonce_logits
 from embexp.losses.masking import as_key_set, candidate_ids, false_negative_mask, text_key
-from embexp.losses.sampler import NoDuplicateBatchSampler
 from embexp.losses.triplet import TripletMarginLoss
 
-LOSSES: dict[str, type] = {
-    "infonce": InfoNCELoss,
-    "triplet": TripletMarginLoss,
-}
-
 __all__ = [
-    "LOSSES",
     "InfoNCELoss",
-    "MultipleNegativesRankingLoss",
-    "NoDuplicateBatchSampler",
     "TripletMarginLoss",
     "as_key_set",
     "candidate_ids",

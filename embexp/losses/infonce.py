@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from embexp.errors import ConfigError
 
-__all__ = ["InfoNCELoss", "MultipleNegativesRankingLoss", "compute_loss_from_embeddings", "infonce_logits"]
+__all__ = ["InfoNCELoss", "compute_loss_from_embeddings", "infonce_logits"]
 
 
 def _check_temperature(temperature: float) -> float:
@@ -106,7 +106,10 @@ def infonce_logits(
     Returns a float32 tensor of shape ``(B, B + B*N)``; column ``i`` of row ``i`` is
     the positive. Masked entries hold ``torch.finfo(float32).min``.
     """
-    temperature = _check_temperature(temperature)
+    return _logits(q, p, negatives, _check_temperature(temperature), mask)
+
+
+def _logits(q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, mask: Tensor | None) -> Tensor:
     n_neg = _check_inputs(q, p, negatives)
     b, d = q.shape
     if n_neg:
@@ -143,7 +146,12 @@ def compute_loss_from_embeddings(
     Returns:
         Scalar float32 loss (mean over the batch).
     """
-    logits = infonce_logits(q, p, negatives, temperature=temperature, mask=mask)  # (batch, batch * (1 + n_neg))
+    return _loss(q, p, negatives, _check_temperature(temperature), symmetric, mask)
+
+
+def _loss(q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, symmetric: bool, mask: Tensor | None) -> Tensor:
+    """:func:`compute_loss_from_embeddings` with a temperature already validated."""
+    logits = _logits(q, p, negatives, temperature, mask)  # (batch, batch * (1 + n_neg))
     b = q.shape[0]
     target = torch.arange(b, device=logits.device)  # (batch,)
     loss = F.cross_entropy(logits, target)
@@ -185,20 +193,11 @@ class InfoNCELoss(nn.Module):
         return 1.0 / self.temperature
 
     def forward(self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        return compute_loss_from_embeddings(
-            q,
-            p,
-            negatives,
-            temperature=self.temperature,
-            symmetric=self.symmetric,
-            mask=mask if self.mask_false_negatives else None,
-        )
+        # the temperature was validated once, in __init__
+        return _loss(q, p, negatives, self.temperature, self.symmetric, mask if self.mask_false_negatives else None)
 
     def extra_repr(self) -> str:
         return (
             f"temperature={self.temperature}, symmetric={self.symmetric}, "
             f"mask_false_negatives={self.mask_false_negatives}"
         )
-
-
-MultipleNegativesRankingLoss = InfoNCELoss

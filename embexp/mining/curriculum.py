@@ -46,64 +46,20 @@ import numpy as np
 
 from embexp.data.leakage import find_leakage, normalise_text
 from embexp.data.prepare import PreparedData
-from embexp.errors import ConfigError, DataError, Problem
+from embexp.data.types import positives
+from embexp.errors import DataError, Problem
+from embexp.mining.config import MINED, _get, load_veto, validate_negatives
 from embexp.mining.files import (
     NEGATIVES_FILE,
-    import_hook,
     read_negatives,
     read_provenance,
     read_rounds,
-    read_veto_pairs,
     write_negatives,
     write_rounds,
 )
 from embexp.mining.miner import MiningParams, MiningResult, mine
 
 log = logging.getLogger("embexp.mining")
-KINDS = ("in_batch", "static", "iterative")
-MINED = ("static", "iterative")
-
-
-def _get(node, key, default=None):
-    return node.get(key, default) if hasattr(node, "get") else getattr(node, key, default)
-
-
-def _int(node, key: str, minimum: int, default=None) -> int:
-    v = _get(node, key, default)
-    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-        raise ConfigError(f"negatives.{key}", f"must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
-def validate_negatives(node) -> MiningParams | None:
-    """Check the ``negatives`` node before any model is loaded; the mining parameters
-    (None for ``in_batch``). Every error names its key."""
-    kind = _get(node, "kind", "in_batch")
-    if kind not in KINDS:
-        raise ConfigError("negatives.kind", f"must be one of {KINDS}, got {kind!r}")
-    _int(node, "n_negatives", 0, 0)
-    if kind not in MINED:
-        return None
-    params = MiningParams.from_config(node)
-    _int(node, "warmup_epochs", 0, 0)
-    if kind == "iterative":
-        _int(node, "refresh_every", 1, 1)
-    f = _get(node, "file")
-    if f not in (None, "") and not Path(str(f)).expanduser().exists():
-        raise ConfigError("negatives.file", f"file not found: {f}")
-    vf = _get(node, "veto_file")
-    if vf not in (None, "") and not Path(str(vf)).expanduser().exists():
-        raise ConfigError("negatives.veto_file", f"file not found: {vf}")
-    hook = _get(node, "veto_hook")
-    if hook not in (None, ""):
-        import_hook(str(hook))
-    return params
-
-
-def load_veto(node) -> tuple[set[tuple[str, str]] | None, object | None]:
-    vf, hook = _get(node, "veto_file"), _get(node, "veto_hook")
-    pairs = read_veto_pairs(Path(str(vf)).expanduser()) if vf not in (None, "") else None
-    return pairs, (import_hook(str(hook)) if hook not in (None, "") else None)
 
 
 # ---- what mining needs from the data layer --------------------------------------------------
@@ -126,14 +82,14 @@ class MiningInputs:
     @classmethod
     def from_data(cls, data: PreparedData) -> "MiningInputs":
         ds = data.dataset
-        train = {q: r for q, r in data.train.items() if any(s > 0 for s in r.values())}
+        train = {q: r for q, r in data.train.items() if positives(r)}
         held_out = set(data.eval) | set(data.dev)
         skipped = sorted(find_leakage(train, held_out, ds.queries).train_ids)
         by_text: dict[str, set[str]] = {}
         by_id: dict[str, set[str]] = {}
         for qrels in [*ds.qrels.values(), data.train, data.dev]:
             for q, r in qrels.items():
-                pos = {d for d, s in r.items() if s > 0}
+                pos = positives(r)
                 by_id.setdefault(q, set()).update(pos)
                 t = normalise_text(ds.queries.get(q, ""))
                 if t:
@@ -166,23 +122,20 @@ class MiningInputs:
 
 # ---- encoding + mining --------------------------------------------------------------------
 def encode_corpus(encoder, data: PreparedData, *, batch_size: int = 64, dtype: str = "auto", cache_dir=None, show_progress: bool = False) -> tuple[np.ndarray, bool]:
-    """Corpus embeddings through the evaluator's code path (and its embedding cache)."""
+    """Corpus embeddings through the evaluator's code path and embedding cache (same keys)."""
     from embexp.eval.cache import EmbeddingCache
-    from embexp.eval.evaluator import RetrievalEvaluator
+    from embexp.eval.embed import embed_corpus
 
     ds = data.dataset
-    ev = RetrievalEvaluator(
+    return embed_corpus(
+        encoder,
         ds.corpus,
-        ds.queries,
-        data.train,
-        name="mine",
+        cache=EmbeddingCache.under(cache_dir),
+        corpus_fingerprint=ds.corpus_fingerprint,
         batch_size=batch_size,
         dtype=dtype,
-        cache=EmbeddingCache(Path(cache_dir) / "embeddings") if cache_dir else None,
-        corpus_fingerprint=ds.corpus_fingerprint,
         show_progress=show_progress,
     )
-    return ev.embed_corpus(encoder)
 
 
 def mine_with_encoder(
@@ -392,7 +345,6 @@ class Curriculum(pl.Callback):
     def attach(self, module, dm) -> "Curriculum":
         self.module, self.dm = module, dm
         if self.enabled:
-            module.eval_hooks.append(self.on_eval)
             self._apply(self.pool is not None and self.warmup == 0)
         return self
 
@@ -435,8 +387,18 @@ class Curriculum(pl.Callback):
             return False
         return self.pool is None or nxt % self.refresh_every == 0
 
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Right after each validation (before the checkpoints are written): re-mine when due."""
+        self.trainer = trainer
+        result = getattr(pl_module, "last_eval", None)
+        if not self.enabled or trainer.sanity_checking or result is None:
+            return
+        if getattr(pl_module, "last_eval_epoch", None) != trainer.current_epoch:
+            return
+        self.on_eval(result, trainer.current_epoch)
+
     def on_eval(self, result, epoch: int) -> None:
-        """``module.eval_hooks``: called right after each validation, with its result."""
+        """Called right after the validation of ``epoch``, with its result."""
         if self.module is not None:
             self.trainer = getattr(self.module, "_trainer", None) or self.trainer
         if not self._due(epoch):
@@ -503,10 +465,32 @@ class Curriculum(pl.Callback):
 
     def _code_version(self) -> dict:
         if self._code is None:
-            from embexp.cli.common import code_version
+            from embexp.utils.provenance import code_version
 
             self._code = code_version()
         return self._code
+
+    # ---- exact resume: the pool, its round and history travel in the checkpoint ---------------
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if self.enabled:
+            checkpoint["embexp_curriculum"] = {
+                "pool": self.pool,
+                "pool_round": self.pool_round,
+                "rounds": self.rounds,
+                "mined_after": sorted(self._mined_after),
+                "used": {int(e): sorted(v, key=lambda x: -1 if x is None else x) for e, v in self.used.items()},
+            }
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        state = checkpoint.get("embexp_curriculum")
+        if not self.enabled or state is None or trainer.state.fn != TrainerFn.FITTING:
+            return
+        self.pool, self.pool_round = state["pool"], state["pool_round"]
+        self.rounds, self._mined_after = list(state["rounds"]), set(state["mined_after"])
+        self.used = {int(e): set(v) for e, v in state["used"].items()}
+        self.active = None  # re-applied to the data module in on_train_start
 
     def summary(self) -> dict:
         out = {"kind": self.kind, "n_negatives": self.n_negatives}
@@ -524,8 +508,3 @@ class Curriculum(pl.Callback):
             }
         )
         return out
-
-
-def attach_curriculum(cfg, data: PreparedData, encoder, module, dm, out_dir, *, corpus_embeddings: np.ndarray | None = None) -> Curriculum:
-    """``prepare`` + ``attach`` in one call (when the encoder is still the base model)."""
-    return Curriculum(cfg, data, out_dir).prepare(encoder, corpus_embeddings).attach(module, dm)

@@ -3,8 +3,7 @@
 Pure over arrays (no model, no files): :func:`mine` takes corpus and query embeddings and
 returns, per training query, the selected negatives with their score and rank, plus the
 statistics of the round. Every step is vectorised over all queries at once (one FAISS
-search, boolean masks over the ``(n_queries, k)`` result), so mining SciFact's ~800
-training queries against its 5k-document corpus takes a fraction of a second.
+search, boolean masks over the ``(n_queries, k)`` result); for timings see BENCHMARKS.md.
 
 Definitions (the contract every config and caller relies on)
 ------------------------------------------------------------
@@ -58,6 +57,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from embexp.data.types import positives
 from embexp.errors import ConfigError
 from embexp.eval.index import DenseIndex, check_normalised
 
@@ -200,6 +200,213 @@ def _positive_scores_and_ranks(Q: np.ndarray, C: np.ndarray, pq: np.ndarray, pr:
     return scores, ranks
 
 
+class _Retrieval(NamedTuple):
+    """The ``(n_queries, k)`` search result and the masks over it."""
+
+    scores: np.ndarray  # (n_queries, k) inner products, best first
+    idx: np.ndarray  # (n_queries, k) corpus rows, -1 where the index returned fewer
+    valid: np.ndarray  # idx >= 0
+    rank: np.ndarray  # 1-based rank after removing X(q) (meaningful where kept)
+    cand: np.ndarray  # in the window, not excluded, query has a training positive
+    has_pos: np.ndarray  # (n_queries,)
+    qrow: np.ndarray  # (n_queries, 1) query row numbers
+    search_s: float
+
+
+class _Selection(NamedTuple):
+    """The selected negatives flattened row-major (by query, then by rank)."""
+
+    rows: np.ndarray  # query row of each selected negative
+    bounds: np.ndarray  # (n_queries + 1,) query i's negatives are [bounds[i], bounds[i + 1])
+    scores: np.ndarray
+    ranks: np.ndarray
+
+
+def _query_rows(
+    query_ids: list[str], qrels: Mapping[str, Mapping[str, int]], exclude: Mapping[str, set[str]], row_of: dict[str, int]
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Corpus rows per query: (training positives, excluded set X(q), X(q) without the
+    document that has the query's own id — the documents whose texts the text filter uses)."""
+    pos_rows, excl_rows, text_rows = [], [], []
+    for q in query_ids:
+        pos = sorted({row_of[d] for d in positives(qrels.get(q, {})) if d in row_of})
+        x = set(pos) | {row_of[d] for d in exclude.get(q, ()) if d in row_of}  # X(q)
+        text_rows.append(np.asarray(sorted(x), dtype=np.int64))
+        if q in row_of:  # BEIR: the document with the query's own id is never a hit
+            x = x | {row_of[q]}
+        pos_rows.append(np.asarray(pos, dtype=np.int64))
+        excl_rows.append(np.asarray(sorted(x), dtype=np.int64))
+    return pos_rows, excl_rows, text_rows
+
+
+def _retrieve(
+    C: np.ndarray, Q: np.ndarray, excl_rows: list[np.ndarray], has_pos: np.ndarray, params: MiningParams, index: DenseIndex | None
+) -> _Retrieval:
+    """Search ``depth + max |X(q)|`` deep, rank after removing X(q), mark the window candidates."""
+    nq, nc = Q.shape[0], C.shape[0]
+    xq, xr = _ragged(excl_rows)
+    max_excl = int(max((len(r) for r in excl_rows), default=0))
+    k = min(nc, params.depth + max_excl)
+    t = time.perf_counter()
+    if index is None:
+        index = DenseIndex(C.shape[1]).add(C)
+    scores, idx = index.search(Q, k)  # (n_queries, k), best first
+    search_s = time.perf_counter() - t
+    qrow = np.arange(nq, dtype=np.int64)[:, None]  # (n_queries, 1)
+    valid = idx >= 0
+    excluded = np.isin(qrow * nc + idx, xq * nc + xr)  # (n_queries, k)
+    keep = valid & ~excluded
+    rank = np.cumsum(keep, axis=1)  # 1-based rank of each kept column
+    a, b = params.window
+    cand = keep & (rank >= a) & (rank <= min(b, params.depth)) & has_pos[:, None]
+    return _Retrieval(scores, idx, valid, rank, cand, has_pos, qrow, search_s)
+
+
+def _text_hits(ret: _Retrieval, doc_text_ids: np.ndarray, text_rows: list[np.ndarray]) -> np.ndarray:
+    """Filter 1: the result's normalised text equals that of one of the query's excluded documents."""
+    tid = np.asarray(doc_text_ids, dtype=np.int64)
+    nt = int(tid.max()) + 1 if tid.size else 1
+    tq, tr = _ragged(text_rows)
+    return np.isin(ret.qrow * nt + tid[np.where(ret.valid, ret.idx, 0)], tq * nt + tid[tr])
+
+
+def _veto_hits(
+    ret: _Retrieval,
+    alive: np.ndarray,
+    query_ids: list[str],
+    corpus_ids: np.ndarray,
+    row_of: dict[str, int],
+    veto_pairs: set[tuple[str, str]] | None,
+    veto: VetoHook | None,
+) -> np.ndarray:
+    """Filter 4: the label file's pairs, then the hook on the other ``alive`` results in rank order."""
+    hit = np.zeros_like(alive)
+    if veto_pairs:
+        nc = len(corpus_ids)
+        qpos = {q: i for i, q in enumerate(query_ids)}
+        codes = np.asarray([qpos[q] * nc + row_of[d] for q, d in veto_pairs if q in qpos and d in row_of], dtype=np.int64)
+        hit |= np.isin(ret.qrow * nc + ret.idx, codes)
+    if veto is not None:
+        alive = alive & ~hit
+        for i in np.flatnonzero(alive.any(1)):
+            cols = np.flatnonzero(alive[i])
+            ids = [str(x) for x in corpus_ids[ret.idx[i, cols]]]
+            vetoed = set(veto(query_ids[i], ids) or ())
+            for c, d in zip(cols, ids):
+                if d in vetoed:
+                    hit[i, c] = True
+    return hit
+
+
+def _apply_filters(
+    ret: _Retrieval,
+    ref: np.ndarray,
+    params: MiningParams,
+    text_rows: list[np.ndarray],
+    doc_text_ids: np.ndarray | None,
+    veto_pairs: set[tuple[str, str]] | None,
+    veto: VetoHook | None,
+    query_ids: list[str],
+    corpus_ids: np.ndarray,
+    row_of: dict[str, int],
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Filters 1-4 over the window candidates, first match wins: (survivors, removed count per
+    filter that ran)."""
+    cand, scores = ret.cand, ret.scores
+    removed = np.zeros_like(cand)
+    n_removed: dict[str, int] = {}
+
+    def apply(name: str, hit: np.ndarray) -> None:
+        r = cand & ~removed & hit
+        n_removed[name] = int(r.sum())
+        removed[...] = removed | r
+
+    if params.text_filter and doc_text_ids is not None:
+        apply("text", _text_hits(ret, doc_text_ids, text_rows))
+    if params.margin_abs is not None:
+        apply("margin_abs", scores > (ref - np.float32(params.margin_abs))[:, None])
+    if params.margin_rel is not None:
+        apply("margin_rel", scores > (ref * np.float32(1.0 - params.margin_rel))[:, None])
+    if veto_pairs or veto is not None:
+        apply("veto", _veto_hits(ret, cand & ~removed, query_ids, corpus_ids, row_of, veto_pairs, veto))
+    return cand & ~removed, n_removed
+
+
+def _sample(survivors: np.ndarray, ret: _Retrieval, params: MiningParams, query_ids: list[str], round_: int) -> np.ndarray:
+    """The selected ``(n_queries, k)`` mask: the ``pool`` best-ranked survivors, or a keyed draw."""
+    n_pool = params.n_pool
+    if params.sampling == "top":
+        return survivors & (np.cumsum(survivors, axis=1) <= n_pool)
+    nq = len(query_ids)
+    qseed = np.fromiter((_query_seed(params.seed, round_, q) for q in query_ids), dtype=np.uint64, count=nq)
+    keys = _splitmix64(qseed[:, None] ^ _splitmix64(np.where(ret.valid, ret.idx, 0).astype(np.uint64)))
+    keys = np.where(survivors, keys, np.iinfo(np.uint64).max)
+    order = np.argsort(keys, axis=1, kind="stable")[:, :n_pool]  # (n_queries, n_pool)
+    sel = np.zeros_like(survivors)
+    np.put_along_axis(sel, order, True, axis=1)
+    sel &= survivors
+    return sel
+
+
+def _collect(
+    sel: np.ndarray, ret: _Retrieval, corpus_ids: np.ndarray, query_ids: list[str]
+) -> tuple[dict[str, list[Negative]], _Selection]:
+    """Per query with a training positive, its selected negatives in rank order."""
+    rows, cols = np.nonzero(sel)  # row-major: by query, then by rank
+    bounds = np.searchsorted(rows, np.arange(len(query_ids) + 1))
+    sel_ids, sel_scores, sel_ranks = corpus_ids[ret.idx[rows, cols]], ret.scores[rows, cols], ret.rank[rows, cols]
+    negatives: dict[str, list[Negative]] = {}
+    for i, q in enumerate(query_ids):
+        lo, hi = bounds[i], bounds[i + 1]
+        if ret.has_pos[i]:
+            negatives[q] = [Negative(str(d), float(s), int(r)) for d, s, r in zip(sel_ids[lo:hi], sel_scores[lo:hi], sel_ranks[lo:hi])]
+    return negatives, _Selection(rows, bounds, sel_scores, sel_ranks)
+
+
+def _stats(
+    round_: int,
+    ret: _Retrieval,
+    survivors: np.ndarray,
+    n_removed: dict[str, int],
+    n_pool: int,
+    picked: _Selection,
+    negatives: dict[str, list[Negative]],
+    pos_score: np.ndarray,
+    pos_rank: np.ndarray,
+    ref: np.ndarray,
+    previous: Mapping[str, Sequence[str]] | None,
+) -> dict[str, float | int | None]:
+    """The round's statistics (every key but the timings ``search_s`` and ``mine_s``)."""
+    has_pos = ret.has_pos
+    n_cand = int(ret.cand.sum())
+    n_sel = len(picked.rows)
+    counts = np.diff(picked.bounds)[has_pos]
+    stats: dict[str, float | int | None] = {
+        "round": int(round_),
+        "n_queries": int(has_pos.sum()),
+        "n_queries_short": int((counts < n_pool).sum()),
+        "n_candidates": n_cand,
+        "n_negatives": n_sel,
+        "negatives_per_query": n_sel / max(1, int(has_pos.sum())),
+        "kept_share": int(survivors.sum()) / n_cand if n_cand else None,
+    }
+    for name in FILTERS:
+        stats[f"removed_{name}_share"] = (n_removed[name] / n_cand if n_cand else 0.0) if name in n_removed else None
+    stats["mean_positive_rank"] = float(pos_rank.mean()) if pos_rank.size else None
+    stats["median_positive_rank"] = float(np.median(pos_rank)) if pos_rank.size else None
+    stats["mean_positive_score"] = float(pos_score.mean()) if pos_score.size else None
+    stats["mean_negative_score"] = float(picked.scores.mean()) if n_sel else None
+    stats["mean_negative_rank"] = float(picked.ranks.mean()) if n_sel else None
+    # false-negative estimate: kept negatives scoring above the query's (lowest) positive
+    stats["false_negative_rate"] = float((picked.scores > ref[picked.rows]).mean()) if n_sel else None
+    if previous is not None:
+        inter = sum(len(set(previous.get(q, ())) & {n.doc_id for n in negs}) for q, negs in negatives.items())
+        stats["overlap_previous"] = inter / n_sel if n_sel else None
+    else:
+        stats["overlap_previous"] = None
+    return stats
+
+
 def mine(
     corpus_embeddings: np.ndarray,
     query_embeddings: np.ndarray,
@@ -238,129 +445,20 @@ def mine(
         raise ValueError(f"{nc} corpus embeddings for {len(corpus_ids)} corpus ids")
     corpus_ids = np.asarray(corpus_ids, dtype=object)
     row_of = {d: i for i, d in enumerate(corpus_ids)}
-    exclude = exclude or {}
-
-    pos_rows, excl_rows, text_rows = [], [], []
-    for q in query_ids:
-        pos = sorted({row_of[d] for d, s in qrels.get(q, {}).items() if s > 0 and d in row_of})
-        positives = set(pos) | {row_of[d] for d in exclude.get(q, ()) if d in row_of}
-        text_rows.append(np.asarray(sorted(positives), dtype=np.int64))
-        if q in row_of:  # BEIR: the document with the query's own id is never a hit
-            positives = positives | {row_of[q]}
-        pos_rows.append(np.asarray(pos, dtype=np.int64))
-        excl_rows.append(np.asarray(sorted(positives), dtype=np.int64))
+    pos_rows, excl_rows, text_rows = _query_rows(query_ids, qrels, exclude or {}, row_of)
     pq, pr = _ragged(pos_rows)
-    xq, xr = _ragged(excl_rows)
     has_pos = np.bincount(pq, minlength=nq) > 0  # (n_queries,)
+    ret = _retrieve(C, Q, excl_rows, has_pos, params, index)
 
-    # ---- retrieve and rank after removing the excluded documents ------------------------
-    max_excl = int(max((len(r) for r in excl_rows), default=0))
-    k = min(nc, params.depth + max_excl)
-    t = time.perf_counter()
-    if index is None:
-        index = DenseIndex(C.shape[1]).add(C)
-    scores, idx = index.search(Q, k)  # (n_queries, k), best first
-    search_s = time.perf_counter() - t
-    qrow = np.arange(nq, dtype=np.int64)[:, None]  # (n_queries, 1)
-    valid = idx >= 0
-    excluded = np.isin(qrow * nc + idx, xq * nc + xr)  # (n_queries, k)
-    keep = valid & ~excluded
-    rank = np.cumsum(keep, axis=1)  # 1-based rank of each kept column
-    a, b = params.window
-    cand = keep & (rank >= a) & (rank <= min(b, params.depth)) & has_pos[:, None]
-
-    # ---- reference positive score p(q): the lowest training-positive score --------------
+    # reference positive score p(q): the lowest training-positive score
     pos_score, pos_rank = _positive_scores_and_ranks(Q, C, pq, pr)
     ref = np.full(nq, np.inf, dtype=np.float32)
     np.minimum.at(ref, pq, pos_score)
 
-    # ---- filters, first-match attribution ----------------------------------------------
-    removed = np.zeros_like(cand)
-    n_removed: dict[str, int] = {}
-
-    def apply(name: str, hit: np.ndarray | None) -> None:
-        if hit is None:
-            return
-        r = cand & ~removed & hit
-        n_removed[name] = int(r.sum())
-        removed[...] = removed | r
-
-    if params.text_filter and doc_text_ids is not None:
-        tid = np.asarray(doc_text_ids, dtype=np.int64)
-        nt = int(tid.max()) + 1 if tid.size else 1
-        tq, tr = _ragged(text_rows)
-        apply("text", np.isin(qrow * nt + tid[np.where(valid, idx, 0)], tq * nt + tid[tr]))
-    if params.margin_abs is not None:
-        apply("margin_abs", scores > (ref - np.float32(params.margin_abs))[:, None])
-    if params.margin_rel is not None:
-        apply("margin_rel", scores > (ref * np.float32(1.0 - params.margin_rel))[:, None])
-    if veto_pairs or veto is not None:
-        hit = np.zeros_like(cand)
-        if veto_pairs:
-            qpos = {q: i for i, q in enumerate(query_ids)}
-            codes = np.asarray([qpos[q] * nc + row_of[d] for q, d in veto_pairs if q in qpos and d in row_of], dtype=np.int64)
-            hit |= np.isin(qrow * nc + idx, codes)
-        if veto is not None:
-            alive = cand & ~removed & ~hit
-            for i in np.flatnonzero(alive.any(1)):
-                cols = np.flatnonzero(alive[i])
-                ids = [str(x) for x in corpus_ids[idx[i, cols]]]
-                vetoed = set(veto(query_ids[i], ids) or ())
-                for c, d in zip(cols, ids):
-                    if d in vetoed:
-                        hit[i, c] = True
-        apply("veto", hit)
-    survivors = cand & ~removed
-
-    # ---- sampling ----------------------------------------------------------------------
-    n_pool = params.n_pool
-    if params.sampling == "top":
-        sel = survivors & (np.cumsum(survivors, axis=1) <= n_pool)
-    else:
-        qseed = np.fromiter((_query_seed(params.seed, round, q) for q in query_ids), dtype=np.uint64, count=nq)
-        keys = _splitmix64(qseed[:, None] ^ _splitmix64(np.where(valid, idx, 0).astype(np.uint64)))
-        keys = np.where(survivors, keys, np.iinfo(np.uint64).max)
-        order = np.argsort(keys, axis=1, kind="stable")[:, :n_pool]  # (n_queries, n_pool)
-        sel = np.zeros_like(survivors)
-        np.put_along_axis(sel, order, True, axis=1)
-        sel &= survivors
-
-    rows, cols = np.nonzero(sel)  # row-major: by query, then by rank
-    bounds = np.searchsorted(rows, np.arange(nq + 1))
-    sel_ids, sel_scores, sel_ranks = corpus_ids[idx[rows, cols]], scores[rows, cols], rank[rows, cols]
-    negatives: dict[str, list[Negative]] = {}
-    for i, q in enumerate(query_ids):
-        lo, hi = bounds[i], bounds[i + 1]
-        if has_pos[i]:
-            negatives[q] = [Negative(str(d), float(s), int(r)) for d, s, r in zip(sel_ids[lo:hi], sel_scores[lo:hi], sel_ranks[lo:hi])]
-
-    # ---- statistics --------------------------------------------------------------------
-    n_cand = int(cand.sum())
-    n_sel = int(sel.sum())
-    counts = np.diff(bounds)[has_pos]
-    stats: dict[str, float | int | None] = {
-        "round": int(round),
-        "n_queries": int(has_pos.sum()),
-        "n_queries_short": int((counts < n_pool).sum()),
-        "n_candidates": n_cand,
-        "n_negatives": n_sel,
-        "negatives_per_query": n_sel / max(1, int(has_pos.sum())),
-        "kept_share": int(survivors.sum()) / n_cand if n_cand else None,
-    }
-    for name in FILTERS:
-        stats[f"removed_{name}_share"] = (n_removed[name] / n_cand if n_cand else 0.0) if name in n_removed else None
-    stats["mean_positive_rank"] = float(pos_rank.mean()) if pos_rank.size else None
-    stats["median_positive_rank"] = float(np.median(pos_rank)) if pos_rank.size else None
-    stats["mean_positive_score"] = float(pos_score.mean()) if pos_score.size else None
-    stats["mean_negative_score"] = float(sel_scores.mean()) if n_sel else None
-    stats["mean_negative_rank"] = float(sel_ranks.mean()) if n_sel else None
-    # false-negative estimate: kept negatives scoring above the query's (lowest) positive
-    stats["false_negative_rate"] = float((sel_scores > ref[rows]).mean()) if n_sel else None
-    if previous is not None:
-        inter = sum(len(set(previous.get(q, ())) & {n.doc_id for n in negs}) for q, negs in negatives.items())
-        stats["overlap_previous"] = inter / n_sel if n_sel else None
-    else:
-        stats["overlap_previous"] = None
-    stats["search_s"] = search_s
+    survivors, n_removed = _apply_filters(ret, ref, params, text_rows, doc_text_ids, veto_pairs, veto, query_ids, corpus_ids, row_of)
+    sel = _sample(survivors, ret, params, query_ids, round)
+    negatives, picked = _collect(sel, ret, corpus_ids, query_ids)
+    stats = _stats(round, ret, survivors, n_removed, params.n_pool, picked, negatives, pos_score, pos_rank, ref, previous)
+    stats["search_s"] = ret.search_s
     stats["mine_s"] = time.perf_counter() - t0
     return MiningResult(negatives, stats)

@@ -1,6 +1,10 @@
 """One factory for what is trained: ``full``, ``lora`` (PEFT) or ``last_layer``.
 
-Every call returns the trainable and total parameter counts, which every run records.
+The ``adapter`` node is a typed schema per kind (``embexp.config.schema``: ``FullAdapter``,
+``LoraAdapter`` with ``to_peft()``, ``LastLayerAdapter``), checked when it becomes its
+object; :func:`check_against_model` adds what only the loaded model can tell, and
+:func:`apply_adapter` sets the model up. Every call returns the trainable and total parameter
+counts, which every run records.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from embexp.config.schema import ADAPTER_SCHEMAS, FullAdapter, LastLayerAdapter, LoraAdapter
+from embexp.config.store import to_schema
 from embexp.errors import ConfigError
 from embexp.model.encoder import BiEncoder
 
-KINDS = ("full", "lora", "last_layer")
+KINDS = tuple(ADAPTER_SCHEMAS)
+AdapterConfig = FullAdapter | LoraAdapter | LastLayerAdapter
 
 
 @dataclass
@@ -23,7 +30,12 @@ class AdapterInfo:
     total_params: int
 
     def as_dict(self) -> dict:
-        return {"adapter": self.kind, "trainable_params": self.trainable_params, "total_params": self.total_params, "trainable_fraction": self.trainable_params / max(1, self.total_params)}
+        return {
+            "adapter": self.kind,
+            "trainable_params": self.trainable_params,
+            "total_params": self.total_params,
+            "trainable_fraction": self.trainable_params / max(1, self.total_params),
+        }
 
 
 def count_params(module: nn.Module) -> tuple[int, int]:
@@ -32,97 +44,79 @@ def count_params(module: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
-def _get(cfg, key, default=None):
-    return cfg.get(key, default) if hasattr(cfg, "get") else getattr(cfg, key, default)
-
-
 def _layer_list(model: nn.Module) -> nn.ModuleList:
     """The transformer's block list (``encoder.layer`` in BERT, ``layers`` elsewhere): the
     longest ModuleList whose name ends in layer/layers/h/block(s)."""
     best = None
     for name, mod in model.named_modules():
-        if isinstance(mod, nn.ModuleList) and re.search(r"(^|\.)(layer|layers|h|blocks?)$", name):
-            if best is None or len(mod) > len(best):
-                best = mod
+        is_blocks = isinstance(mod, nn.ModuleList) and re.search(r"(^|\.)(layer|layers|h|blocks?)$", name)
+        if is_blocks and (best is None or len(mod) > len(best)):
+            best = mod
     if best is None:
-        raise ConfigError("adapter.kind", f"last_layer: cannot find the transformer layers of {type(model).__name__}")
+        raise ConfigError("adapter.kind", f"last_layer: no transformer layer list in {type(model).__name__}")
     return best
 
 
-def validate_adapter(cfg) -> None:
-    kind = _get(cfg, "kind")
-    if kind not in KINDS:
-        raise ConfigError("adapter.kind", f"must be one of {KINDS}, got {kind!r}")
-    if kind == "lora":
-        r = _get(cfg, "r")
-        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-            raise ConfigError("adapter.r", f"LoRA rank must be a positive integer, got {r!r}")
-        alpha = _get(cfg, "alpha")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
-            raise ConfigError("adapter.alpha", f"must be a positive number, got {alpha!r}")
-        d = _get(cfg, "dropout", 0.0)
-        if not isinstance(d, (int, float)) or not 0 <= d < 1:
-            raise ConfigError("adapter.dropout", f"must be in [0, 1), got {d!r}")
-        tm = _get(cfg, "target_modules")
-        if not tm or isinstance(tm, str):
-            raise ConfigError("adapter.target_modules", f"must be a non-empty list of module names, got {tm!r}")
-    if kind == "last_layer":
-        n = _get(cfg, "n_layers", 1)
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ConfigError("adapter.n_layers", f"must be a positive integer, got {n!r}")
+def adapter_config(cfg) -> AdapterConfig:
+    """``cfg`` (the ``adapter`` node, a dict, or already a schema object) as its schema object:
+    types, unknown keys and values are checked there (errors name ``adapter.<key>``)."""
+    return to_schema(cfg, ADAPTER_SCHEMAS, "adapter")
 
 
-def check_adapter(encoder: BiEncoder, cfg) -> None:
-    """Validate ``cfg`` against the loaded model without changing it (before any work)."""
-    validate_adapter(cfg)
+def check_against_model(encoder: BiEncoder, cfg) -> AdapterConfig:
+    """What only the loaded model can tell: the LoRA target modules exist in it, it has the
+    ``n_layers`` to train. Changes nothing; returns the adapter's schema object."""
+    adapter = adapter_config(cfg)
     backbone = encoder.backbone
-    if _get(cfg, "kind") == "lora":
-        targets = list(_get(cfg, "target_modules"))
+    if isinstance(adapter, LoraAdapter):
         names = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}
-        missing = [t for t in targets if t not in names]
+        missing = [t for t in adapter.target_modules if t not in names]
         if missing:
-            linear = sorted({name.rsplit(".", 1)[-1] for name, m in backbone.named_modules() if isinstance(m, nn.Linear)})
-            raise ConfigError("adapter.target_modules", f"{missing} not found in {type(backbone).__name__}; its linear modules are {linear}")
-    if _get(cfg, "kind") == "last_layer":
-        n, layers = int(_get(cfg, "n_layers", 1)), _layer_list(backbone)
-        if n > len(layers):
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if isinstance(m, nn.Linear)})
+            msg = f"{missing} not found in {type(backbone).__name__}; its linear modules are {linear}"
+            raise ConfigError("adapter.target_modules", msg)
+    if isinstance(adapter, LastLayerAdapter):
+        layers = _layer_list(backbone)
+        if adapter.n_layers > len(layers):
+            n = adapter.n_layers
             raise ConfigError("adapter.n_layers", f"the model has {len(layers)} layers, asked to train {n}")
+    return adapter
 
 
 def apply_adapter(encoder: BiEncoder, cfg) -> AdapterInfo:
     """Set up ``encoder`` for training according to ``cfg`` (in place) and count params."""
-    check_adapter(encoder, cfg)
-    kind = _get(cfg, "kind")
+    adapter = check_against_model(encoder, cfg)
     backbone = encoder.backbone
-    if kind == "full":
+    if isinstance(adapter, FullAdapter):
         for p in backbone.parameters():
             p.requires_grad_(True)
-    elif kind == "last_layer":
-        n = int(_get(cfg, "n_layers", 1))
+    elif isinstance(adapter, LastLayerAdapter):
         for p in backbone.parameters():
             p.requires_grad_(False)
-        layers = _layer_list(backbone)
-        for layer in list(layers)[-n:]:
+        for layer in list(_layer_list(backbone))[-adapter.n_layers :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
-        if _get(cfg, "train_pooler", True) and getattr(backbone, "pooler", None) is not None and encoder.spec.pooling == "cls":
-            for p in backbone.pooler.parameters():
+        pooler = getattr(backbone, "pooler", None)
+        if adapter.train_pooler and pooler is not None and encoder.spec.pooling == "cls":
+            for p in pooler.parameters():
                 p.requires_grad_(True)
     else:
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import get_peft_model
 
-        targets = list(_get(cfg, "target_modules"))
-        lcfg = LoraConfig(
-            task_type=TaskType.FEATURE_EXTRACTION,
-            r=int(_get(cfg, "r")),
-            lora_alpha=float(_get(cfg, "alpha")),
-            lora_dropout=float(_get(cfg, "dropout", 0.0)),
-            target_modules=targets,
-            bias="none",
-        )
-        encoder.backbone = get_peft_model(backbone, lcfg)
+        encoder.backbone = get_peft_model(backbone, adapter.to_peft())
     trainable, total = count_params(encoder.backbone)
-    return AdapterInfo(kind, trainable, total)
+    return AdapterInfo(adapter.kind, trainable, total)
+
+
+# ---- backwards-compatible names (callers move to adapter_config / check_against_model) -----
+def validate_adapter(cfg) -> None:
+    """Deprecated: :func:`adapter_config` (``embexp.config.check_config`` runs it)."""
+    adapter_config(cfg)
+
+
+def check_adapter(encoder: BiEncoder, cfg) -> None:
+    """Deprecated: :func:`check_against_model`."""
+    check_against_model(encoder, cfg)
 
 
 def merged_backbone(encoder: BiEncoder) -> nn.Module:

@@ -84,7 +84,7 @@ def _cpu_has_amx_bf16() -> bool:
 
 def resolve_dtype(dtype: str | None, device: torch.device) -> str:
     """``auto``: bf16 where the hardware multiplies bf16 natively (CUDA with bf16 support,
-    CPUs with AMX), else fp32. bf16 encoding moves SciFact nDCG@10 by ~0.001."""
+    CPUs with AMX), else fp32. Its effect on scores and speed: see BENCHMARKS.md."""
     if dtype in (None, "auto"):
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -95,6 +95,16 @@ def resolve_dtype(dtype: str | None, device: torch.device) -> str:
 
 
 DTYPES = ("fp32", "bf16", "fp16")
+LIGHTNING_PRECISION = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+
+def resolve_precision(precision: str | None) -> str:
+    """Lightning's ``trainer.precision``; ``auto`` is :func:`resolve_dtype`'s choice for the
+    training device (bf16-mixed on CUDA with bf16 and on AMX CPUs, else 32-true)."""
+    if precision not in (None, "auto"):
+        return str(precision)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return LIGHTNING_PRECISION[resolve_dtype("auto", device)]
 
 
 def _autocast(device: torch.device, dtype: str):
@@ -122,9 +132,9 @@ class BiEncoder(nn.Module):
 
     def train(self, mode: bool = True):
         """Switch the attention kernel with the mode. On CPU, PyTorch's SDPA with attention
-        dropout falls back to a slow path (~1.9x slower training steps than eager attention
-        for MiniLM at 256 tokens), so ``auto`` trains with eager attention there and
-        evaluates with SDPA; the dropout itself is unchanged."""
+        dropout falls back to a slow path (slower training steps than eager attention; see
+        BENCHMARKS.md), so ``auto`` trains with eager attention there and evaluates with
+        SDPA; the dropout itself is unchanged."""
         super().train(mode)
         hf = self._hf_model()
         if self.train_attention == "keep" or not hasattr(hf, "set_attn_implementation"):

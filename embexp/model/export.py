@@ -74,11 +74,26 @@ def find_model_dir(path: str | Path) -> Path:
         raise _error(path, "does not exist (expected a run directory or an embexp model directory)")
     if not path.is_dir():
         raise _error(path, "is not a directory (expected a run directory or an embexp model directory)")
-    for cand in (path, path / "model"):
-        if (cand / SPEC_FILE).is_file():
-            return cand
+    if (path / SPEC_FILE).is_file():
+        return path
+    if (path / "model" / SPEC_FILE).is_file():
+        _check_finished(path)
+        return path / "model"
     hint = " (the run has not finished: no model/ yet)" if (path / "checkpoints").exists() or (path / "baseline.json").exists() else ""
     raise _error(path, f"no embexp model here: expected {SPEC_FILE} in it or in its model/ subdirectory{hint}")
+
+
+def _check_finished(run: Path) -> None:
+    """A run directory exports only once it has finished (``metrics.json`` says so)."""
+    mpath = run / "metrics.json"
+    if not mpath.is_file():
+        raise _error(run, "the run has not finished: metrics.json is missing (rerun the same run_id to resume it)")
+    try:
+        status = json.loads(mpath.read_text()).get("status")
+    except (OSError, ValueError) as e:
+        raise _error(mpath, f"unreadable ({e})") from None
+    if status != "finished":
+        raise _error(mpath, f"field 'status': the run is {status!r}, not 'finished'; export a finished run")
 
 
 def st_files(spec: EncoderSpec, dim: int) -> dict[str, dict | list]:

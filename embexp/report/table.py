@@ -5,19 +5,18 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from embexp.eval.keys import ALL, parse_metric_key
+
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10", "recall@100")
 
 
 def _rows(metrics: dict[str, float], split: str) -> dict[str, dict[str, float]]:
+    """slice (``all`` overall) -> metric -> value, for the keys of ``split``."""
     rows: dict[str, dict[str, float]] = {}
     for k, v in metrics.items():
-        if not k.startswith(split + "/"):
-            continue
-        rest = k[len(split) + 1 :].split("/")
-        if rest[0] == "slice" and len(rest) == 3:
-            rows.setdefault(rest[1], {})[rest[2]] = v
-        elif len(rest) == 1:
-            rows.setdefault("all", {})[rest[0]] = v
+        key = parse_metric_key(k)
+        if key is not None and key.split == split:
+            rows.setdefault(key.slice, {})[key.metric] = v
     return rows
 
 
@@ -33,7 +32,7 @@ def metrics_table(columns: dict[str, dict[str, float]], split: str, metrics=DEFA
     if len(names) == 2:
         table.add_column("Δ", justify="right")
     per = {n: _rows(columns[n], split) for n in names}
-    slices = ["all"] + sorted({s for p in per.values() for s in p if s != "all"})
+    slices = [ALL] + sorted({s for p in per.values() for s in p if s != ALL})
     for s in slices:
         nq = next((p[s].get("n_queries") for p in per.values() if s in p), None)
         for i, m in enumerate(metrics):

@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from embexp.utils.io import atomic_write_json
+import lightning.pytorch as pl
+
+from embexp.train.record import RunRecord
 
 log = logging.getLogger("embexp.sweep")
 
 
 class PruningHook:
-    """``module.eval_hooks`` entry: ``(EvalResult, epoch)`` -> ``trial.report`` -> maybe prune."""
+    """``(EvalResult, epoch)`` -> ``trial.report`` -> maybe prune (see :class:`PruningCallback`)."""
 
     def __init__(self, ocfg, out: Path, run_id: str | None = None, max_epochs: int | None = None):
         import optuna
@@ -57,17 +59,30 @@ class PruningHook:
         if self.trial.should_prune():
             msg = f"pruned after epoch {epoch}: {self.metric}={float(value):.4f}"
             log.info("trial %d %s", self.number, msg)
-            atomic_write_json(self.out / "metrics.json", {
-                "status": "pruned",
-                "run_id": self.run_id,
-                "epoch": int(epoch),
-                "metrics": {self.metric: float(value), **{k: v for k, v in result.metrics.items() if "/slice/" not in k}},
-                "optuna": {"study_name": self.study.study_name, "trial_number": self.number},
-            })
+            dev = {k: v for k, v in result.metrics.items() if "/slice/" not in k}
+            trial = {"study_name": self.study.study_name, "trial_number": self.number}
+            RunRecord(self.out).prune(epoch, {self.metric: float(value), **dev}, run_id=self.run_id, optuna=trial)
             raise optuna.TrialPruned(msg)
 
 
-def attach_pruning(module, ocfg, out: Path, run_id: str | None = None, max_epochs: int | None = None) -> PruningHook:
-    hook = PruningHook(ocfg, out, run_id, max_epochs)
-    module.eval_hooks.append(hook)
-    return hook
+class PruningCallback(pl.Callback):
+    """Reports the dev metric to the trial after every validation and prunes when told.
+
+    In ``conf/callbacks/default.yaml`` for every run; inert unless the sweeper passed the
+    trial's identity (``optuna`` node), so a plain run and a sweep trial share one config."""
+
+    def __init__(self, optuna=None, out_dir: str | None = None, run_id: str | None = None):
+        self.ocfg, self.out_dir, self.run_id = optuna, out_dir, run_id
+        self.hook: PruningHook | None = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if self.ocfg is not None and self.hook is None and stage == "fit":
+            out = self.out_dir or trainer.default_root_dir
+            self.hook = PruningHook(self.ocfg, Path(out), self.run_id, max_epochs=trainer.max_epochs)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        result = getattr(pl_module, "last_eval", None)
+        if self.hook is None or trainer.sanity_checking or result is None:
+            return
+        if getattr(pl_module, "last_eval_epoch", None) == trainer.current_epoch:
+            self.hook(result, trainer.current_epoch)

@@ -7,8 +7,6 @@ import csv
 import io
 import logging
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,17 +14,10 @@ from typing import Any, Sequence
 import yaml
 
 from embexp.sweep.study import FAIL_REASON, NOT_RUN, counts, retried_numbers
+from embexp.utils.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("embexp.sweep")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+REPORT_MODE = 0o644  # trials.csv and best_params.yaml are for everyone to read
 
 
 def _num(v: Any) -> Any:
@@ -72,7 +63,7 @@ def write_trials_csv(rows: list[dict], path: Path) -> None:
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), mode=REPORT_MODE)
 
 
 def best_summary(study, names: Sequence[str], directions: Sequence[str], fixed: Sequence[str] = ()) -> dict:
@@ -138,9 +129,8 @@ def write_plots(study, out_dir: Path, names: Sequence[str]) -> dict[str, Any]:
             for name, fn, kw in plots:
                 try:
                     fig = getattr(vis, fn)(study, **kw)
-                    tmp = out_dir / f".{name}.html.tmp"
-                    fig.write_html(str(tmp), include_plotlyjs="directory")
-                    os.replace(tmp, out_dir / f"{name}.html")
+                    with atomic_path(out_dir / f"{name}.html") as tmp:
+                        fig.write_html(str(tmp), include_plotlyjs="directory")
                     figs[name] = fig
                 except Exception as e:
                     log.info("plot %s skipped: %s", name, e)
@@ -159,9 +149,8 @@ def write_plots(study, out_dir: Path, names: Sequence[str]) -> dict[str, Any]:
                     fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
                     fig.set_size_inches(10, 6)
                     fig.tight_layout()
-                    tmp = out_dir / f".{name}.tmp.png"
-                    fig.savefig(tmp, dpi=100)
-                    os.replace(tmp, out_dir / f"{name}.png")
+                    with atomic_path(out_dir / f"{name}.png") as tmp:
+                        fig.savefig(tmp, dpi=100)
                     plt.close(fig)
                 except Exception as e:
                     log.info("png %s skipped: %s", name, e)
@@ -211,7 +200,8 @@ def write_reports(study, sweep_dir: Path, names: Sequence[str], directions: Sequ
     rows = trial_rows(study, names)
     write_trials_csv(rows, sweep_dir / "trials.csv")
     best = best_summary(study, names, directions, fixed)
-    _atomic_write_text(sweep_dir / "best_params.yaml", yaml.safe_dump(best, sort_keys=False, default_flow_style=False))
+    best_yaml = yaml.safe_dump(best, sort_keys=False, default_flow_style=False)
+    atomic_write_text(sweep_dir / "best_params.yaml", best_yaml, mode=REPORT_MODE)
     log.info("wrote %s and %s", sweep_dir / "trials.csv", sweep_dir / "best_params.yaml")
     if best.get("best_trial") is not None:
         log.info("best trial %d: %s=%.4f %s", best["best_trial"], names[0], best["best_value"], best["params"])

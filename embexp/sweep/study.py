@@ -176,10 +176,6 @@ def pruning_metric_for(optimized: Any) -> str | None:
 # ---- budget -------------------------------------------------------------------------------
 
 
-def retry_of(trial) -> int | None:
-    return trial.system_attrs.get("failed_trial")
-
-
 def retried_numbers(trials) -> set[int]:
     """Numbers of FAIL trials whose retry was enqueued (stale trials of a killed worker, or
     trials interrupted with Ctrl-C): the retry stands in for them in the budget."""

@@ -414,7 +414,7 @@ def _values(value: Any, n: int) -> tuple[list[float] | None, str | None]:
 
 
 def _reason(e: Any) -> str:
-    from embexp.cli.common import _user_error
+    from embexp.errors import user_error as _user_error
 
     if e is None:
         return "unknown error"

@@ -24,7 +24,7 @@ class TrialError(RuntimeError):
 
 
 def reason_of(e: BaseException) -> str:
-    from embexp.cli.common import _user_error
+    from embexp.errors import user_error as _user_error
 
     u = _user_error(e)
     if u is not None:
@@ -38,8 +38,6 @@ def run_trial(cfg, objective: Callable[[Any], Any], out: Path) -> Any:
     (the sweeper records PRUNED), anything else becomes :class:`TrialError` (FAIL)."""
     import optuna
 
-    from embexp.utils.io import atomic_write_json, read_json
-
     try:
         return objective(cfg)
     except optuna.TrialPruned:
@@ -48,12 +46,11 @@ def run_trial(cfg, objective: Callable[[Any], Any], out: Path) -> Any:
         reason = reason_of(e)
         details = "".join(traceback.format_exception(e))
         log.error("trial %s failed: %s\n%s", cfg.optuna.get("trial_number"), reason, details)
-        mpath = out / "metrics.json"
         try:
-            done = read_json(mpath) if mpath.exists() else {}
-            if done.get("status") != "finished":
-                out.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(mpath, {"status": "failed", "reason": reason, "traceback": details, "optuna": {"trial_number": cfg.optuna.get("trial_number"), "study_name": cfg.optuna.get("study_name")}})
+            from embexp.train.record import RunRecord
+
+            trial = {"trial_number": cfg.optuna.get("trial_number"), "study_name": cfg.optuna.get("study_name")}
+            RunRecord(out).fail(reason, details, optuna=trial)
         except Exception:  # never hide the trial's own error
-            log.exception("could not write %s", mpath)
+            log.exception("could not write %s/metrics.json", out)
         raise TrialError(reason, details) from None

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from embexp.eval.keys import parse_metric_key
+
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +64,35 @@ def wandb_run(logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, A
         wandb.finish()
 
 
+def make_logger(logger_cfg, *, save_dir: str | Path, run_id: str, config: dict[str, Any]):
+    """Lightning's ``WandbLogger`` for a training run (id = run id, so a resumed run continues
+    its W&B run), or None when tracking is off."""
+    settings = wandb_settings(logger_cfg)
+    if settings is None:
+        return None
+    from lightning.pytorch.loggers import WandbLogger
+
+    mode = settings.pop("mode")
+    os.environ["WANDB_MODE"] = mode
+    return WandbLogger(
+        name=run_id,
+        id=run_id.replace("/", "-"),
+        save_dir=str(save_dir),
+        offline=mode == "offline",
+        resume="allow",
+        config=config,
+        **{k: v for k, v in settings.items() if v is not None},
+    )
+
+
+def finish(logger, ok: bool) -> None:
+    """``wandb.finish`` for a Lightning logger; a crashed or interrupted run is marked failed."""
+    if logger is not None:
+        import wandb
+
+        wandb.finish(exit_code=0 if ok else 1)
+
+
 def log_eval(run, result, *, prefix: str = "") -> None:
     """Metrics into the summary and a slice table."""
     if run is None:
@@ -81,15 +112,10 @@ def log_eval(run, result, *, prefix: str = "") -> None:
 def slice_table(metrics: dict[str, float]) -> list[dict]:
     """Rows (split, slice, n_queries, metrics...) from the evaluator's flat keys."""
     rows: dict[tuple[str, str], dict] = {}
-    for key, v in metrics.items():
-        parts = key.split("/")
-        if "slice" in parts:
-            i = parts.index("slice")
-            split = "/".join(parts[:i])
-            sl, metric = parts[i + 1], parts[i + 2]
-        else:
-            split, metric, sl = "/".join(parts[:-1]), parts[-1], "all"
-        rows.setdefault((split, sl), {"split": split, "slice": sl})[metric] = v
+    for k, v in metrics.items():
+        key = parse_metric_key(k)
+        if key is not None:
+            rows.setdefault((key.split, key.slice), {"split": key.split, "slice": key.slice})[key.metric] = v
     return list(rows.values())
 
 

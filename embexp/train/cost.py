@@ -34,3 +34,15 @@ def timed(store: dict, key: str):
         yield
     finally:
         store[key] = store.get(key, 0.0) + time.perf_counter() - t
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), or None elsewhere."""
+    try:
+        import os
+
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

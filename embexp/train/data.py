@@ -15,10 +15,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from embexp.data.prepare import PreparedData
-from embexp.data.types import TrainExample
+from embexp.data.types import TrainExample, positives, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
 from embexp.losses.masking import false_negative_mask, text_key
-from embexp.losses.sampler import NoDuplicateBatchSampler
+from embexp.train.sampler import NoDuplicateBatchSampler
 
 
 def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = None) -> list[TrainExample]:
@@ -27,8 +27,7 @@ def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = 
     negatives = negatives if negatives is not None else ds.negatives
     out = []
     for q in sorted(data.train):
-        pos = [d for d, s in sorted(data.train[q].items()) if s > 0]
-        for d in pos:
+        for d in sorted(positives(data.train[q])):
             out.append(TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))))
     if not out:
         raise DataError(Problem(ds.source, None, "qrels", "no training pairs (no train query has a relevant document)"))
@@ -98,7 +97,7 @@ class Collator:
         self.examples = examples
         self.n_negatives = n_negatives
         self.seed = seed
-        self.positives: dict[str, set[str]] = {q: {d for d, s in r.items() if s > 0} for q, r in data.train.items()}
+        self.positives: dict[str, set[str]] = positives_by_query(data.train)
         self._doc_keys: dict[str, frozenset] = {}
 
     def doc_keys(self, doc_id: str) -> frozenset:
@@ -172,4 +171,7 @@ class PairDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         # Validation re-embeds the dev corpus in the module's on_validation_epoch_end; this
         # one-item loader only makes Lightning run the validation loop.
+        return DataLoader([0], batch_size=1)
+
+    def test_dataloader(self) -> DataLoader:  # the final evaluation, in the module's on_test_epoch_end
         return DataLoader([0], batch_size=1)

@@ -1,5 +1,5 @@
 """A thin LightningModule: embeds with the injected encoder, scores with the injected
-loss, validates with the injected evaluator. No pooling, LoRA wiring or FAISS here."""
+loss, validates and tests with the injected evaluators. No pooling, LoRA wiring or FAISS here."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ from embexp.model.encoder import BiEncoder
 
 
 class BiEncoderModule(pl.LightningModule):
+    """``validation``: the dev evaluator re-embeds the corpus once per epoch (callbacks read
+    ``last_eval`` in ``on_validation_end``). ``test``: the test evaluator (and the dev evaluator,
+    on the same corpus embeddings) scores the weights Lightning restored, into ``test_results``."""
+
     def __init__(
         self,
         encoder: BiEncoder,
@@ -20,6 +24,7 @@ class BiEncoderModule(pl.LightningModule):
         optimizer: Callable,
         scheduler: Callable | None = None,
         evaluator: RetrievalEvaluator | None = None,
+        test_evaluator: RetrievalEvaluator | None = None,
     ):
         super().__init__()
         self.encoder = encoder
@@ -27,10 +32,18 @@ class BiEncoderModule(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluator = evaluator
+        self.test_evaluator = test_evaluator
         self.last_eval: EvalResult | None = None
+        self.last_eval_epoch: int | None = None
         self.last_eval_fingerprint: str | None = None
         self.val_time_s = 0.0  # wall time spent re-embedding and scoring dev (excluded from pairs/s)
-        self.eval_hooks: list[Callable[[EvalResult, int], None]] = []  # mining, pruning
+        self.test_results: dict[str, EvalResult] = {}
+        self.restored_epoch: int | None = None
+
+    def on_train_start(self) -> None:
+        # dropout on from the first step, whatever ran before (a loaded model is in eval mode;
+        # a resumed run skips the baseline evaluation that used to leave it in train mode)
+        self.encoder.train()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         q = self.encoder(**batch["query"]).embeddings  # (batch, dim)
@@ -44,17 +57,33 @@ class BiEncoderModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):  # the work happens once per epoch, below
         return None
 
+    def test_step(self, batch, batch_idx):
+        return None
+
     def on_validation_epoch_end(self) -> None:
         if self.evaluator is None or self.trainer.sanity_checking:
             return
         result = self.evaluator(self.encoder, keep_embeddings=True)
         self.val_time_s += result.timings.get("total_s", 0.0)
-        self.last_eval = result
+        self.last_eval, self.last_eval_epoch = result, self.current_epoch
         self.last_eval_fingerprint = self.encoder.fingerprint()
         self.log_dict({k: v for k, v in result.metrics.items() if "/slice/" not in k and k != result.primary_metric})
         self.log(result.primary_metric, result.primary, prog_bar=True)
-        for hook in self.eval_hooks:
-            hook(result, self.current_epoch)
+
+    def on_test_epoch_end(self) -> None:
+        """Final evaluation of the restored weights; re-uses the corpus embeddings of the last
+        validation when it ran on these exact weights."""
+        reuse = None
+        if self.last_eval is not None and self.last_eval_fingerprint == self.encoder.fingerprint():
+            reuse = self.last_eval.corpus_embeddings
+        final = self.test_evaluator(self.encoder, corpus_embeddings=reuse, keep_embeddings=self.evaluator is not None)
+        self.test_results = {"test": final}
+        if self.evaluator is not None:  # same corpus: only the dev queries are encoded
+            self.test_results["dev"] = self.evaluator(self.encoder, corpus_embeddings=final.corpus_embeddings)
+        final.corpus_embeddings = None
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.restored_epoch = checkpoint.get("epoch")
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]

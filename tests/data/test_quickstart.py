@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from embexp.data import quickstart
-from embexp.data.quickstart import PRODUCT_LINES, generate, main, normalize_query
+from embexp.data.quickstart import (
+    PRODUCT_LINES,
+    Content,
+    ContentError,
+    generate,
+    load_content,
+    main,
+    normalize_query,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = ["corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv",
@@ -233,5 +243,96 @@ def test_generation_is_fast(tmp_path):
 def test_module_has_no_third_party_imports():
     src = Path(quickstart.__file__).read_text(encoding="utf-8")
     imports = set(re.findall(r"^(?:from|import) (\w+)", src, flags=re.M))
-    assert imports <= {"__future__", "argparse", "json", "re", "random", "sys", "dataclasses",
-                       "pathlib"}
+    assert imports <= {"__future__", "argparse", "functools", "importlib", "json", "re", "random",
+                       "sys", "dataclasses", "pathlib", "typing"}
+
+
+# --- checksums and content files --------------------------------------------------------
+
+# SHA-256 over every generated file (sorted by relative path; path, length and bytes), recorded
+# from the pre-refactor generator (content as Python literals in quickstart.py) before the
+# content moved to embexp/data/quickstart_content/*.json. The data must stay byte-identical.
+RECORDED_SHA256 = {
+    0: "533fe318a31d9df2b57c84c2f3bc989f2a9914db59057dc9aea5116b97b8abe3",
+    1: "d8fb2ada21f2ee085714b160c138b6e64bc38f7df4f67ec013fae981a64c6522",
+}
+CONTENT_DIR = REPO / "embexp" / "data" / "quickstart_content"
+
+
+def tree_sha256(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        if p.is_file():
+            data = p.read_bytes()
+            h.update(p.relative_to(root).as_posix().encode() + b"\0")
+            h.update(str(len(data)).encode() + b"\0")
+            h.update(data)
+    return h.hexdigest()
+
+
+def test_seed0_matches_recorded_checksum(kb):
+    assert sorted(p.relative_to(kb[0]).as_posix() for p in kb[0].rglob("*") if p.is_file()) == sorted(FILES)
+    assert tree_sha256(kb[0]) == RECORDED_SHA256[0]
+
+
+def test_seed1_matches_recorded_checksum(tmp_path):
+    assert tree_sha256(generate(tmp_path / "s1", seed=1)) == RECORDED_SHA256[1]
+
+
+def test_content_files_load_and_validate(tmp_path):
+    content = load_content()
+    assert isinstance(content, Content)
+    assert set(content.boilerplate) == set(PRODUCT_LINES)
+    assert set(content.lines) <= set(PRODUCT_LINES)
+    assert len(content.hardware.families) == 10
+    assert all(f.variants for f in content.hardware.families)
+    assert {p.name for p in CONTENT_DIR.glob("*.json")} == {
+        "articles.json", "ach_codes.json", "catalog.json", "hardware.json", "boilerplate.json",
+        "noise.json"}
+    # a directory can be passed in; a copy loads equal and generates the same data
+    shutil.copytree(CONTENT_DIR, tmp_path / "copy")
+    copy = load_content(tmp_path / "copy")
+    assert copy == content
+    out = generate(tmp_path / "kb", seed=1, content=copy)
+    assert tree_sha256(out) == RECORDED_SHA256[1]
+
+
+def _edit_content(src: Path, dest: Path, filename: str, edit) -> Path:
+    shutil.copytree(src, dest)
+    path = dest / filename
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return dest
+
+
+@pytest.mark.parametrize("filename, edit, field, where", [
+    ("articles.json", lambda d: d["payments"]["articles"][3].pop("title"), "'title'",
+     "payments.articles[3]"),
+    ("hardware.json", lambda d: d["families"][1]["variants"][0].pop("hints"), "'hints'",
+     "families[1].variants[0]"),
+    ("catalog.json", lambda d: d["plans"][2].pop("pcode"), "'pcode'", "plans[2]"),
+    ("noise.json", lambda d: d.pop("suffixes"), "'suffixes'", "top level"),
+    ("hardware.json", lambda d: d["families"][0]["variants"][1].update(battery="yes"), "battery",
+     "families[0].variants[1].battery"),
+    ("ach_codes.json", lambda d: d["codes"][0].update(colour="red"), "'colour'", "codes[0]"),
+    ("hardware.json", lambda d: d["issues"].pop("pair"), "'pair'", "families[0].issues[0]"),
+    ("boilerplate.json", lambda d: d.pop("cards"), "'cards'", "top level"),
+])
+def test_malformed_content_names_file_and_field(tmp_path, filename, edit, field, where):
+    bad = _edit_content(CONTENT_DIR, tmp_path / "content", filename, edit)
+    with pytest.raises(ContentError) as exc:
+        load_content(bad)
+    msg = str(exc.value)
+    assert str(bad / filename) in msg and field in msg and where in msg, msg
+
+
+def test_unreadable_content_names_file(tmp_path):
+    bad = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, bad)
+    (bad / "catalog.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ContentError, match=re.escape(str(bad / "catalog.json"))):
+        load_content(bad)
+    (bad / "catalog.json").unlink()
+    with pytest.raises(ContentError, match="catalog.json"):
+        load_content(bad)

@@ -4,6 +4,7 @@ the current weights with the validation's corpus embeddings, pool swaps, warm-up
 import json
 
 import pytest
+from types import SimpleNamespace
 import torch
 
 from embexp.data.prepare import prepare_data
@@ -26,7 +27,6 @@ def mining_beir(tmp_path):
 class FakeModule:
     def __init__(self, encoder):
         self.encoder = encoder
-        self.eval_hooks = []
         self.last_eval = None
 
 
@@ -79,7 +79,7 @@ def test_iterative_remines_from_current_weights_with_validation_embeddings(minin
     module = FakeModule(encoder)
     dm = PairDataModule(encoder, data, batch_size=2, n_negatives=2)
     c.attach(module, dm)
-    assert module.eval_hooks == [c.on_eval] and dm.n_negatives == 2
+    assert dm.n_negatives == 2
     assert {ex.query_id: ex.negative_ids for ex in dm.examples} == {ex.query_id: round0[ex.query_id] for ex in dm.examples}
 
     # same weights: the same pool; then change the weights: a different pool
@@ -93,7 +93,8 @@ def test_iterative_remines_from_current_weights_with_validation_embeddings(minin
         raise AssertionError("the corpus was re-encoded although validation had just embedded it")
 
     monkeypatch.setattr(cur, "encode_corpus", no_encoding)
-    c.on_eval(result, 0)
+    module.last_eval_epoch = 0  # as Lightning calls it: right after the validation of epoch 0
+    c.on_validation_end(SimpleNamespace(sanity_checking=False, current_epoch=0, max_epochs=3, loggers=[]), module)
     assert c.pool_round == 1 and c.rounds[-1]["corpus_source"] == "validation" and c.rounds[-1]["epoch"] == 0
     assert c.pool != round0
     assert c.rounds[-1]["overlap_previous"] < 1.0

@@ -1,12 +1,21 @@
 """apply_adapter: LoRA merges without changing embeddings, each kind trains what it says,
-bad adapter configs fail with a ConfigError that names the key."""
+bad adapter configs fail with a ConfigError that names the key (the schema's checks, then
+check_against_model's), and nothing is changed on the model."""
 
 import numpy as np
 import pytest
 import torch
 
+from embexp.config.schema import LastLayerAdapter, LoraAdapter
 from embexp.errors import ConfigError
-from embexp.model.adapters import apply_adapter, check_adapter, count_params, merged_backbone
+from embexp.model.adapters import (
+    adapter_config,
+    apply_adapter,
+    check_adapter,
+    check_against_model,
+    count_params,
+    merged_backbone,
+)
 from embexp.model.encoder import BiEncoder, EncoderSpec
 
 TEXTS = ["a", "how do i get my money back", "R01 means insufficient funds; R02 means the account is closed."]
@@ -79,7 +88,8 @@ def test_last_layer_trains_only_the_top_layers(tiny_encoder, n_layers):
     names = trainable_names(tiny_encoder)
     assert names and all(n.startswith("encoder.layer.") for n in names), names
     assert {n.split(".")[2] for n in names} == want
-    layer_params = sum(p.numel() for i in want for p in tiny_encoder.backbone.encoder.layer[int(i)].parameters())
+    blocks = tiny_encoder.backbone.encoder.layer
+    layer_params = sum(p.numel() for i in want for p in blocks[int(i)].parameters())
     assert info.trainable_params == layer_params < info.total_params
 
 
@@ -98,11 +108,16 @@ def test_last_layer_trains_the_pooler_only_for_cls(tiny_model_dir):
     "cfg, key, words",
     [
         ({**LORA, "r": 0}, "adapter.r", ["positive integer", "0"]),
-        ({**LORA, "r": 2.5}, "adapter.r", ["positive integer"]),
+        ({**LORA, "r": 2.5}, "adapter.r", ["2.5", "Integer"]),
+        ({**LORA, "rank": 4}, "adapter.rank", ["unknown key", "LoraAdapter"]),
         ({**LORA, "alpha": 0}, "adapter.alpha", []),
         ({**LORA, "dropout": 1.0}, "adapter.dropout", []),
         ({**LORA, "target_modules": "query"}, "adapter.target_modules", ["list"]),
-        ({**LORA, "target_modules": ["query", "q_proj"]}, "adapter.target_modules", ["q_proj", "BertModel", "'query'", "'value'", "'key'", "'dense'"]),
+        (
+            {**LORA, "target_modules": ["query", "q_proj"]},
+            "adapter.target_modules",
+            ["q_proj", "BertModel", "'query'", "'value'", "'key'", "'dense'"],
+        ),
         ({"kind": "last_layer", "n_layers": 3}, "adapter.n_layers", ["2 layers", "3"]),
         ({"kind": "last_layer", "n_layers": 0}, "adapter.n_layers", []),
         ({"kind": "prefix"}, "adapter.kind", ["'prefix'", "lora", "full", "last_layer"]),
@@ -120,7 +135,9 @@ def test_bad_adapter_config_names_the_key(tiny_encoder, cfg, key, words):
     assert not hasattr(tiny_encoder.backbone, "peft_config")
     assert all(torch.equal(state[n], p) for n, p in tiny_encoder.backbone.named_parameters())
     with pytest.raises(ConfigError):
-        check_adapter(tiny_encoder, cfg)
+        check_against_model(tiny_encoder, cfg)
+    with pytest.raises(ConfigError):
+        check_adapter(tiny_encoder, cfg)  # the backwards-compatible name
 
 
 def test_target_modules_error_lists_linear_modules_only(tiny_encoder):
@@ -128,3 +145,21 @@ def test_target_modules_error_lists_linear_modules_only(tiny_encoder):
         apply_adapter(tiny_encoder, {**LORA, "target_modules": ["q_proj"]})
     listed = str(e.value).split("linear modules are", 1)[1]
     assert "'query'" in listed and "'LayerNorm'" not in listed and "'embeddings'" not in listed
+
+
+def test_check_against_model_returns_the_schema_object_and_changes_nothing(tiny_encoder):
+    before = [n for n, _ in tiny_encoder.backbone.named_parameters()]
+    lora = check_against_model(tiny_encoder, LORA)
+    assert isinstance(lora, LoraAdapter) and lora.r == 4 and lora.target_modules == ["query", "value"]
+    last = check_against_model(tiny_encoder, {"kind": "last_layer", "n_layers": 2})
+    assert isinstance(last, LastLayerAdapter) and last.n_layers == 2
+    assert [n for n, _ in tiny_encoder.backbone.named_parameters()] == before
+
+
+def test_apply_adapter_takes_the_schema_object(tiny_encoder):
+    """The object from adapter_config (what check_config validated) is applied as is."""
+    info = apply_adapter(tiny_encoder, adapter_config(LORA))
+    assert info.kind == "lora"
+    peft_cfg = tiny_encoder.backbone.peft_config["default"]
+    assert (peft_cfg.r, peft_cfg.lora_alpha, peft_cfg.lora_dropout) == (4, 8.0, 0.0)
+    assert set(peft_cfg.target_modules) == {"query", "value"}

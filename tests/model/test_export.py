@@ -51,12 +51,27 @@ def max_diff(a, b) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
+def finished(run):
+    (run / "metrics.json").write_text('{"status": "finished"}')
+
+
+@pytest.mark.parametrize("state", [None, "failed", "pruned"])
+def test_export_refuses_an_unfinished_run(state, tiny_encoder, tiny_model_dir, tmp_path):
+    tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
+    if state is not None:
+        (tmp_path / "run" / "metrics.json").write_text(json.dumps({"status": state}))
+    with pytest.raises(DataError, match="metrics.json is missing" if state is None else f"the run is '{state}'"):
+        export(tmp_path / "run", tmp_path / "st")
+    assert not (tmp_path / "st").exists()
+
+
 def test_lora_export_matches_embexp(tiny_encoder, tiny_model_dir, tmp_path):
     base = tiny_encoder.encode(TEXTS, "passage", dtype="fp32")
     tiny_encoder.spec.query_prefix = "query: "
     info = apply_adapter(tiny_encoder, LORA)
     perturb(tiny_encoder, lambda n: "lora_B" in n)  # LoRA B starts at zero: make the adapter do something
     tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
+    finished(tmp_path / "run")
     assert (tmp_path / "run" / "model" / "adapter_config.json").exists()
 
     out = tmp_path / "st"
@@ -110,6 +125,7 @@ def test_full_finetune_export_via_cli(tiny_encoder, tiny_model_dir, tmp_path):
     apply_adapter(tiny_encoder, {"kind": "full"})
     perturb(tiny_encoder, scale=0.05, additive=True)
     tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
+    finished(tmp_path / "run")
     p = run_cli("embexp.cli.export", str(tmp_path / "run"), str(tmp_path / "st"))
     assert p.returncode == 0, p.stderr[-3000:]
     assert "full weights" in p.stdout
@@ -146,6 +162,7 @@ def test_cls_and_last_pooling_export(pooling, normalize, st_mode, tiny_model_dir
 
 def test_export_refuses_unsafe_targets(tiny_encoder, tiny_model_dir, tmp_path):
     tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
+    finished(tmp_path / "run")
     for bad in (tmp_path / "run" / "model", tmp_path / "run" / "model" / "sub", tmp_path):
         with pytest.raises(DataError, match="model folder"):
             export(tmp_path / "run", bad, overwrite=True)

@@ -137,6 +137,14 @@ def test_sigkill_mid_trial_then_rerun_finishes_the_study(tiny_beir, tmp_path):
     assert all(json.loads((Path(d) / "metrics.json").read_text())["status"] == "finished" for d in dirs)
     if had_ckpt:  # the retry picked up the killed run's last epoch
         assert "resuming from" in (sd / f"trial_{killed}" / "train.log").read_text()
+    # the retried trial ends bit for bit where an uninterrupted run of its config ends
+    temp = retries[0].params["loss.temperature"]
+    plain = tmp_path / "plain"
+    args = ["data=beir", f"data.path={tiny_beir}", *TINY, "trainer.max_epochs=3", "train.baseline=false"]
+    p = run_cli("embexp.cli.train", *args, f"loss.temperature={temp!r}", f"hydra.run.dir={plain}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    retried = json.loads((sd / f"trial_{killed}" / "metrics.json").read_text())["metrics"]
+    assert json.loads((plain / "metrics.json").read_text())["metrics"] == retried
     table = rows(sd)
     assert len(table) == 5 and [r for r in table if r["number"] == str(killed)][0]["retried"] == "True"
 

@@ -200,7 +200,8 @@ def test_crashing_training_job_finishes_its_run_as_failed(tiny_beir, tmp_path):
     p = subprocess.run([sys.executable, "-c", CRASH, *args], cwd=ROOT, env={**os.environ, **OFFLINE_ENV}, capture_output=True, text=True, timeout=600)
     assert p.returncode != 0 and "boom while saving" in p.stderr, p.stderr[-3000:]
     assert "WANDB_RUN_AFTER=none" in p.stdout
-    assert not (out / "metrics.json").exists()
+    rec = json.loads((out / "metrics.json").read_text())  # the run record says so too
+    assert rec["status"] == "failed" and "boom while saving" in rec["reason"]
     s = read_summary(offline_run_dir(out))
     assert s["exit_code"] == 1 and s["state"] != "finished"
     assert "dev/mrr@10" in s["summary"]  # what was logged before the crash is kept

@@ -47,10 +47,10 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     assert p2.returncode == 0 and "already finished" in (p2.stdout + p2.stderr)
     # a killed run (metrics.json missing, last.ckpt present) resumes from last.ckpt
     (tmp_path / "metrics.json").unlink()
-    p3 = run_cli("embexp.cli.train", *args[:-2], "trainer.max_epochs=3", f"hydra.run.dir={tmp_path}")
+    p3 = run_cli("embexp.cli.train", *args)
     assert p3.returncode == 0, p3.stderr[-3000:]
     assert "resuming from" in (p3.stdout + p3.stderr)
-    assert json.loads((tmp_path / "metrics.json").read_text())["cost"]["epochs"] == 3
+    assert json.loads((tmp_path / "metrics.json").read_text())["cost"]["epochs"] == 2
 
 
 def test_two_job_multirun(tiny_beir, tmp_path):
@@ -79,3 +79,22 @@ def test_bad_config_fails_before_training(override, key, tiny_beir, tmp_path):
     assert p.returncode == 2, p.stderr[-2000:]
     assert key in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ("trainer.max_epochs=abc", "trainer.max_epochs"),
+        ("+los.temperature=0.1", "los"),
+        ("model.name_or_path=/nonexistent/model", "model.name_or_path"),
+        ("data.dev_fraction=1.5", "data.dev_fraction"),
+        ("train.batch_size=1", "train.batch_size"),
+    ],
+)
+def test_bad_config_fails_before_any_work(bad, key, tiny_beir, tmp_path):
+    """Named in one line, exit 2, and nothing in the run folder but Hydra's files and the log."""
+    run = tmp_path / "run"
+    p = run_cli("embexp.cli.train", "data=beir", f"data.path={tiny_beir}", *TINY, bad, f"hydra.run.dir={run}")
+    assert p.returncode == 2 and f"config key '{key}'" in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
+    assert sorted(x.name for x in run.iterdir()) == [".hydra", "train.log"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from embexp.losses import NoDuplicateBatchSampler
+from embexp.train.sampler import NoDuplicateBatchSampler
 
 
 def collisions(batches, keys):

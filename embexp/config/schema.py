@@ -1,0 +1,348 @@
+"""Typed schemas of the config groups: one dataclass per kind of node.
+
+Each ``conf/<group>/*.yaml`` names its schema in its defaults list (``/schema/<group>/<name>``,
+registered by :mod:`embexp.config.store`), so Hydra type-checks every value and every
+override while composing: ``adapter.r=abc`` or ``adapter.rank=8`` fails right there.
+The YAML files hold the values; the dataclass defaults are the same values, for callers that
+build a node in Python (tests, notebooks).
+
+A node becomes its dataclass with :func:`embexp.config.store.to_schema`, which runs
+``__post_init__``: the range checks that belong to the config itself, each raising
+:class:`~embexp.errors.ConfigError` naming its key. Choices that a library layer owns
+(poolings, retrievers, leakage policies) and checks across keys, files or the model are in
+:mod:`embexp.config.checks`.
+
+This module imports only the standard library, omegaconf and embexp.errors: every layer may
+import it.
+"""
+
+# No "from __future__ import annotations": OmegaConf reads these annotations at run time.
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from omegaconf import MISSING
+
+from embexp.errors import ConfigError
+
+_MISSING_MESSAGE = "missing"  # field metadata: what to say when a required value is not set
+_SET_BEIR = "set the BEIR folder, e.g. data.path=../shared/datasets/scifact"
+_SET_PAIRS = "set the pairs file: data.path=FILE.jsonl"
+_SET_MODEL = "set a model: model=minilm-l6, a hub id, or model.name_or_path=RUN_DIR/model"
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def _positive_int(value: int, key: str, minimum: int = 1) -> None:
+    _check(value >= minimum, key, f"must be an integer >= {minimum}, got {value!r}")
+
+
+# ---- data ---------------------------------------------------------------------------------
+@dataclass
+class BeirData:
+    """``data=beir``: any BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/{split}.tsv``)."""
+
+    KEY: ClassVar[str] = "data"
+    kind: str = "beir"
+    path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: _SET_BEIR})
+    name: str | None = None  # shown in run ids and tables; null: the folder name
+    split: str = "test"  # the evaluation split
+    train_split: str = "train"
+    dev_split: str | None = "dev"  # carved from train when the folder has none
+    dev_fraction: float = 0.1  # share of training queries carved into dev, in (0, 1)
+    dev_max_queries: int | None = 200
+    dev_seed: int = 0
+    temporal: bool = False  # carve dev by timestamp (queries need a timestamp field)
+    leakage: str = "drop"  # drop | fail | warn (embexp.data.leakage.POLICIES)
+    skip_unknown_ids: bool = False
+
+    def __post_init__(self) -> None:
+        frac = self.dev_fraction
+        _check(0 < frac < 1, "data.dev_fraction", f"must be in (0, 1), got {frac!r}")
+        if self.dev_max_queries is not None:
+            _positive_int(self.dev_max_queries, "data.dev_max_queries")
+
+
+@dataclass
+class PairsData(BeirData):
+    """``data=pairs``: your own JSONL pairs; ``test_fraction`` of the queries are held out."""
+
+    kind: str = "pairs"
+    path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: _SET_PAIRS})
+    name: str | None = "pairs"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        frac = self.test_fraction
+        _check(0 < frac < 1, "data.test_fraction", f"must be in (0, 1), got {frac!r}")
+
+
+@dataclass
+class QuickstartData(BeirData):
+    """``data=quickstart``: the synthetic help-centre set, generated into ``path`` from ``seed``."""
+
+    kind: str = "quickstart"
+    path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: "set the folder to generate into"})
+    name: str | None = "quickstart"
+    seed: int = 0
+
+
+DATA_SCHEMAS: dict[str, type] = {"beir": BeirData, "pairs": PairsData, "quickstart": QuickstartData}
+
+
+# ---- model --------------------------------------------------------------------------------
+TRAIN_ATTENTION = ("auto", "sdpa", "eager", "keep")
+
+
+@dataclass
+class ModelConfig:
+    """The encoder: a short name (``embexp.model.registry``), hub id or local folder, and how it
+    embeds. ``null`` pooling/prefixes take a checkpoint's own values."""
+
+    KEY: ClassVar[str] = "model"
+    name_or_path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: _SET_MODEL})
+    pooling: str | None = "mean"  # embexp.model.encoder.POOLINGS
+    normalize: bool = True
+    query_prefix: str | None = ""
+    passage_prefix: str | None = ""
+    query_max_length: int = 64
+    passage_max_length: int = 256
+    train_attention: str = "auto"  # TRAIN_ATTENTION
+
+    def __post_init__(self) -> None:
+        mode = self.train_attention
+        ok = mode in TRAIN_ATTENTION
+        _check(ok, "model.train_attention", f"must be one of {TRAIN_ATTENTION}, got {mode!r}")
+
+
+# ---- adapter ------------------------------------------------------------------------------
+@dataclass
+class FullAdapter:
+    """``adapter=full``: every weight is trained."""
+
+    KEY: ClassVar[str] = "adapter"
+    kind: str = "full"
+
+
+@dataclass
+class LoraAdapter:
+    """``adapter=lora``: PEFT LoRA. Our keys are peft's under their short names
+    (``alpha`` = ``lora_alpha``, ``dropout`` = ``lora_dropout``); :meth:`to_peft` is the one
+    place that maps them. peft's ``LoraConfig`` checks none of these values when it is built
+    (r only once layers are created, i.e. after the model is loaded), so the checks that must
+    fail before any model is loaded are here."""
+
+    KEY: ClassVar[str] = "adapter"
+    kind: str = "lora"
+    r: int = 16  # rank
+    alpha: float = 32.0  # scaling = alpha / r
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])  # backbone module names
+
+    def __post_init__(self) -> None:
+        _check(self.r >= 1, "adapter.r", f"LoRA rank must be a positive integer, got {self.r!r}")
+        _check(self.alpha > 0, "adapter.alpha", f"must be a positive number, got {self.alpha!r}")
+        _check(0 <= self.dropout < 1, "adapter.dropout", f"must be in [0, 1), got {self.dropout!r}")
+        tm = self.target_modules
+        _check(bool(tm), "adapter.target_modules", f"must be a non-empty list of module names, got {tm!r}")
+
+    def to_peft(self):
+        """The ``peft.LoraConfig`` this node describes."""
+        from peft import LoraConfig, TaskType
+
+        return LoraConfig(
+            task_type=TaskType.FEATURE_EXTRACTION,
+            r=int(self.r),
+            lora_alpha=float(self.alpha),
+            lora_dropout=float(self.dropout),
+            target_modules=list(self.target_modules),
+            bias="none",
+        )
+
+
+@dataclass
+class LastLayerAdapter:
+    """``adapter=last_layer``: the top ``n_layers`` transformer layers (and the pooler when
+    pooling is ``cls`` and ``train_pooler``)."""
+
+    KEY: ClassVar[str] = "adapter"
+    kind: str = "last_layer"
+    n_layers: int = 1
+    train_pooler: bool = True
+
+    def __post_init__(self) -> None:
+        _positive_int(self.n_layers, "adapter.n_layers")
+
+
+ADAPTER_SCHEMAS: dict[str, type] = {"full": FullAdapter, "lora": LoraAdapter, "last_layer": LastLayerAdapter}
+
+
+# ---- negatives ----------------------------------------------------------------------------
+@dataclass
+class InBatchNegatives:
+    """``negatives=in_batch``: every other row of the batch is a negative."""
+
+    KEY: ClassVar[str] = "negatives"
+    kind: str = "in_batch"
+    n_negatives: int = 0
+
+    def __post_init__(self) -> None:
+        _positive_int(self.n_negatives, "negatives.n_negatives", 0)
+
+
+@dataclass
+class MinedNegatives:
+    """``negatives=static`` (mined once from the base model) and ``negatives=iterative``
+    (re-mined every ``refresh_every`` epochs). The mining values (window ... seed) are
+    checked by ``embexp.mining.miner.MiningParams``, their semantics are in its module."""
+
+    KEY: ClassVar[str] = "negatives"
+    kind: str = "static"
+    n_negatives: int = 1
+    pool_size: int | None = None
+    window: list[int] = field(default_factory=lambda: [2, 20])
+    sampling: str = "top"
+    depth: int = 100
+    margin_abs: float | None = None
+    margin_rel: float | None = 0.05
+    text_filter: bool = True
+    veto_file: str | None = None
+    veto_hook: str | None = None
+    warmup_epochs: int = 0
+    file: str | None = None
+    seed: int = 0
+    refresh_every: int = 1  # iterative: epochs between mining rounds (static never re-mines)
+
+    def __post_init__(self) -> None:
+        _positive_int(self.n_negatives, "negatives.n_negatives", 0)
+        _positive_int(self.warmup_epochs, "negatives.warmup_epochs", 0)
+        _positive_int(self.refresh_every, "negatives.refresh_every", 1)
+
+
+NEGATIVES_SCHEMAS: dict[str, type] = {
+    "in_batch": InBatchNegatives,
+    "static": MinedNegatives,
+    "iterative": MinedNegatives,
+}
+MINED = ("static", "iterative")
+
+
+# ---- loss (dispatched on _target_) ---------------------------------------------------------
+@dataclass
+class InfoNCELossConfig:
+    """``loss=infonce``; formula and conventions in ``embexp/losses/infonce.py``."""
+
+    KEY: ClassVar[str] = "loss"
+    _target_: str = "embexp.losses.InfoNCELoss"
+    temperature: float = 0.05  # tau > 0; scale = 1 / tau
+    symmetric: bool = False
+    mask_false_negatives: bool = True
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        _check(math.isfinite(t) and t > 0, "loss.temperature", f"must be > 0 and finite, got {t!r}")
+
+
+@dataclass
+class TripletLossConfig:
+    """``loss=triplet``; formula in ``embexp/losses/triplet.py``."""
+
+    KEY: ClassVar[str] = "loss"
+    _target_: str = "embexp.losses.TripletMarginLoss"
+    margin: float = 0.2  # in cosine-distance units, >= 0
+    mask_false_negatives: bool = True
+
+    def __post_init__(self) -> None:
+        m = self.margin
+        _check(math.isfinite(m) and m >= 0, "loss.margin", f"must be >= 0 and finite, got {m!r}")
+
+
+LOSS_SCHEMAS: dict[str, type] = {c._target_: c for c in (InfoNCELossConfig, TripletLossConfig)}
+
+
+# ---- eval ---------------------------------------------------------------------------------
+@dataclass
+class Bm25Config:
+    KEY: ClassVar[str] = "eval.bm25"
+    k1: float = 0.9
+    b: float = 0.4
+    method: str = "lucene"
+    stemmer: str | None = "english"
+    stopwords: Any = "en"  # a language code or a list of words
+
+
+@dataclass
+class SlicesConfig:
+    KEY: ClassVar[str] = "eval.slices"
+    jargon: bool = True
+    rare_max_df: int = 0  # > 0: a query word in at most this many documents counts as jargon
+    head_tail: bool = True
+    head_quantile: float = 0.8
+    tail_quantile: float = 0.5
+    file: str | None = None  # TSV 'query-id<TAB>slice[,slice]' or JSON {query_id: [slices]}
+
+    def __post_init__(self) -> None:
+        for key in ("head_quantile", "tail_quantile"):
+            q = getattr(self, key)
+            _check(0 <= q <= 1, f"eval.slices.{key}", f"must be in [0, 1], got {q!r}")
+
+
+@dataclass
+class EvalConfig:
+    """How runs are evaluated; ``retriever`` and ``dtype`` choices are the eval layer's."""
+
+    KEY: ClassVar[str] = "eval"
+    retriever: str = "dense"  # dense | bm25 | hybrid
+    k_values: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 100])
+    primary: str = "ndcg@10"
+    primary_train: str = "mrr@10"  # what validation monitors
+    batch_size: int = 64
+    dtype: str = "auto"
+    cache: bool = True
+    ignore_identical_ids: bool = True
+    rrf_k: int = 60
+    hybrid_depth: int = 1000
+    bm25: Bm25Config = field(default_factory=Bm25Config)
+    slices: SlicesConfig = field(default_factory=SlicesConfig)
+    per_query_top: int = 10
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        ks = self.k_values
+        _check(bool(ks) and min(ks) >= 1, "eval.k_values", f"must be integers >= 1, got {ks!r}")
+        _positive_int(self.batch_size, "eval.batch_size")
+        _positive_int(self.hybrid_depth, "eval.hybrid_depth")
+        _positive_int(self.per_query_top, "eval.per_query_top", 0)
+
+
+# ---- train (the top-level ``train:`` node of conf/train.yaml) -------------------------------
+@dataclass
+class TrainSettings:
+    KEY: ClassVar[str] = "train"
+    batch_size: int = 32  # >= 2: in-batch negatives need two rows
+    num_workers: int = 0
+    no_duplicates: bool = True  # batches never hold two rows sharing a positive
+    baseline: bool = True  # evaluate the untouched base model on dev and test first
+
+    def __post_init__(self) -> None:
+        b = self.batch_size
+        _check(b >= 2, "train.batch_size", f"in-batch negatives need a batch size >= 2, got {b!r}")
+        _positive_int(self.num_workers, "train.num_workers", 0)
+
+
+# Everything registered in Hydra's ConfigStore as schema/<group>/<name> (embexp.config.store).
+SCHEMAS: dict[str, dict[str, type]] = {
+    "data": DATA_SCHEMAS,
+    "model": {"default": ModelConfig},
+    "adapter": ADAPTER_SCHEMAS,
+    "negatives": {"in_batch": InBatchNegatives, "mined": MinedNegatives},
+    "loss": {"infonce": InfoNCELossConfig, "triplet": TripletLossConfig},
+    "eval": {"default": EvalConfig},
+    "train": {"default": TrainSettings},
+}

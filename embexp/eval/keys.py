@@ -1,0 +1,44 @@
+"""The evaluator's flat metric keys, built and parsed in one place.
+
+::
+
+    {split}/{metric}                   test/ndcg@10, dev/n_queries
+    {split}/slice/{slice}/{metric}     test/slice/jargon/ndcg@10
+
+``split`` is the evaluator's name; callers may prefix it with a stage
+(``baseline/test/ndcg@10``, ``final/test/slice/jargon/ndcg@10``): the parsed ``split`` is
+then ``baseline/test``. ``metric`` is always the last segment and never holds a ``/``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+SLICE = "slice"
+ALL = "all"  # the slice name of an overall (unsliced) key
+
+
+class MetricKey(NamedTuple):
+    split: str
+    slice: str  # ALL for an overall key
+    metric: str
+
+
+def metric_key(split: str, metric: str, slice: str | None = None) -> str:
+    """``split/metric``, or ``split/slice/<slice>/metric`` for a slice."""
+    return f"{split}/{metric}" if slice is None else f"{split}/{SLICE}/{slice}/{metric}"
+
+
+def parse_metric_key(key: str) -> MetricKey | None:
+    """The inverse of :func:`metric_key`; None for a ``slice`` key without a slice name."""
+    parts = key.split("/")
+    if SLICE not in parts:
+        return MetricKey("/".join(parts[:-1]), ALL, parts[-1])
+    i = parts.index(SLICE)
+    if len(parts) < i + 3:
+        return None
+    return MetricKey("/".join(parts[:i]), "/".join(parts[i + 1 : -1]), parts[-1])
+
+
+def is_slice_key(key: str) -> bool:
+    return f"/{SLICE}/" in key

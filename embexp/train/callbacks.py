@@ -1,0 +1,129 @@
+"""Run machinery as Lightning callbacks: exact-resume state and progress lines for log files."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+
+from embexp.train.cost import process_age_s
+
+log = logging.getLogger("embexp.train")
+STATE_KEY = "embexp_run_state"
+
+
+def rng_states() -> dict:
+    """Every generator a training step may draw from (dropout, sampling, shuffles)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy_state}  # plain types:
+    # Lightning loads checkpoints with torch.load(weights_only=True)
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class RunState(pl.Callback):
+    """What a bit-exact continuation needs beyond weights, optimizer and loop counters: the
+    RNG states at the moment of the checkpoint and the run's cost timers (train wall time and
+    validation time add up over every segment of a resumed run).
+
+    The states are stored in the checkpoint under ``embexp_run_state`` and restored only when
+    fitting resumes (not when ``trainer.test`` loads the best epoch)."""
+
+    def __init__(self):
+        self.train_s = 0.0  # fit wall time of earlier segments (restored from the checkpoint)
+        self._t0: float | None = None
+        self.resumed_at_step: int | None = None
+        self._first_step_logged = False
+
+    def elapsed(self) -> float:
+        return self.train_s + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.train_s, self._t0 = self.elapsed(), None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if not self._first_step_logged:
+            self._first_step_logged = True
+            age = process_age_s()
+            log.info(
+                "%s step %d: %s after the process started",
+                "resumed at" if self.resumed_at_step is not None else "first training",
+                trainer.global_step,
+                f"{age:.1f} s" if age is not None else "(unknown time)",
+            )
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[STATE_KEY] = {
+            "rng": rng_states(),
+            "train_s": self.elapsed(),
+            "val_s": float(getattr(pl_module, "val_time_s", 0.0)),
+        }
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        state = checkpoint.get(STATE_KEY)
+        if state is None:
+            log.warning("checkpoint has no RNG state (older embexp): the continuation is not bit-exact")
+            return
+        set_rng_states(state["rng"])
+        self.train_s = float(state["train_s"])
+        pl_module.val_time_s = float(state["val_s"])
+        self.resumed_at_step = int(checkpoint.get("global_step", 0))
+
+
+class ProgressLog(pl.Callback):
+    """A line every ``every_s`` seconds (step, epoch, loss, pairs/s, ETA) when stderr is not a
+    terminal, so a log file shows progress that a progress bar only draws on a terminal."""
+
+    def __init__(self, every_s: float = 30.0, force: bool = False):
+        self.every_s, self.force = float(every_s), force
+        self._last = self._t0 = None
+        self._step0 = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = self._last = time.perf_counter()
+        self._step0 = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_s <= 0 or (sys.stderr.isatty() and not self.force):
+            return
+        now = time.perf_counter()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        done = trainer.global_step - self._step0
+        rate = done / max(1e-9, now - self._t0)
+        total = trainer.estimated_stepping_batches
+        eta = (total - trainer.global_step) / rate if rate > 0 and total not in (None, float("inf")) else None
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        pairs = rate * int(batch["query"]["input_ids"].shape[0]) if isinstance(batch, dict) else None
+        log.info(
+            "step %d/%s epoch %d loss %s %s ETA %s",
+            trainer.global_step,
+            total,
+            trainer.current_epoch,
+            f"{float(loss):.4f}" if loss is not None else "-",
+            f"{pairs:.1f} pairs/s" if pairs else "",
+            f"{eta:.0f} s" if eta is not None else "-",
+        )

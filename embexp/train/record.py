@@ -1,0 +1,224 @@
+"""The run record: the one module that writes a run folder's result files, in every state.
+
+A run folder is bound to its configuration the first time a run starts in it::
+
+    run.json            config hash + the hashed (resolved) config, Hydra's files as first
+                        written, creation time; a rerun or resume with another hash is refused
+    baseline.json       the base model's metrics and per-query rows (survive a resume)
+    metrics.json        status finished | failed | pruned, metrics, cost, data card, negatives
+    per_query.jsonl     per-query metrics of baseline and final on the eval split
+    provenance.json     base model, data fingerprint, resolved config, code version
+
+Every file is written atomically (``embexp.utils.io``). ``force=true`` moves an existing
+folder's contents aside to ``<run>.old-<time>/`` and starts over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from embexp.errors import ConfigError
+from embexp.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json
+
+log = logging.getLogger("embexp.train")
+
+RUN_FILE, METRICS_FILE, BASELINE_FILE = "run.json", "metrics.json", "baseline.json"
+PER_QUERY_FILE, PROVENANCE_FILE = "per_query.jsonl", "provenance.json"
+HYDRA_DIR = ".hydra"
+
+# Keys that cannot change a run's results: where it is written, how it is shown or tracked,
+# and a sweep trial's identity. Everything else is part of the config hash.
+HASH_EXCLUDE = (
+    "hydra",
+    "paths",
+    "logger",
+    "run_id",
+    "force",
+    "task_name",
+    "optuna",
+    "optimized_metric",
+    "callbacks.progress_bar",
+    "callbacks.progress_log",
+    "callbacks.pruning",
+    "eval.show_progress",
+    "eval.cache",
+    "train.num_workers",
+    "train.progress_every_s",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.log_every_n_steps",
+)
+
+
+def hashed_config(cfg) -> dict:
+    """The resolved config minus :data:`HASH_EXCLUDE` (excluded keys are never resolved)."""
+    return _resolve_within(cfg, _drop_excluded(OmegaConf.to_container(cfg, resolve=False)))
+
+
+def _drop_excluded(c: dict) -> dict:
+    for key in HASH_EXCLUDE:
+        *parents, leaf = key.split(".")
+        node = c
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return c
+
+
+def _resolve_within(cfg, kept: dict) -> dict:
+    """Resolve the kept keys against the full ``cfg`` (interpolations may point elsewhere)."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        if isinstance(node, str) and "${" in node:
+            value = OmegaConf.select(cfg, path, throw_on_resolution_failure=False)
+            return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        return node
+
+    return walk(kept, "")
+
+
+def config_hash(hashed: dict) -> str:
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def diff_keys(old: Any, new: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(key, old, new)`` for every leaf that differs (a missing side is ``<absent>``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            key = f"{prefix}.{k}" if prefix else str(k)
+            out += diff_keys(old.get(k, "<absent>"), new.get(k, "<absent>"), key)
+        return out
+    return [] if old == new else [(prefix or "<root>", old, new)]
+
+
+class RunRecord:
+    """Reads and writes one run folder. ``bind`` before any work; then ``save_baseline``,
+    ``finish`` / ``fail`` / ``prune``."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    # ---- state --------------------------------------------------------------------------
+    def read(self, name: str = METRICS_FILE) -> dict | None:
+        p = self.path(name)
+        try:
+            return read_json(p) if p.exists() else None
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def status(self) -> str | None:
+        rec = self.read()
+        return rec.get("status") if rec else None
+
+    # ---- binding --------------------------------------------------------------------------
+    def bind(self, cfg) -> dict | None:
+        """Bind the folder to ``cfg``; the finished record when the run is already done.
+
+        Raises :class:`ConfigError` when the folder was made with another config."""
+        hashed = hashed_config(cfg)
+        h = config_hash(hashed)
+        bound = self.read(RUN_FILE)
+        if bound is None and self.status() == "finished":
+            prov = self.read(PROVENANCE_FILE) or {}
+            legacy = {"config": _strip(prov.get("config") or {}), "config_hash": None, "hydra": {}}
+            bound = legacy if prov.get("config") else None
+        if bound is not None:
+            self._restore_hydra(bound.get("hydra") or {})
+            if bound.get("config_hash") != h:
+                diffs = diff_keys(bound.get("config") or {}, hashed)
+                if diffs or bound.get("config_hash") is not None:
+                    raise ConfigError("run_id", self._mismatch(diffs))
+        else:
+            hydra_files = {p.name: p.read_text() for p in sorted(self.path(HYDRA_DIR).glob("*.yaml"))}
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path(RUN_FILE), {
+                "config_hash": h,
+                "config": hashed,
+                "hydra": hydra_files,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            })
+        done = self.read()
+        if done is not None and done.get("status") == "finished":
+            log.info("run %s already finished; returning its results (force=true reruns it)", self.out)
+            return done
+        return None
+
+    def _mismatch(self, diffs: list[tuple[str, Any, Any]]) -> str:
+        shown = "; ".join(f"{k}: {o!r} -> {n!r}" for k, o, n in diffs[:10])
+        more = f" (and {len(diffs) - 10} more)" if len(diffs) > 10 else ""
+        what = "finished" if self.status() == "finished" else "started"
+        return (
+            f"the run folder {self.out} was {what} with another config; differing keys: "
+            f"{shown or '(the hashed config changed)'}{more}. Start a new run with run_id=<new id>, "
+            "or start this one over with force=true (the old folder is moved aside)"
+        )
+
+    def _restore_hydra(self, files: dict[str, str]) -> None:
+        """Hydra rewrote ``.hydra/*.yaml`` for this invocation: put the bound run's back."""
+        for name, text in files.items():
+            atomic_write_text(self.path(HYDRA_DIR) / name, text)
+
+    def start_over(self) -> Path | None:
+        """``force=true``: move everything but this invocation's Hydra files and log aside."""
+        keep = {HYDRA_DIR} | {p.name for p in self.out.glob("*.log")}
+        entries = [p for p in self.out.iterdir() if p.name not in keep] if self.out.exists() else []
+        if not entries:
+            return None
+        old = self.out.with_name(f"{self.out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        old.mkdir(parents=True, exist_ok=True)
+        for p in entries:
+            shutil.move(str(p), str(old / p.name))
+        for p in self.out.glob("*.log"):
+            shutil.copy2(p, old / p.name)
+        log.info("force=true: moved the previous run's files to %s", old)
+        return old
+
+    # ---- baseline -----------------------------------------------------------------------------
+    def load_baseline(self) -> dict | None:
+        rec = self.read(BASELINE_FILE)
+        return rec if rec is not None and "metrics" in rec else None
+
+    def save_baseline(self, metrics: dict, rows: list[dict], wall_s: float | None) -> dict:
+        rec = {"metrics": metrics, "per_query": rows, "wall_s": wall_s}
+        atomic_write_json(self.path(BASELINE_FILE), rec)
+        return rec
+
+    # ---- terminal states ----------------------------------------------------------------------
+    def finish(self, record: dict, rows: list[dict], provenance: dict) -> dict:
+        record = {**record, "status": "finished"}
+        atomic_write_jsonl(self.path(PER_QUERY_FILE), rows)
+        atomic_write_json(self.path(PROVENANCE_FILE), provenance)
+        atomic_write_json(self.path(METRICS_FILE), record)  # last: its presence means done
+        log.info("wrote %s", self.path(METRICS_FILE))
+        return record
+
+    def fail(self, reason: str, details: str = "", **extra) -> None:
+        """Record a failure unless the run had finished (never hide finished work)."""
+        if self.status() == "finished":
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.path(METRICS_FILE), {"status": "failed", "reason": reason, "traceback": details, **extra})
+
+    def prune(self, epoch: int, metrics: dict, **extra) -> None:
+        atomic_write_json(self.path(METRICS_FILE), {"status": "pruned", "epoch": int(epoch), "metrics": metrics, **extra})
+
+
+def _strip(config: dict) -> dict:
+    """A provenance config (fully resolved) without :data:`HASH_EXCLUDE` keys."""
+    return _drop_excluded(json.loads(json.dumps(config, default=str)))
