@@ -23,12 +23,16 @@ def machine() -> str:
     import torch
 
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {dev}, torch {torch.__version__}, python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {dev}, torch {torch.__version__}, python {platform.python_version()}"
+    )
 
 
 def git_rev() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         return "?"
 

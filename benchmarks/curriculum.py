@@ -44,7 +44,11 @@ def finished(d: Path) -> dict | None:
     if not f.exists():
         return None
     rec = json.loads(f.read_text())
-    return rec if rec.get("status", "finished") == "finished" and "final/test/ndcg@10" in rec.get("metrics", {}) else None
+    return (
+        rec
+        if rec.get("status", "finished") == "finished" and "final/test/ndcg@10" in rec.get("metrics", {})
+        else None
+    )
 
 
 def run_one(args, kind: str, seed: int) -> dict:
@@ -57,8 +61,18 @@ def run_one(args, kind: str, seed: int) -> dict:
         raise SystemExit(f"{d}: no finished run (without --collect it would be run)")
     data = ["data=quickstart"] if args.data == "quickstart" else [f"data.path={Path(args.data).resolve()}"]
     cmd = [
-        sys.executable, "-m", "embexp.cli.train", f"experiment={args.experiment}", *data, f"negatives={kind}", f"seed={seed}",
-        "logger=none", "eval.show_progress=false", "callbacks.progress_bar=null", f"hydra.run.dir={d}", *args.overrides,
+        sys.executable,
+        "-m",
+        "embexp.cli.train",
+        f"experiment={args.experiment}",
+        *data,
+        f"negatives={kind}",
+        f"seed={seed}",
+        "logger=none",
+        "eval.show_progress=false",
+        "callbacks.progress_bar=null",
+        f"hydra.run.dir={d}",
+        *args.overrides,
     ]
     print(f"-- {d.name}: {' '.join(cmd[2:])}", flush=True)
     d.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +84,10 @@ def run_one(args, kind: str, seed: int) -> dict:
     rec = finished(d)
     if rec is None:
         raise SystemExit(f"{d.name}: exited 0 but wrote no finished metrics.json")
-    print(f"   {time.perf_counter() - t0:.0f} s, test nDCG@10 {rec['metrics']['final/test/ndcg@10']:.4f}", flush=True)
+    print(
+        f"   {time.perf_counter() - t0:.0f} s, test nDCG@10 {rec['metrics']['final/test/ndcg@10']:.4f}",
+        flush=True,
+    )
     return rec
 
 
@@ -114,7 +131,10 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (after --)")
     args = ap.parse_args()
     print(f"# curriculum benchmark: {machine()}, embexp {git_rev()}")
-    print(f"# experiment={args.experiment} data={args.data} kinds={args.kinds} seeds={args.seeds} overrides={args.overrides}; runs in {args.out}")
+    print(
+        f"# experiment={args.experiment} data={args.data} kinds={args.kinds} seeds={args.seeds} "
+        f"overrides={args.overrides}; runs in {args.out}"
+    )
     recs = {k: {s: run_one(args, k, s) for s in args.seeds} for k in args.kinds}
     rows = []
     for k in args.kinds:
@@ -122,12 +142,30 @@ def main() -> None:
         nd = [r["metrics"]["final/test/ndcg@10"] for r in rs]
         rc = [r["metrics"]["final/test/recall@10"] for r in rs]
         wall = [r["cost"]["train_wall_s"] for r in rs if r.get("cost", {}).get("train_wall_s")]
-        rows.append([
-            k, len(rs), mean_std(nd), mean_std(rc), " ".join(f"{x:.4f}" for x in nd),
-            f"{statistics.mean(wall) / 60:.1f}" if wall else "-", mining_summary(rs),
-        ])
+        rows.append(
+            [
+                k,
+                len(rs),
+                mean_std(nd),
+                mean_std(rc),
+                " ".join(f"{x:.4f}" for x in nd),
+                f"{statistics.mean(wall) / 60:.1f}" if wall else "-",
+                mining_summary(rs),
+            ]
+        )
     print()
-    print_table(["negatives", "seeds", "test nDCG@10", "test recall@10", "per seed nDCG@10", "train min", "mining rounds (mean over seeds)"], rows)
+    print_table(
+        [
+            "negatives",
+            "seeds",
+            "test nDCG@10",
+            "test recall@10",
+            "per seed nDCG@10",
+            "train min",
+            "mining rounds (mean over seeds)",
+        ],
+        rows,
+    )
     base = next(iter(next(iter(recs.values())).values()))["metrics"].get("baseline/test/ndcg@10")
     if base is not None:
         print(f"\nbase model (no fine-tuning): test nDCG@10 {base:.4f}")

@@ -44,11 +44,29 @@ def main() -> None:
     corpus = {ds.corpus.ids[i]: ds.corpus.passage(i) for i in range(len(ds.corpus))}
     queries = {q: ds.queries[q] for q in qrels}
     rel = positives_by_query(qrels)
-    ev = InformationRetrievalEvaluator(queries, corpus, rel, show_progress_bar=False, ndcg_at_k=[10], precision_recall_at_k=[10, 100], mrr_at_k=[10], map_at_k=[100], accuracy_at_k=[1])
+    ev = InformationRetrievalEvaluator(
+        queries,
+        corpus,
+        rel,
+        show_progress_bar=False,
+        ndcg_at_k=[10],
+        precision_recall_at_k=[10, 100],
+        mrr_at_k=[10],
+        map_at_k=[100],
+        accuracy_at_k=[1],
+    )
     t = time.perf_counter()
     res = ev(st)
     st_time = time.perf_counter() - t
-    rows.append(["sentence-transformers IR evaluator (fp32)", f"{res['cosine_ndcg@10']:.4f}", f"{res['cosine_recall@100']:.4f}", f"{st_time:.1f}", "1.00"])
+    rows.append(
+        [
+            "sentence-transformers IR evaluator (fp32)",
+            f"{res['cosine_ndcg@10']:.4f}",
+            f"{res['cosine_recall@100']:.4f}",
+            f"{st_time:.1f}",
+            "1.00",
+        ]
+    )
     del st
 
     enc = BiEncoder.from_spec(EncoderSpec("minilm-l6", query_max_length=256, passage_max_length=256))
@@ -58,9 +76,20 @@ def main() -> None:
         r = evaluator(enc)
         dt = time.perf_counter() - t
         label = f"embexp RetrievalEvaluator ({dtype} -> {resolve_dtype(dtype, enc.device)})"
-        rows.append([label, f"{r.metrics['test/ndcg@10']:.4f}", f"{r.metrics['test/recall@100']:.4f}", f"{dt:.1f}", f"{dt / st_time:.2f}"])
+        rows.append(
+            [
+                label,
+                f"{r.metrics['test/ndcg@10']:.4f}",
+                f"{r.metrics['test/recall@100']:.4f}",
+                f"{dt:.1f}",
+                f"{dt / st_time:.2f}",
+            ]
+        )
 
-    print(f"\nSciFact test ({len(qrels)} queries, {len(ds.corpus)} docs), all-MiniLM-L6-v2, torch threads {torch.get_num_threads()}")
+    print(
+        f"\nSciFact test ({len(qrels)} queries, {len(ds.corpus)} docs), all-MiniLM-L6-v2, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"machine: {machine()}; embexp {git_rev()}\n")
     print_table(["evaluator", "nDCG@10", "recall@100", "wall s", "time / ST"], rows)
 

@@ -53,22 +53,69 @@ def main() -> None:
     t = time.perf_counter()
     q = enc.encode(inputs.queries, "query", dtype=args.dtype)
     t_queries = time.perf_counter() - t
-    print(f"{len(inputs.query_ids)} train queries, {len(ds.corpus)} documents, dim {corpus.shape[1]}, {dtype}")
-    print(f"corpus embeddings {t_corpus:.1f} s ({'cache' if cached else 'encoded'}); train queries encoded in {t_queries:.1f} s; one-time inputs (exclusions, text ids) {t_inputs:.2f} s")
+    print(
+        f"{len(inputs.query_ids)} train queries, {len(ds.corpus)} documents, dim {corpus.shape[1]}, {dtype}"
+    )
+    print(
+        f"corpus embeddings {t_corpus:.1f} s ({'cache' if cached else 'encoded'}); "
+        f"train queries encoded in {t_queries:.1f} s; "
+        f"one-time inputs (exclusions, text ids) {t_inputs:.2f} s"
+    )
 
     veto_pairs = {(qid, d) for qid in inputs.query_ids[::3] for d in ds.corpus.ids[:50]}
     cases = [
-        ("window [2,20], top, n=1, no filters", MiningParams(window=(2, 20), n_negatives=1, margin_rel=None, text_filter=False), {}),
-        ("window [2,20], top, n=1, margin_rel 0.05 + text", MiningParams(window=(2, 20), n_negatives=1, margin_rel=0.05), {"doc_text_ids": text_ids}),
-        ("window [2,50], random, pool 8, abs+rel+text+veto file", MiningParams(window=(2, 50), sampling="random", n_negatives=1, pool_size=8, margin_abs=0.02, margin_rel=0.05), {"doc_text_ids": text_ids, "veto_pairs": veto_pairs}),
-        ("window [1,200], depth 200, random, pool 16, all filters", MiningParams(window=(1, 200), depth=200, sampling="random", n_negatives=4, pool_size=16, margin_abs=0.02, margin_rel=0.05), {"doc_text_ids": text_ids, "veto_pairs": veto_pairs}),
+        (
+            "window [2,20], top, n=1, no filters",
+            MiningParams(window=(2, 20), n_negatives=1, margin_rel=None, text_filter=False),
+            {},
+        ),
+        (
+            "window [2,20], top, n=1, margin_rel 0.05 + text",
+            MiningParams(window=(2, 20), n_negatives=1, margin_rel=0.05),
+            {"doc_text_ids": text_ids},
+        ),
+        (
+            "window [2,50], random, pool 8, abs+rel+text+veto file",
+            MiningParams(
+                window=(2, 50),
+                sampling="random",
+                n_negatives=1,
+                pool_size=8,
+                margin_abs=0.02,
+                margin_rel=0.05,
+            ),
+            {"doc_text_ids": text_ids, "veto_pairs": veto_pairs},
+        ),
+        (
+            "window [1,200], depth 200, random, pool 16, all filters",
+            MiningParams(
+                window=(1, 200),
+                depth=200,
+                sampling="random",
+                n_negatives=4,
+                pool_size=16,
+                margin_abs=0.02,
+                margin_rel=0.05,
+            ),
+            {"doc_text_ids": text_ids, "veto_pairs": veto_pairs},
+        ),
     ]
     rows = []
     for name, params, kw in cases:
         times, search = [], []
         for r in range(args.repeat):
             t = time.perf_counter()
-            res = mine(corpus, q, inputs.query_ids, inputs.qrels, ds.corpus.ids, params, exclude=inputs.exclude, round=r, **kw)
+            res = mine(
+                corpus,
+                q,
+                inputs.query_ids,
+                inputs.qrels,
+                ds.corpus.ids,
+                params,
+                exclude=inputs.exclude,
+                round=r,
+                **kw,
+            )
             times.append(time.perf_counter() - t)
             search.append(res.stats["search_s"])
         s = res.stats
@@ -84,7 +131,18 @@ def main() -> None:
             ]
         )
     print(f"\nmine() alone, {args.repeat} runs each; {machine()}; git {git_rev()}\n")
-    print_table(["parameters", "median s", "best s", "FAISS search s", "negatives/query", "mean pos. rank", "false-neg. est."], rows)
+    print_table(
+        [
+            "parameters",
+            "median s",
+            "best s",
+            "FAISS search s",
+            "negatives/query",
+            "mean pos. rank",
+            "false-neg. est.",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,19 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[])
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="embexp-resume-")) / "run"
-    cmd = [sys.executable, "-m", "embexp.cli.train", f"experiment={args.experiment}", f"data.path={args.data}",
-           "logger=none", "callbacks.progress_bar=null", "eval.show_progress=false", "trainer.max_epochs=2",
-           *args.extra, f"hydra.run.dir={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "embexp.cli.train",
+        f"experiment={args.experiment}",
+        f"data.path={args.data}",
+        "logger=none",
+        "callbacks.progress_bar=null",
+        "eval.show_progress=false",
+        "trainer.max_epochs=2",
+        *args.extra,
+        f"hydra.run.dir={out}",
+    ]
     print("command:", " ".join(cmd[2:]))
     t0 = time.time()
     proc = launch(cmd, out.parent / "first.log")
@@ -67,12 +77,21 @@ def main() -> None:
     rc = launch(cmd, out.parent / "second.log").wait()
     total2 = time.time() - t1
     fresh, resumed = first_step(out.parent / "first.log"), first_step(out.parent / "second.log")
-    print(f"\nmachine: {machine()}; embexp {git_rev()}; first run killed after {killed_at:.0f} s; rerun exit {rc} "
-          f"after {total2:.0f} s\n")
+    print(
+        f"\nmachine: {machine()}; embexp {git_rev()}; "
+        f"first run killed after {killed_at:.0f} s; rerun exit {rc} "
+        f"after {total2:.0f} s\n"
+    )
     print_table(
         ["start", "first step", "seconds from process start to that step"],
-        [["fresh", fresh[1] if fresh else "?", f"{fresh[2]:.1f}" if fresh else "?"],
-         ["resumed (from last.ckpt)", resumed[1] if resumed else "?", f"{resumed[2]:.1f}" if resumed else "?"]],
+        [
+            ["fresh", fresh[1] if fresh else "?", f"{fresh[2]:.1f}" if fresh else "?"],
+            [
+                "resumed (from last.ckpt)",
+                resumed[1] if resumed else "?",
+                f"{resumed[2]:.1f}" if resumed else "?",
+            ],
+        ],
     )
     if args.out is None:
         shutil.rmtree(out.parent, ignore_errors=True)

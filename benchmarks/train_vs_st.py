@@ -30,7 +30,8 @@ from common import ROOT, SCIFACT, git_rev, machine, print_table  # noqa: E402
 
 
 def compose(overrides):
-    from hydra import compose as hcompose, initialize_config_dir
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return hcompose(config_name="train", overrides=overrides)
@@ -39,7 +40,12 @@ def compose(overrides):
 def run_st(cfg, data, examples, test_eval, *, bf16: bool, out: Path) -> dict:
     import torch
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
     from sentence_transformers.training_args import BatchSamplers
 
     from embexp.model.encoder import BiEncoder, EncoderSpec
@@ -49,7 +55,12 @@ def run_st(cfg, data, examples, test_eval, *, bf16: bool, out: Path) -> dict:
     model = SentenceTransformer(resolve("minilm-l6"), device="cpu")
     model.max_seq_length = int(cfg.model.passage_max_length)
     corpus = data.dataset.corpus
-    train = Dataset.from_dict({"anchor": [ex.query for ex in examples], "positive": [corpus.text_of(ex.positive_ids[0]) for ex in examples]})
+    train = Dataset.from_dict(
+        {
+            "anchor": [ex.query for ex in examples],
+            "positive": [corpus.text_of(ex.positive_ids[0]) for ex in examples],
+        }
+    )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
         num_train_epochs=int(cfg.trainer.max_epochs),
@@ -66,15 +77,31 @@ def run_st(cfg, data, examples, test_eval, *, bf16: bool, out: Path) -> dict:
         logging_steps=50,
         use_cpu=not torch.cuda.is_available(),
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=losses.MultipleNegativesRankingLoss(model, scale=1.0 / float(cfg.loss.temperature)))
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        loss=losses.MultipleNegativesRankingLoss(model, scale=1.0 / float(cfg.loss.temperature)),
+    )
     t = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t
     model.save(str(out / "model"))
     # score with the same evaluator embexp uses (mean pooling + normalise, same lengths)
-    enc = BiEncoder.from_spec(EncoderSpec(str(out / "model"), query_max_length=int(cfg.model.query_max_length), passage_max_length=int(cfg.model.passage_max_length)))
+    enc = BiEncoder.from_spec(
+        EncoderSpec(
+            str(out / "model"),
+            query_max_length=int(cfg.model.query_max_length),
+            passage_max_length=int(cfg.model.passage_max_length),
+        )
+    )
     r = test_eval(enc)
-    return {"ndcg": r.metrics["test/ndcg@10"], "recall10": r.metrics["test/recall@10"], "train_s": train_s, "pairs": len(examples)}
+    return {
+        "ndcg": r.metrics["test/ndcg@10"],
+        "recall10": r.metrics["test/recall@10"],
+        "train_s": train_s,
+        "pairs": len(examples),
+    }
 
 
 def main() -> None:
@@ -105,13 +132,27 @@ def main() -> None:
 
     # embexp: the real CLI, in a subprocess, exactly as a user runs it
     edir = out / "embexp"
-    p = subprocess.run([sys.executable, "-m", "embexp.cli.train", *overrides, f"hydra.run.dir={edir}", "force=true"], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "embexp.cli.train", *overrides, f"hydra.run.dir={edir}", "force=true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if p.returncode != 0:
         print(p.stderr[-5000:])
         raise SystemExit("embexp run failed")
     rec = json.loads((edir / "metrics.json").read_text())
     c = rec["cost"]
-    rows.append([f"embexp ({c['precision']})", f"{rec['metrics']['final/test/ndcg@10']:.4f}", f"{rec['metrics']['final/test/recall@10']:.4f}", f"{c['train_wall_s']:.1f}", f"{c['pairs_per_s']:.1f}", rec["n_train_pairs"] // max(1, c["epochs"])])
+    rows.append(
+        [
+            f"embexp ({c['precision']})",
+            f"{rec['metrics']['final/test/ndcg@10']:.4f}",
+            f"{rec['metrics']['final/test/recall@10']:.4f}",
+            f"{c['train_wall_s']:.1f}",
+            f"{c['pairs_per_s']:.1f}",
+            rec["n_train_pairs"] // max(1, c["epochs"]),
+        ]
+    )
 
     if not args.skip_st:
         from embexp.data.prepare import prepare_data
@@ -123,10 +164,24 @@ def main() -> None:
         examples = build_examples(data)
         test_eval = build_evaluator(cfg.eval, data, split="test", cache_dir=None, show_progress=False)
         for bf16 in [False] + ([True] if args.st_bf16 else []):
-            r = run_st(cfg, data, examples, test_eval, bf16=bf16, out=out / f"st-{'bf16' if bf16 else 'fp32'}")
-            rows.append([f"sentence-transformers MNRL ({'bf16' if bf16 else 'fp32'})", f"{r['ndcg']:.4f}", f"{r['recall10']:.4f}", f"{r['train_s']:.1f}", f"{r['pairs'] * args.epochs / r['train_s']:.1f}", r["pairs"]])
+            r = run_st(
+                cfg, data, examples, test_eval, bf16=bf16, out=out / f"st-{'bf16' if bf16 else 'fp32'}"
+            )
+            rows.append(
+                [
+                    f"sentence-transformers MNRL ({'bf16' if bf16 else 'fp32'})",
+                    f"{r['ndcg']:.4f}",
+                    f"{r['recall10']:.4f}",
+                    f"{r['train_s']:.1f}",
+                    f"{r['pairs'] * args.epochs / r['train_s']:.1f}",
+                    r["pairs"],
+                ]
+            )
 
-    print(f"\nSciFact, all-MiniLM-L6-v2 full fine-tune, {args.epochs} epochs, batch 32, lr {args.lr}, max length 256, scale 20")
+    print(
+        f"\nSciFact, all-MiniLM-L6-v2 full fine-tune, {args.epochs} epochs, batch 32, lr {args.lr}, "
+        "max length 256, scale 20"
+    )
     print(f"machine: {machine()}; embexp {git_rev()}; outputs in {out}\n")
     print_table(["trainer", "test nDCG@10", "test recall@10", "train wall s", "pairs/s", "pairs/epoch"], rows)
 

@@ -7,7 +7,7 @@ print the message without a traceback.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -46,7 +46,12 @@ class DataError(ValueError):
         others = [p for p in problems[1:] if not (p.field == first.field and p.file == first.file)]
         if same:
             lines = [str(p.line) for p in same[:5] if p.line is not None]
-            shown = f" ({'line' if len(same) == 1 else 'lines'} {', '.join(lines)}{', ...' if len(same) > 5 else ''})" if lines else ""
+            shown = (
+                f" ({'line' if len(same) == 1 else 'lines'} "
+                f"{', '.join(lines)}{', ...' if len(same) > 5 else ''})"
+                if lines
+                else ""
+            )
             msg += f" (and {len(same)} more such line{'s' if len(same) != 1 else ''}{shown})"
         if others:
             msg += f"; plus {len(others)} other problem{'s' if len(others) != 1 else ''}, first: {others[0]}"

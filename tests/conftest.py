@@ -72,11 +72,17 @@ QRELS = {
 
 def write_beir(folder: Path, docs=DOCS, queries=QUERIES, qrels=QRELS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in docs))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": x}) + "\n" for q, x in queries))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": t, "text": x}) + "\n" for d, t, x in docs)
+    )
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": q, "text": x}) + "\n" for q, x in queries)
+    )
     (folder / "qrels").mkdir(exist_ok=True)
     for split, rows in qrels.items():
-        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows))
+        (folder / "qrels" / f"{split}.tsv").write_text(
+            "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows)
+        )
     return folder
 
 
@@ -88,4 +94,6 @@ def tiny_beir(tmp_path) -> Path:
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run an entry point as a user would (fresh Hydra state), return the completed process."""
     e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,6 +1,6 @@
 """``embexp-eval``: evaluate a base model, checkpoint or adapter (dense, bm25 or hybrid).
 
-    embexp-eval data=beir data.path=../shared/datasets/scifact data.split=test model=minilm-l6
+embexp-eval data=beir data.path=../shared/datasets/scifact data.split=test model=minilm-l6
 """
 
 from __future__ import annotations
@@ -51,9 +51,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     atomic_write_jsonl(out / "per_query.jsonl", result.per_query_rows(top=int(cfg.eval.per_query_top)))
     atomic_write_json(out / "metrics.json", record)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-    print_table(metrics_table({cfg.eval.retriever: metrics}, split, title=f"{data.dataset.name} / {split} ({len(evaluator.query_ids)} queries)"))
-    log.info("wrote %s (%s = %.4f, %.1f s)", out / "metrics.json", result.primary_metric, result.primary, wall)
-    with wandb_run(cfg.get("logger"), run_dir=out, name=str(cfg.run_id), config=OmegaConf.to_container(cfg, resolve=True)) as run:
+    print_table(
+        metrics_table(
+            {cfg.eval.retriever: metrics},
+            split,
+            title=f"{data.dataset.name} / {split} ({len(evaluator.query_ids)} queries)",
+        )
+    )
+    log.info(
+        "wrote %s (%s = %.4f, %.1f s)", out / "metrics.json", result.primary_metric, result.primary, wall
+    )
+    with wandb_run(
+        cfg.get("logger"), run_dir=out, name=str(cfg.run_id), config=OmegaConf.to_container(cfg, resolve=True)
+    ) as run:
         log_eval(run, result)
     return metrics
 

@@ -20,9 +20,14 @@ from embexp.cli.common import clean_errors, setup_env
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="embexp-export",
-        description="Export a trained embexp model (run directory or model directory) as a sentence-transformers model; LoRA adapters are merged into the base weights.",
+        description=(
+            "Export a trained embexp model (run directory or model directory) as a sentence-transformers "
+            "model; LoRA adapters are merged into the base weights."
+        ),
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory containing model/, or the model directory itself")
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="run directory containing model/, or the model directory itself"
+    )
     p.add_argument("out", metavar="OUT", help="folder to write the sentence-transformers model to")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists and is not empty")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -43,10 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     info = export(args.run_dir, args.out, overwrite=args.overwrite)
     if not args.quiet:
         what = "LoRA merged" if info.merged_adapter else "full weights"
-        print(f"exported {info.source} -> {info.out} ({what}, {info.pooling} pooling{', normalised' if info.normalize else ''})")
+        print(
+            f"exported {info.source} -> {info.out} "
+            f"({what}, {info.pooling} pooling{', normalised' if info.normalize else ''})"
+        )
         if info.query_max_length != info.max_seq_length:
-            print(f"note: sentence-transformers truncates queries at {info.max_seq_length} tokens (embexp: {info.query_max_length}); embeddings of queries within both limits are identical")
-        print(f"load with: SentenceTransformer({str(info.out)!r}); queries: encode_query(texts), passages: encode_document(texts)")
+            print(
+                f"note: sentence-transformers truncates queries at {info.max_seq_length} tokens "
+                f"(embexp: {info.query_max_length}); embeddings of queries within both limits are identical"
+            )
+        print(
+            f"load with: SentenceTransformer({str(info.out)!r}); "
+            "queries: encode_query(texts), passages: encode_document(texts)"
+        )
     return 0
 
 

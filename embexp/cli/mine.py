@@ -26,7 +26,14 @@ log = logging.getLogger("embexp.mine")
 def mine_cmd(cfg: DictConfig) -> dict:
     from embexp.data.prepare import prepare_data
     from embexp.eval.build import build_encoder
-    from embexp.mining.curriculum import MiningInputs, provenance_record, describe_round, load_veto, mine_with_encoder, validate_negatives
+    from embexp.mining.curriculum import (
+        MiningInputs,
+        describe_round,
+        load_veto,
+        mine_with_encoder,
+        provenance_record,
+        validate_negatives,
+    )
     from embexp.mining.files import NEGATIVES_FILE, write_negatives, write_rounds
     from embexp.tracking.wandb import wandb_run
 
@@ -34,7 +41,11 @@ def mine_cmd(cfg: DictConfig) -> dict:
     out = run_dir()
     params = validate_negatives(cfg.negatives)
     if params is None:
-        raise ConfigError("negatives.kind", f"embexp-mine needs a mining config (negatives=static or negatives=iterative), got {cfg.negatives.kind!r}")
+        raise ConfigError(
+            "negatives.kind",
+            "embexp-mine needs a mining config (negatives=static or negatives=iterative), "
+            f"got {cfg.negatives.kind!r}",
+        )
     veto_pairs, veto = load_veto(cfg.negatives)
     data = prepare_data(cfg.data)
     for note in data.notes:
@@ -54,16 +65,36 @@ def mine_cmd(cfg: DictConfig) -> dict:
     )
     fp = encoder.fingerprint()
     veto_cfg = {"file": cfg.negatives.get("veto_file"), "hook": cfg.negatives.get("veto_hook")}
-    prov = provenance_record(str(cfg.negatives.kind), 0, None, encoder, fp, data, params, veto_cfg, result.stats, code_version(), {"model": OmegaConf.to_container(cfg.model, resolve=True)})
+    prov = provenance_record(
+        str(cfg.negatives.kind),
+        0,
+        None,
+        encoder,
+        fp,
+        data,
+        params,
+        veto_cfg,
+        result.stats,
+        code_version(),
+        {"model": OmegaConf.to_container(cfg.model, resolve=True)},
+    )
     write_negatives(out / NEGATIVES_FILE, result.rows(), prov)
     rec = {"round": 0, "epoch": None, "source": "mined", "encoder_fingerprint": fp, **result.stats}
     write_rounds(out, [rec])
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     log.info(describe_round(rec))
     log.info("wrote %s", out / NEGATIVES_FILE)
-    with wandb_run(cfg.get("logger"), run_dir=out, name=str(cfg.run_id), config=OmegaConf.to_container(cfg, resolve=True)) as run:
+    with wandb_run(
+        cfg.get("logger"), run_dir=out, name=str(cfg.run_id), config=OmegaConf.to_container(cfg, resolve=True)
+    ) as run:
         if run is not None:
-            run.log({f"mining/{k}": v for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            run.log(
+                {
+                    f"mining/{k}": v
+                    for k, v in rec.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
+            )
     return rec
 
 

@@ -1,9 +1,9 @@
 """``embexp-train``: fine-tune a bi-encoder; returns the optimized metric (for sweeps).
 
-    embexp-train                                   # quickstart: shipped data, MiniLM, LoRA
-    embexp-train experiment=scifact_lora data.path=../shared/datasets/scifact
-    embexp-train -m loss.temperature=0.02,0.05 adapter=lora,full
-    embexp-train hparams_search=temperature_x_loss # Optuna sweep (see sweeps/README.md)
+embexp-train                                   # quickstart: shipped data, MiniLM, LoRA
+embexp-train experiment=scifact_lora data.path=../shared/datasets/scifact
+embexp-train -m loss.temperature=0.02,0.05 adapter=lora,full
+embexp-train hparams_search=temperature_x_loss # Optuna sweep (see sweeps/README.md)
 """
 
 from __future__ import annotations

@@ -286,6 +286,7 @@ class SlicesConfig:
     head_quantile: float = 0.8
     tail_quantile: float = 0.5
     file: str | None = None  # TSV 'query-id<TAB>slice[,slice]' or JSON {query_id: [slices]}
+    rules: list[str] = field(default_factory=list)  # 'package.module:function' per slice of yours
 
     def __post_init__(self) -> None:
         for key in ("head_quantile", "tail_quantile"):

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 def _require(folder: Path, name: str, field: str) -> Path:
     p = resolve_maybe_gz(folder / name)
     if p is None:
-        raise DataError(Problem(str(folder / name), None, field, f"file not found (looked for {name} and {name}.gz)"))
+        raise DataError(
+            Problem(str(folder / name), None, field, f"file not found (looked for {name} and {name}.gz)")
+        )
     return p
 
 
@@ -73,7 +75,12 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict]]:
         m = {}
         if "frequency" in obj:
             f = obj["frequency"]
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
+            if (
+                isinstance(f, bool)
+                or not isinstance(f, (int, float))
+                or (isinstance(f, float) and not math.isfinite(f))
+                or f < 0
+            ):
                 problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
             else:
                 m["frequency"] = f
@@ -111,7 +118,13 @@ def load_qrels(path: Path, corpus: Corpus, queries: dict[str, str], *, skip_unkn
         if len(row) == 4:  # TREC qrels: qid 0 docid rel
             row = [row[0], row[2], row[3]]
         if len(row) != 3:
-            problems.add(path, lineno, "columns", f"expected 3 tab-separated columns (query-id, corpus-id, score) or 4 (TREC: query-id, 0, corpus-id, score), got {len(row)}")
+            problems.add(
+                path,
+                lineno,
+                "columns",
+                "expected 3 tab-separated columns (query-id, corpus-id, score) "
+                f"or 4 (TREC: query-id, 0, corpus-id, score), got {len(row)}",
+            )
             continue
         qid, did, score_s = (c.strip() for c in row)
         try:
@@ -139,7 +152,13 @@ def load_qrels(path: Path, corpus: Corpus, queries: dict[str, str], *, skip_unkn
             continue
         key = (qid, did)
         if key in seen and seen[key][1] != score:
-            problems.add(path, lineno, "score", f"conflicting duplicate for ({qid}, {did}): {score} here, {seen[key][1]} on line {seen[key][0]}")
+            problems.add(
+                path,
+                lineno,
+                "score",
+                f"conflicting duplicate for ({qid}, {did}): "
+                f"{score} here, {seen[key][1]} on line {seen[key][0]}",
+            )
             continue
         seen.setdefault(key, (lineno, score))
         qrels.setdefault(qid, {})[did] = score
@@ -161,7 +180,13 @@ def available_splits(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def load_beir(path: str | Path, *, splits: list[str] | None = None, name: str | None = None, skip_unknown_ids: bool = False) -> RetrievalDataset:
+def load_beir(
+    path: str | Path,
+    *,
+    splits: list[str] | None = None,
+    name: str | None = None,
+    skip_unknown_ids: bool = False,
+) -> RetrievalDataset:
     """Load and validate a BEIR folder. ``splits=None`` loads every ``qrels/*.tsv``."""
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -176,7 +201,12 @@ def load_beir(path: str | Path, *, splits: list[str] | None = None, name: str | 
         qpath = resolve_maybe_gz(folder / "qrels" / f"{split}.tsv")
         if qpath is None:
             raise DataError(
-                Problem(str(folder / "qrels" / f"{split}.tsv"), None, "data.split", f"split '{split}' not found; available: {available_splits(folder)}")
+                Problem(
+                    str(folder / "qrels" / f"{split}.tsv"),
+                    None,
+                    "data.split",
+                    f"split '{split}' not found; available: {available_splits(folder)}",
+                )
             )
         qrels[split] = load_qrels(qpath, corpus, queries, skip_unknown=skip_unknown_ids)
     cfp = corpus_fingerprint(corpus)

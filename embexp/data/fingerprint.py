@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def hash_strings(parts: Iterable[str], digest_size: int = 16) -> str:
@@ -16,10 +16,14 @@ def hash_strings(parts: Iterable[str], digest_size: int = 16) -> str:
 
 
 def corpus_fingerprint(corpus) -> str:
-    return hash_strings(x for i in range(len(corpus)) for x in (corpus.ids[i], corpus.titles[i], corpus.texts[i]))
+    return hash_strings(
+        x for i in range(len(corpus)) for x in (corpus.ids[i], corpus.titles[i], corpus.texts[i])
+    )
 
 
-def dataset_fingerprint(corpus_fp: str, queries: dict[str, str], qrels: dict[str, dict[str, dict[str, int]]]) -> str:
+def dataset_fingerprint(
+    corpus_fp: str, queries: dict[str, str], qrels: dict[str, dict[str, dict[str, int]]]
+) -> str:
     def parts():
         yield corpus_fp
         for q in sorted(queries):

@@ -21,21 +21,32 @@ def iter_lines(path: Path, problems: ProblemCollector) -> Iterator[tuple[int, st
     path = Path(path)
     lineno = 0
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
             for lineno, raw in enumerate(f, start=1):
                 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    hint = " (gzip data in a file without .gz?)" if lineno == 1 and raw.startswith(b"\x1f\x8b") else ""
+                    hint = (
+                        " (gzip data in a file without .gz?)"
+                        if lineno == 1 and raw.startswith(b"\x1f\x8b")
+                        else ""
+                    )
                     problems.add(path, lineno, "encoding", f"not valid UTF-8 at byte {e.start + 1}{hint}")
                     continue
                 yield lineno, text
     except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise DataError(Problem(str(path), None, "file", f"cannot read: {e.strerror}")) from e
-        raise DataError(Problem(str(path), lineno + 1, "gzip", f"corrupt or truncated gzip file, reading stopped after line {lineno} ({e})")) from e
+        raise DataError(
+            Problem(
+                str(path),
+                lineno + 1,
+                "gzip",
+                f"corrupt or truncated gzip file, reading stopped after line {lineno} ({e})",
+            )
+        ) from e
 
 
 def iter_jsonl(path: Path, problems: ProblemCollector) -> Iterator[tuple[int, dict]]:
@@ -49,10 +60,14 @@ def iter_jsonl(path: Path, problems: ProblemCollector) -> Iterator[tuple[int, di
         try:
             obj = json.loads(raw.rstrip("\r\n"))
         except json.JSONDecodeError as e:
-            problems.add(path, lineno, "json", f"invalid JSON ({e.msg.removesuffix(' at')} at column {e.colno})")
+            problems.add(
+                path, lineno, "json", f"invalid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+            )
             continue
         if not isinstance(obj, dict):
-            problems.add(path, lineno, "json", f"expected a JSON object {{...}}, got a JSON {_json_type(obj)}")
+            problems.add(
+                path, lineno, "json", f"expected a JSON object {{...}}, got a JSON {_json_type(obj)}"
+            )
             continue
         yield lineno, obj
 
@@ -85,7 +100,16 @@ def get_id(obj: dict, key: str, path: Path, lineno: int, problems: ProblemCollec
     return v
 
 
-def get_text(obj: dict, key: str, path: Path, lineno: int, problems: ProblemCollector, *, required: bool = True, allow_empty: bool = False) -> str | None:
+def get_text(
+    obj: dict,
+    key: str,
+    path: Path,
+    lineno: int,
+    problems: ProblemCollector,
+    *,
+    required: bool = True,
+    allow_empty: bool = False,
+) -> str | None:
     if key not in obj or obj[key] is None:
         if required:
             problems.add(path, lineno, key, "missing")

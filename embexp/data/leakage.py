@@ -28,7 +28,9 @@ def normalise_text(text: str) -> str:
 @dataclass
 class LeakageReport:
     by_id: list[str] = field(default_factory=list)  # train query ids that are also eval ids
-    by_text: list[tuple[str, str]] = field(default_factory=list)  # (train id, eval id) with equal normalised text
+    by_text: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (train id, eval id) with equal normalised text
 
     @property
     def train_ids(self) -> set[str]:
@@ -42,11 +44,17 @@ class LeakageReport:
         if self.by_id:
             parts.append(f"{len(self.by_id)} shared query ids (e.g. {self.by_id[:5]})")
         if self.by_text:
-            parts.append(f"{len(self.by_text)} train/eval query pairs with identical normalised text (train, eval): {self.by_text[:5]}")
+            parts.append(
+                f"{len(self.by_text)} train/eval query pairs with identical normalised text "
+                f"(train, eval): {self.by_text[:5]}"
+            )
         return "; ".join(parts) or "no leakage"
 
-    def merged(self, other: "LeakageReport") -> "LeakageReport":
-        return LeakageReport(self.by_id + [q for q in other.by_id if q not in self.by_id], self.by_text + [p for p in other.by_text if p not in self.by_text])
+    def merged(self, other: LeakageReport) -> LeakageReport:
+        return LeakageReport(
+            self.by_id + [q for q in other.by_id if q not in self.by_id],
+            self.by_text + [p for p in other.by_text if p not in self.by_text],
+        )
 
     def as_dict(self) -> dict:
         return {"by_id": self.by_id, "by_text": [list(p) for p in self.by_text]}
@@ -67,7 +75,13 @@ def find_leakage(train_qids, eval_qids, queries: dict[str, str]) -> LeakageRepor
     return rep
 
 
-def guard(train: Qrels, eval_splits: dict[str, Qrels], queries: dict[str, str], policy: str = "drop", source: str = "<data>") -> tuple[Qrels, LeakageReport]:
+def guard(
+    train: Qrels,
+    eval_splits: dict[str, Qrels],
+    queries: dict[str, str],
+    policy: str = "drop",
+    source: str = "<data>",
+) -> tuple[Qrels, LeakageReport]:
     """Apply the leakage policy to ``train`` against every eval split; return the clean train qrels."""
     if policy not in POLICIES:
         raise ConfigError("data.leakage", f"must be one of {POLICIES}, got {policy!r}")
@@ -76,7 +90,15 @@ def guard(train: Qrels, eval_splits: dict[str, Qrels], queries: dict[str, str], 
     if not rep:
         return train, rep
     if policy == "fail":
-        raise DataError(Problem(source, None, "queries", f"leakage between train and eval queries: {rep.describe()} (set data.leakage=drop to drop them from train)"))
+        raise DataError(
+            Problem(
+                source,
+                None,
+                "queries",
+                f"leakage between train and eval queries: {rep.describe()} "
+                "(set data.leakage=drop to drop them from train)",
+            )
+        )
     log.warning("leakage guard (%s): %s", policy, rep.describe())
     if policy == "drop":
         bad = rep.train_ids

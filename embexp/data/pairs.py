@@ -112,16 +112,22 @@ def _line_docs(obj: dict, path: Path, lineno: int, problems: ProblemCollector) -
     return parsed_pos, parsed_neg
 
 
-def _add_docs(acc: _Collected, parsed: list[tuple[str, str]], path: Path, lineno: int, problems: ProblemCollector) -> bool:
+def _add_docs(
+    acc: _Collected, parsed: list[tuple[str, str]], path: Path, lineno: int, problems: ProblemCollector
+) -> bool:
     """Add the line's documents to the corpus unless an id already has another text."""
     ok = True
     here: dict[str, str] = {}
     for did, text in parsed:
         if did in acc.docs and acc.docs[did] != text:
-            problems.add(path, lineno, "id", f"document id '{did}' has a different text on line {acc.doc_line[did]}")
+            problems.add(
+                path, lineno, "id", f"document id '{did}' has a different text on line {acc.doc_line[did]}"
+            )
             ok = False
         elif here.setdefault(did, text) != text:
-            problems.add(path, lineno, "id", f"document id '{did}' is given twice on this line with different texts")
+            problems.add(
+                path, lineno, "id", f"document id '{did}' is given twice on this line with different texts"
+            )
             ok = False
     if not ok:
         return False
@@ -131,7 +137,9 @@ def _add_docs(acc: _Collected, parsed: list[tuple[str, str]], path: Path, lineno
     return True
 
 
-def _query_id(obj: dict, q: str, queries: dict[str, str], path: Path, lineno: int, problems: ProblemCollector) -> str | None:
+def _query_id(
+    obj: dict, q: str, queries: dict[str, str], path: Path, lineno: int, problems: ProblemCollector
+) -> str | None:
     """The given ``query_id`` or one derived from the normalised text; None after a problem."""
     if obj.get("query_id") is not None:
         qid = get_id(obj, "query_id", path, lineno, problems)
@@ -149,7 +157,12 @@ def _merge_meta(obj: dict, m: dict, qid: str, path: Path, lineno: int, problems:
     """Merge the line's frequency, timestamp and slices into the query's ``m``; False after a problem."""
     if "frequency" in obj:
         f = obj["frequency"]
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or (isinstance(f, float) and not math.isfinite(f)) or f < 0:
+        if (
+            isinstance(f, bool)
+            or not isinstance(f, (int, float))
+            or (isinstance(f, float) and not math.isfinite(f))
+            or f < 0
+        ):
             problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
             return False
         m["frequency"] = f
@@ -198,19 +211,33 @@ def _add_line(acc: _Collected, obj: dict, path: Path, lineno: int, problems: Pro
 
 
 def _split(
-    path: Path, acc: _Collected, qrels_all: dict[str, dict[str, int]], test_fraction: float, seed: int, temporal: bool
+    path: Path,
+    acc: _Collected,
+    qrels_all: dict[str, dict[str, int]],
+    test_fraction: float,
+    seed: int,
+    temporal: bool,
 ) -> dict[str, dict[str, dict[str, int]]]:
     """Train/test qrels: all train, the newest queries in test, or a seeded sample of queries."""
     queries, meta = acc.queries, acc.meta
     if not 0 <= test_fraction < 1:
-        raise DataError(Problem(str(path), None, "data.test_fraction", f"must be in [0, 1), got {test_fraction}"))
+        raise DataError(
+            Problem(str(path), None, "data.test_fraction", f"must be in [0, 1), got {test_fraction}")
+        )
     if test_fraction == 0:
         splits = {"train": qrels_all}
     elif temporal:
         ts = {}
         for q in queries:
             if "timestamp" not in meta[q]:
-                raise DataError(Problem(str(path), acc.query_line[q], "timestamp", f"data.temporal=true needs a timestamp on every pair; query '{q}' has none"))
+                raise DataError(
+                    Problem(
+                        str(path),
+                        acc.query_line[q],
+                        "timestamp",
+                        f"data.temporal=true needs a timestamp on every pair; query '{q}' has none",
+                    )
+                )
             ts[q] = meta[q]["timestamp"]
         train, test = temporal_split(qrels_all, ts, fraction=test_fraction)
         splits = {"train": train, "test": test}
@@ -218,19 +245,43 @@ def _split(
         qids = sorted(queries)
         rng = random.Random(seed)
         test_ids = set(rng.sample(qids, max(1, round(len(qids) * test_fraction))))
-        splits = {"train": {q: qrels_all[q] for q in qids if q not in test_ids}, "test": {q: qrels_all[q] for q in qids if q in test_ids}}
+        splits = {
+            "train": {q: qrels_all[q] for q in qids if q not in test_ids},
+            "test": {q: qrels_all[q] for q in qids if q in test_ids},
+        }
     if not splits["train"]:
-        how = f"temporal, test_fraction={test_fraction}; queries tied at the cut-off timestamp all go to test" if temporal else f"test_fraction={test_fraction}"
-        raise DataError(Problem(str(path), None, "data.test_fraction", f"no training queries left after the train/test split ({len(queries)} queries, {how}); add more pairs or lower data.test_fraction"))
+        how = (
+            f"temporal, test_fraction={test_fraction}; queries tied at the cut-off timestamp all go to test"
+            if temporal
+            else f"test_fraction={test_fraction}"
+        )
+        raise DataError(
+            Problem(
+                str(path),
+                None,
+                "data.test_fraction",
+                f"no training queries left after the train/test split ({len(queries)} queries, {how}); "
+                "add more pairs or lower data.test_fraction",
+            )
+        )
     return splits
 
 
-def load_pairs(path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, temporal: bool = False) -> RetrievalDataset:
+def load_pairs(
+    path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, temporal: bool = False
+) -> RetrievalDataset:
     """Read a JSONL file of pairs (see the module docstring) into a train/test dataset; every
     malformed line is reported as ``FILE:LINE: field '...'``, all of them in one DataError."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(Problem(str(path), None, "data.path", "file not found" if not path.exists() else "not a file (expected a JSONL file of pairs)"))
+        raise DataError(
+            Problem(
+                str(path),
+                None,
+                "data.path",
+                "file not found" if not path.exists() else "not a file (expected a JSONL file of pairs)",
+            )
+        )
     problems = ProblemCollector()
     acc = _Collected()
     for lineno, obj in iter_jsonl(path, problems):

@@ -95,14 +95,30 @@ def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
     ds = load_dataset(d)
     eval_split = d.split
     if eval_split not in ds.qrels:
-        raise DataError(Problem(_split_file(ds, eval_split), None, "data.split", f"split '{eval_split}' not found; available: {sorted(ds.qrels)}"))
+        raise DataError(
+            Problem(
+                _split_file(ds, eval_split),
+                None,
+                "data.split",
+                f"split '{eval_split}' not found; available: {sorted(ds.qrels)}",
+            )
+        )
     notes: list[str] = []
     train_split, dev_split = d.train_split, d.dev_split
     train: Qrels = dict(ds.qrels.get(train_split, {}))
     dev: Qrels = {}
     if need_train and not train:
-        raise DataError(Problem(_split_file(ds, train_split), None, "data.train_split", f"no training split '{train_split}'; available: {sorted(ds.qrels)}"))
-    train, report = guard(train, {eval_split: ds.qrels[eval_split]}, ds.queries, policy=policy, source=ds.source)
+        raise DataError(
+            Problem(
+                _split_file(ds, train_split),
+                None,
+                "data.train_split",
+                f"no training split '{train_split}'; available: {sorted(ds.qrels)}",
+            )
+        )
+    train, report = guard(
+        train, {eval_split: ds.qrels[eval_split]}, ds.queries, policy=policy, source=ds.source
+    )
     if dev_split and dev_split in ds.qrels and dev_split != eval_split:
         dev = dict(ds.qrels[dev_split])
     elif train:

@@ -70,8 +70,7 @@ from pathlib import Path
 # relative import: this module imports only the standard library and its own schema module
 from .quickstart_schema import PRODUCT_LINES, Content, ContentError, Family, Noise, load_content
 
-__all__ = ["PRODUCT_LINES", "Content", "ContentError", "generate", "load_content", "main",
-           "normalize_query"]
+__all__ = ["PRODUCT_LINES", "Content", "ContentError", "generate", "load_content", "main", "normalize_query"]
 
 
 @functools.cache
@@ -114,8 +113,7 @@ class _Article:
     group: str | None = None
 
 
-def _body(rng: random.Random, c: Content, line: str, body: str,
-          ctx: dict[str, str] | None = None) -> str:
+def _body(rng: random.Random, c: Content, line: str, body: str, ctx: dict[str, str] | None = None) -> str:
     """Fill ``body`` and pad it with the product line's boilerplate to 52+ words."""
     text = _fill(rng, body, ctx)
     extra = list(c.boilerplate[line])
@@ -138,12 +136,22 @@ def _build_articles(rng: random.Random, c: Content, n_products: int) -> list[_Ar
         for t in topics.articles + topics.near_miss:
             arts.append(_Article(t.key, line, t.title, _body(rng, c, line, t.body), list(t.cores), t.head))
     for a in c.ach.codes:
-        body = (f"Return code {a.code} means {a.what} {a.action} These returns usually arrive within "
-                "two banking days of settlement and are listed under Activity > Returns.")
+        body = (
+            f"Return code {a.code} means {a.what} {a.action} These returns usually arrive within "
+            "two banking days of settlement and are listed under Activity > Returns."
+        )
         code = _alt([a.code.lower(), a.code, f"{a.code[0]}-{a.code[1:]}".lower()])
-        arts.append(_Article(f"ach-{a.code.lower()}", "payments", f"Returned bank debit: {a.short}",
-                             _body(rng, c, "payments", body), list(a.customer) + list(c.ach.cores),
-                             False, {"code": code}))
+        arts.append(
+            _Article(
+                f"ach-{a.code.lower()}",
+                "payments",
+                f"Returned bank debit: {a.short}",
+                _body(rng, c, "payments", body),
+                list(a.customer) + list(c.ach.cores),
+                False,
+                {"code": code},
+            )
+        )
     arts += _catalog_articles(rng, c)
     for fam in c.hardware.families[:n_products]:
         arts += _family_articles(rng, c, fam)
@@ -155,25 +163,66 @@ def _catalog_articles(rng: random.Random, c: Content) -> list[_Article]:
     an entity is (name, query ctx, facts for the title and body)."""
     cat = c.catalog
     groups = [
-        ("cards", "card", [(p.product.split()[-1], {"slang": _alt(p.words), "inhouse": p.inhouse},
-                            {"product": p.product, "Kind": p.kind.capitalize(), "kind": p.kind, **p.facts})
-                           for p in cat.card_products], cat.card_topics),
-        ("billing", "plan", [(p.name, {"desc": _alt(p.desc), "pcode": p.pcode.lower()},
-                              {"plan": p.name, "pcode": p.pcode, **p.facts})
-                             for p in cat.plans], cat.plan_topics),
-        ("payments", "method", [(m.name, {"words": _alt(m.words), "jkey": m.jargon},
-                                 {"method": m.name, **m.facts})
-                                for m in cat.payment_methods], cat.method_topics),
-        ("shipping", "region", [(r.name.split()[-1], {"words": _alt(r.words)}, {"region": r.name, **r.facts})
-                                for r in cat.regions], cat.region_topics),
+        (
+            "cards",
+            "card",
+            [
+                (
+                    p.product.split()[-1],
+                    {"slang": _alt(p.words), "inhouse": p.inhouse},
+                    {"product": p.product, "Kind": p.kind.capitalize(), "kind": p.kind, **p.facts},
+                )
+                for p in cat.card_products
+            ],
+            cat.card_topics,
+        ),
+        (
+            "billing",
+            "plan",
+            [
+                (
+                    p.name,
+                    {"desc": _alt(p.desc), "pcode": p.pcode.lower()},
+                    {"plan": p.name, "pcode": p.pcode, **p.facts},
+                )
+                for p in cat.plans
+            ],
+            cat.plan_topics,
+        ),
+        (
+            "payments",
+            "method",
+            [
+                (m.name, {"words": _alt(m.words), "jkey": m.jargon}, {"method": m.name, **m.facts})
+                for m in cat.payment_methods
+            ],
+            cat.method_topics,
+        ),
+        (
+            "shipping",
+            "region",
+            [
+                (r.name.split()[-1], {"words": _alt(r.words)}, {"region": r.name, **r.facts})
+                for r in cat.regions
+            ],
+            cat.region_topics,
+        ),
     ]
     arts = []
     for line, prefix, entities, topics in groups:
         for name, qctx, facts in entities:
             for t in topics:
-                arts.append(_Article(f"{prefix}-{name}-{t.key}".lower().replace(" ", "-"), line,
-                                     _fill(rng, t.title, facts), _body(rng, c, line, t.body, facts),
-                                     list(t.cores), False, qctx))
+                arts.append(
+                    _Article(
+                        f"{prefix}-{name}-{t.key}".lower().replace(" ", "-"),
+                        line,
+                        _fill(rng, t.title, facts),
+                        _body(rng, c, line, t.body, facts),
+                        list(t.cores),
+                        False,
+                        qctx,
+                    )
+                )
     return arts
 
 
@@ -182,9 +231,17 @@ def _family_articles(rng: random.Random, c: Content, fam: Family) -> list[_Artic
     hw = c.hardware
     arts = []
     for var in fam.variants:
-        ctx = {"sku": f"{fam.code}-{var.suffix}", "name": fam.name, "conn": var.conn,
-               "pair": var.pair, "power": var.power, "reset": fam.reset, "label": var.label,
-               "brand": fam.brand, "prod": f"{fam.brand} {var.label[0].upper()}{var.label[1:]}"}
+        ctx = {
+            "sku": f"{fam.code}-{var.suffix}",
+            "name": fam.name,
+            "conn": var.conn,
+            "pair": var.pair,
+            "power": var.power,
+            "reset": fam.reset,
+            "label": var.label,
+            "brand": fam.brand,
+            "prod": f"{fam.brand} {var.label[0].upper()}{var.label[1:]}",
+        }
         qctx = {"variant": var.suffix}
         for issue in fam.issues:
             if issue == "battery" and not var.battery:
@@ -193,29 +250,82 @@ def _family_articles(rng: random.Random, c: Content, fam: Family) -> list[_Artic
             # titles use the marketing name; the body gives the model code once
             title = tpl.title.replace("{sku} {name}", "{prod}").replace("{sku}", "{prod}")
             body = tpl.body.replace("{sku}", "{prod}")
-            arts.append(_Article(f"{fam.code}-{var.suffix}-{issue}".lower(), "hardware",
-                                 _fill(rng, title, ctx), _body(rng, c, "hardware", body, ctx),
-                                 list(tpl.cores), False, qctx, fam.code, f"{fam.code}/{issue}"))
+            arts.append(
+                _Article(
+                    f"{fam.code}-{var.suffix}-{issue}".lower(),
+                    "hardware",
+                    _fill(rng, title, ctx),
+                    _body(rng, c, "hardware", body, ctx),
+                    list(tpl.cores),
+                    False,
+                    qctx,
+                    fam.code,
+                    f"{fam.code}/{issue}",
+                )
+            )
         ctx["extras"] = rng.choice(hw.spec_extras)
-        arts.append(_Article(f"{fam.code}-{var.suffix}-specs".lower(), "hardware",
-                             _fill(rng, hw.specs.title, ctx), _body(rng, c, "hardware", hw.specs.body, ctx),
-                             list(hw.specs.cores), False, qctx, fam.code, f"{fam.code}/specs"))
+        arts.append(
+            _Article(
+                f"{fam.code}-{var.suffix}-specs".lower(),
+                "hardware",
+                _fill(rng, hw.specs.title, ctx),
+                _body(rng, c, "hardware", hw.specs.body, ctx),
+                list(hw.specs.cores),
+                False,
+                qctx,
+                fam.code,
+                f"{fam.code}/specs",
+            )
+        )
     for err in fam.error_codes:
-        ctx = {"code": fam.code, "name": fam.name, "ecode": err.code, "meaning": err.meaning,
-               "what": err.what, "fix": err.fix, "brand": fam.brand}
+        ctx = {
+            "code": fam.code,
+            "name": fam.name,
+            "ecode": err.code,
+            "meaning": err.meaning,
+            "what": err.what,
+            "fix": err.fix,
+            "brand": fam.brand,
+        }
         num = err.code.split("-")[1]
-        qctx = {"ec": _alt([err.code.lower(), f"e{num}", f"error {num}", f"e {num}"]),
-                "desc": _alt(hw.error_words[err.code])}
-        arts.append(_Article(f"{fam.code}-{err.code}".lower(), "hardware",
-                             _fill(rng, hw.error.title, ctx), _body(rng, c, "hardware", hw.error.body, ctx),
-                             list(hw.error.cores), False, qctx, fam.code, None))
+        qctx = {
+            "ec": _alt([err.code.lower(), f"e{num}", f"error {num}", f"e {num}"]),
+            "desc": _alt(hw.error_words[err.code]),
+        }
+        arts.append(
+            _Article(
+                f"{fam.code}-{err.code}".lower(),
+                "hardware",
+                _fill(rng, hw.error.title, ctx),
+                _body(rng, c, "hardware", hw.error.body, ctx),
+                list(hw.error.cores),
+                False,
+                qctx,
+                fam.code,
+                None,
+            )
+        )
     ver = f"{rng.randint(2, 5)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}"
-    ctx = {"code": fam.code, "name": fam.name, "ver": ver, "days": str(rng.choice([7, 10, 14])),
-           "brand": fam.brand}
-    arts.append(_Article(f"{fam.code}-release-notes".lower(), "hardware",
-                         _fill(rng, hw.release_notes.title, ctx),
-                         _body(rng, c, "hardware", hw.release_notes.body, ctx), [], False, {},
-                         fam.code, None))
+    ctx = {
+        "code": fam.code,
+        "name": fam.name,
+        "ver": ver,
+        "days": str(rng.choice([7, 10, 14])),
+        "brand": fam.brand,
+    }
+    arts.append(
+        _Article(
+            f"{fam.code}-release-notes".lower(),
+            "hardware",
+            _fill(rng, hw.release_notes.title, ctx),
+            _body(rng, c, "hardware", hw.release_notes.body, ctx),
+            [],
+            False,
+            {},
+            fam.code,
+            None,
+        )
+    )
     return arts
 
 
@@ -228,8 +338,10 @@ def _add_related(rng: random.Random, arts: list[_Article]) -> None:
     words = {a.key: set(normalize_query(a.title).split()) for a in arts}
     for a in arts:
         others = [o for o in by_line[a.line] if o is not a]
-        sim = max(others, key=lambda o: (len(words[a.key] & words[o.key])
-                                         / len(words[a.key] | words[o.key]), rng.random()))
+        sim = max(
+            others,
+            key=lambda o: (len(words[a.key] & words[o.key]) / len(words[a.key] | words[o.key]), rng.random()),
+        )
         rand = rng.choice([o for o in others if o is not sim])
         first, second = (sim, rand) if rng.random() < 0.5 else (rand, sim)
         a.text += f" Related articles: {first.title}; {second.title}."
@@ -238,6 +350,7 @@ def _add_related(rng: random.Random, arts: list[_Article]) -> None:
 # ---------------------------------------------------------------------------------------
 # Queries
 # ---------------------------------------------------------------------------------------
+
 
 def _noise(rng: random.Random, noise: Noise, text: str) -> str:
     """Make a clean phrasing look typed by a customer."""
@@ -248,7 +361,7 @@ def _noise(rng: random.Random, noise: Noise, text: str) -> str:
             w = rng.choice(noise.misspellings[lw])
         elif len(w) >= 6 and w.isalpha() and rng.random() < 0.06:  # swap two letters
             i = rng.randrange(1, len(w) - 2)
-            w = w[:i] + w[i + 1] + w[i] + w[i + 2:]
+            w = w[:i] + w[i + 1] + w[i] + w[i + 2 :]
         out.append(w)
     text = " ".join(out)
     if rng.random() < 0.6:
@@ -273,8 +386,16 @@ def _sku_forms(code: str, suffix: str | None) -> list[str]:
     bare = len(num) >= 3  # "4410" alone identifies a family; "30" does not
     if suffix is None:
         return [f"{lo}-{num}", f"{lo}{num}", f"{lo} {num}", code] + ([num] if bare else [])
-    forms = [f"{code}-{suffix}", f"{lo}-{num}-{s}", f"{lo}{num}{s}", f"{lo} {num} {s}",
-             f"{lo}-{num} {s}", f"{lo}-{num} {s} version", f"{lo}{num} ({s} model)", f"{lo}-{num}{s}"]
+    forms = [
+        f"{code}-{suffix}",
+        f"{lo}-{num}-{s}",
+        f"{lo}{num}{s}",
+        f"{lo} {num} {s}",
+        f"{lo}-{num} {s}",
+        f"{lo}-{num} {s} version",
+        f"{lo}{num} ({s} model)",
+        f"{lo}-{num}{s}",
+    ]
     return forms + ([f"{num}-{s}", f"{num}{s}"] if bare else [])
 
 
@@ -348,8 +469,9 @@ def _query_maker(rng: random.Random, c: Content, arts: list[_Article], graded: b
     return make
 
 
-def _split_queries(rng: random.Random, make, arts: list[_Article], n_train: int, n_dev: int,
-                   n_test: int) -> dict[str, list[dict]]:
+def _split_queries(
+    rng: random.Random, make, arts: list[_Article], n_train: int, n_dev: int, n_test: int
+) -> dict[str, list[dict]]:
     """Test and dev ask each sampled article in its held-out core; train in the others."""
     asked = [a for a in arts if len(a.cores) >= 2]
     held: dict[str, str] = {}
@@ -392,8 +514,9 @@ def _split_queries(rng: random.Random, make, arts: list[_Article], n_train: int,
     return split_rows
 
 
-def _number_queries(rng: random.Random, split_rows: dict[str, list[dict]],
-                    traffic: dict[str, int]) -> list[dict]:
+def _number_queries(
+    rng: random.Random, split_rows: dict[str, list[dict]], traffic: dict[str, int]
+) -> list[dict]:
     """Frequencies (queries of one article share its traffic, Zipf within) and ids."""
     per_art: dict[str, list[dict]] = {}
     for split in ("train", "dev", "test"):
@@ -416,9 +539,17 @@ def _number_queries(rng: random.Random, split_rows: dict[str, list[dict]],
 # Output
 # ---------------------------------------------------------------------------------------
 
-def generate(out_dir: str | Path, seed: int = 0, n_products: int | None = None,
-             n_train: int = 1300, n_dev: int = 150, n_test: int = 300,
-             graded: bool = True, content: Content | None = None) -> Path:
+
+def generate(
+    out_dir: str | Path,
+    seed: int = 0,
+    n_products: int | None = None,
+    n_train: int = 1300,
+    n_dev: int = 150,
+    n_test: int = 300,
+    graded: bool = True,
+    content: Content | None = None,
+) -> Path:
     """Write the synthetic help-centre KB as a BEIR folder under ``out_dir``; return it.
 
     ``n_products`` is the number of hardware device families (each with 2-3 SKU
@@ -443,13 +574,26 @@ def generate(out_dir: str | Path, seed: int = 0, n_products: int | None = None,
 
     out = Path(out_dir)
     (out / "qrels").mkdir(parents=True, exist_ok=True)
-    corpus_lines = [json.dumps({"_id": ids[a.key], "title": a.title, "text": a.text,
-                                "metadata": {"product_line": a.line}}, ensure_ascii=False)
-                    for a in sorted(arts, key=lambda a: ids[a.key])]
+    corpus_lines = [
+        json.dumps(
+            {"_id": ids[a.key], "title": a.title, "text": a.text, "metadata": {"product_line": a.line}},
+            ensure_ascii=False,
+        )
+        for a in sorted(arts, key=lambda a: ids[a.key])
+    ]
     _write(out / "corpus.jsonl", "".join(line + "\n" for line in corpus_lines))
-    query_lines = [json.dumps({"_id": q["_id"], "text": q["text"], "frequency": q["frequency"],
-                               "slices": ["jargon"] if q["jargon"] else []}, ensure_ascii=False)
-                   for q in sorted(all_rows, key=lambda q: q["_id"])]
+    query_lines = [
+        json.dumps(
+            {
+                "_id": q["_id"],
+                "text": q["text"],
+                "frequency": q["frequency"],
+                "slices": ["jargon"] if q["jargon"] else [],
+            },
+            ensure_ascii=False,
+        )
+        for q in sorted(all_rows, key=lambda q: q["_id"])
+    ]
     _write(out / "queries.jsonl", "".join(line + "\n" for line in query_lines))
     for split, rows in split_rows.items():
         lines = ["query-id\tcorpus-id\tscore"]
@@ -461,8 +605,9 @@ def generate(out_dir: str | Path, seed: int = 0, n_products: int | None = None,
     return out
 
 
-def _readme(seed: int, n_products: int, graded: bool, arts: list[_Article],
-            split_rows: dict[str, list[dict]]) -> str:
+def _readme(
+    seed: int, n_products: int, graded: bool, arts: list[_Article], split_rows: dict[str, list[dict]]
+) -> str:
     n_queries = sum(len(rows) for rows in split_rows.values())
     n_jargon = sum(q["jargon"] for rows in split_rows.values() for q in rows)
     lines_count = {pl: sum(a.line == pl for a in arts) for pl in PRODUCT_LINES}
@@ -473,12 +618,17 @@ def _readme(seed: int, n_products: int, graded: bool, arts: list[_Article],
         f"`python -m embexp.data.quickstart OUT --seed {seed}` (embexp.data.quickstart, seed {seed},",
         f"n_products {n_products}). Not real support data; any resemblance is for realism only.",
         "",
-        f"- corpus: {len(arts)} articles ("
-        + ", ".join(f"{pl} {n}" for pl, n in lines_count.items()) + ")",
-        (f"- queries: {n_queries} (train {len(split_rows['train'])}, dev {len(split_rows['dev'])}, "
-         f"test {len(split_rows['test'])}); jargon slice: {n_jargon}"),
-        ("- qrels: score 2 = the article the query was written for, 1 = also answers it "
-         "(device family without a variant)") if graded else "- qrels: binary (score 1)",
+        f"- corpus: {len(arts)} articles (" + ", ".join(f"{pl} {n}" for pl, n in lines_count.items()) + ")",
+        (
+            f"- queries: {n_queries} (train {len(split_rows['train'])}, dev {len(split_rows['dev'])}, "
+            f"test {len(split_rows['test'])}); jargon slice: {n_jargon}"
+        ),
+        (
+            "- qrels: score 2 = the article the query was written for, 1 = also answers it "
+            "(device family without a variant)"
+        )
+        if graded
+        else "- qrels: binary (score 1)",
         "- queries.jsonl `frequency`: how often customers ask it (Zipf-like head/tail)",
         "",
     ]
@@ -494,11 +644,16 @@ def main(argv: list[str] | None = None) -> int:
     n_families = len(_default_content().hardware.families)
     parser = argparse.ArgumentParser(
         prog="python -m embexp.data.quickstart",
-        description="Write the synthetic help-centre knowledge base (BEIR format) to OUT.")
+        description="Write the synthetic help-centre knowledge base (BEIR format) to OUT.",
+    )
     parser.add_argument("out", metavar="OUT", help="output folder (created if missing)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--n-products", type=int, default=n_families,
-                        help=f"hardware device families, 1..{n_families} (default {n_families})")
+    parser.add_argument(
+        "--n-products",
+        type=int,
+        default=n_families,
+        help=f"hardware device families, 1..{n_families} (default {n_families})",
+    )
     args = parser.parse_args(argv)
     try:
         out = generate(args.out, seed=args.seed, n_products=args.n_products)

@@ -31,6 +31,7 @@ PRODUCT_LINES = ("payments", "cards", "hardware", "billing", "security", "shippi
 class Topic:
     """A hand-written article; ``cores`` are customer phrasings, ``head`` topics get the
     most traffic."""
+
     key: str
     title: str
     body: str
@@ -42,6 +43,7 @@ class Topic:
 class LineTopics:
     """A product line's hand-written articles; ``near_miss`` topics share vocabulary with
     another article but answer a different question."""
+
     articles: tuple[Topic, ...]
     near_miss: tuple[Topic, ...]
 
@@ -49,6 +51,7 @@ class LineTopics:
 @dataclass(frozen=True)
 class AchCode:
     """An ACH return code: what it means, what to do, how customers describe it."""
+
     code: str
     short: str
     what: str
@@ -65,6 +68,7 @@ class AchCodes:
 @dataclass(frozen=True)
 class EntityTopic:
     """An article template written once per catalogue entity (card product, plan, ...)."""
+
     key: str
     title: str
     body: str
@@ -118,6 +122,7 @@ class Catalog:
 @dataclass(frozen=True)
 class Variant:
     """One SKU of a device family; variants differ by suffix, connection and power."""
+
     suffix: str
     label: str  # short description for the title
     conn: str
@@ -139,6 +144,7 @@ class ErrorCode:
 class Family:
     """A hardware device family. The KB titles devices by ``brand`` (marketing name);
     customers type the model ``code`` from the label."""
+
     code: str
     brand: str
     name: str
@@ -161,6 +167,7 @@ class Hardware:
     """Device families and their article templates. Named slots: {sku}, {name}, {conn},
     {pair}, {power}, {reset}, {label}, {brand}, {prod}; in cores, {s} is the device as a
     customer types it."""
+
     families: tuple[Family, ...]
     issues: dict[str, Template]
     specs: Template
@@ -173,6 +180,7 @@ class Hardware:
 @dataclass(frozen=True)
 class Noise:
     """Customer noise: frames around the question, misspellings."""
+
     prefixes: tuple[str, ...]
     context: tuple[str, ...]  # unrelated context before the question
     suffixes: tuple[str, ...]
@@ -189,8 +197,14 @@ class Content:
     noise: Noise
 
 
-_FILES = {"lines": "articles.json", "ach": "ach_codes.json", "catalog": "catalog.json",
-          "hardware": "hardware.json", "boilerplate": "boilerplate.json", "noise": "noise.json"}
+_FILES = {
+    "lines": "articles.json",
+    "ach": "ach_codes.json",
+    "catalog": "catalog.json",
+    "hardware": "hardware.json",
+    "boilerplate": "boilerplate.json",
+    "noise": "noise.json",
+}
 
 
 class ContentError(ValueError):
@@ -204,6 +218,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _convert(tp: Any, value: Any, file: object, loc: str) -> Any:
     """Check parsed JSON ``value`` against the annotation ``tp`` and build it."""
+
     def fail(msg: str) -> ContentError:
         return ContentError(f"{file}: {loc or 'top level'}: {msg}")
 
@@ -240,6 +255,7 @@ def _convert(tp: Any, value: Any, file: object, loc: str) -> Any:
 
 def _check_refs(c: Content, root: Any) -> None:
     """Cross-references the schema alone cannot check."""
+
     def fail(name: str, loc: str, msg: str) -> ContentError:
         return ContentError(f"{root / name}: {loc}: {msg}")
 
@@ -248,8 +264,11 @@ def _check_refs(c: Content, root: Any) -> None:
             raise fail("articles.json", line, f"unknown product line (expected one of {PRODUCT_LINES})")
     for line in PRODUCT_LINES:
         if line not in c.boilerplate:
-            raise fail("boilerplate.json", "top level",
-                       f"missing required field {line!r} (every product line needs boilerplate)")
+            raise fail(
+                "boilerplate.json",
+                "top level",
+                f"missing required field {line!r} (every product line needs boilerplate)",
+            )
     hw = c.hardware
     if not hw.families:
         raise fail("hardware.json", "families", "at least one device family is required")
@@ -259,8 +278,11 @@ def _check_refs(c: Content, root: Any) -> None:
                 raise fail("hardware.json", f"families[{i}].issues[{j}]", f"no issue template {issue!r}")
         for j, err in enumerate(fam.error_codes):
             if err.code not in hw.error_words:
-                raise fail("hardware.json", f"families[{i}].error_codes[{j}].code",
-                           f"{err.code!r} has no entry in error_words")
+                raise fail(
+                    "hardware.json",
+                    f"families[{i}].error_codes[{j}].code",
+                    f"{err.code!r} has no entry in error_words",
+                )
 
 
 def load_content(directory: str | Path | None = None) -> Content:

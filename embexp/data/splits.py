@@ -10,14 +10,23 @@ from embexp.data.types import Qrels
 from embexp.errors import DataError, Problem
 
 
-def carve_dev(train: Qrels, *, fraction: float = 0.1, max_queries: int | None = None, seed: int = 0) -> tuple[Qrels, Qrels]:
+def carve_dev(
+    train: Qrels, *, fraction: float = 0.1, max_queries: int | None = None, seed: int = 0
+) -> tuple[Qrels, Qrels]:
     """Move a seeded random subset of train *queries* (all their qrels) to dev."""
     qids = sorted(train)
     n = max(1, round(len(qids) * fraction))
     if max_queries is not None:
         n = min(n, max_queries)
     if n >= len(qids):
-        raise DataError(Problem("<train qrels>", None, "data.dev_fraction", f"cannot carve {n} dev queries from {len(qids)} train queries"))
+        raise DataError(
+            Problem(
+                "<train qrels>",
+                None,
+                "data.dev_fraction",
+                f"cannot carve {n} dev queries from {len(qids)} train queries",
+            )
+        )
     rng = random.Random(seed)
     dev_ids = set(rng.sample(qids, n))
     return ({q: train[q] for q in qids if q not in dev_ids}, {q: train[q] for q in qids if q in dev_ids})
@@ -43,7 +52,9 @@ def parse_timestamp(value, *, file: str = "<queries>", line: int | None = None, 
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=timezone.utc)
             return dt.timestamp()
-    raise DataError(Problem(file, line, "timestamp", f"query '{qid}': expected epoch seconds or ISO-8601, got {value!r}"))
+    raise DataError(
+        Problem(file, line, "timestamp", f"query '{qid}': expected epoch seconds or ISO-8601, got {value!r}")
+    )
 
 
 def temporal_split(qrels: Qrels, timestamps: dict[str, float], *, fraction: float) -> tuple[Qrels, Qrels]:
@@ -54,7 +65,15 @@ def temporal_split(qrels: Qrels, timestamps: dict[str, float], *, fraction: floa
     """
     missing = [q for q in qrels if q not in timestamps]
     if missing:
-        raise DataError(Problem("<queries>", None, "timestamp", f"temporal split needs a timestamp on every query; {len(missing)} lack one (first: '{missing[0]}')"))
+        raise DataError(
+            Problem(
+                "<queries>",
+                None,
+                "timestamp",
+                "temporal split needs a timestamp on every query; "
+                f"{len(missing)} lack one (first: '{missing[0]}')",
+            )
+        )
     order = sorted(qrels, key=lambda q: (timestamps[q], q))
     n_hold = max(1, round(len(order) * fraction))
     cut_ts = timestamps[order[len(order) - n_hold]]

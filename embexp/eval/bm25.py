@@ -8,7 +8,16 @@ import numpy as np
 class BM25Retriever:
     """Lucene-style BM25 over the passages, English stop words and Snowball stemming."""
 
-    def __init__(self, passages: list[str], *, k1: float = 0.9, b: float = 0.4, method: str = "lucene", stemmer: str | None = "english", stopwords: str | None = "en"):
+    def __init__(
+        self,
+        passages: list[str],
+        *,
+        k1: float = 0.9,
+        b: float = 0.4,
+        method: str = "lucene",
+        stemmer: str | None = "english",
+        stopwords: str | None = "en",
+    ):
         import bm25s
 
         self._stemmer = None
@@ -30,7 +39,9 @@ class BM25Retriever:
         return np.asarray(scores, dtype=np.float32), np.asarray(idx, dtype=np.int64)
 
 
-def reciprocal_rank_fusion(rankings: list[np.ndarray], *, k: int, rrf_k: int = 60) -> tuple[np.ndarray, np.ndarray]:
+def reciprocal_rank_fusion(
+    rankings: list[np.ndarray], *, k: int, rrf_k: int = 60
+) -> tuple[np.ndarray, np.ndarray]:
     """Fuse per-query rankings of row indices: score(d) = sum_r 1 / (rrf_k + rank_r(d)), rank from 1.
 
     ``rankings``: list of (n_queries, depth_r) index arrays (-1 = empty slot).

@@ -7,8 +7,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from embexp.data.prepare import PreparedData
-from embexp.errors import ConfigError
 from embexp.data.types import Qrels
+from embexp.errors import ConfigError
 from embexp.eval.cache import EmbeddingCache
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.eval.slices import build_slices
@@ -24,11 +24,21 @@ def build_encoder(model_cfg) -> BiEncoder:
     enc = BiEncoder.from_spec(encoder_spec(model_cfg))
     enc.train_attention = (model_cfg.get("train_attention") if hasattr(model_cfg, "get") else None) or "auto"
     if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
-        raise ConfigError("model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}")
+        raise ConfigError(
+            "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"
+        )
     return enc
 
 
-def build_evaluator(eval_cfg, data: PreparedData, *, split: str, qrels: Qrels | None = None, cache_dir: str | Path | None = None, show_progress: bool | None = None) -> RetrievalEvaluator:
+def build_evaluator(
+    eval_cfg,
+    data: PreparedData,
+    *,
+    split: str,
+    qrels: Qrels | None = None,
+    cache_dir: str | Path | None = None,
+    show_progress: bool | None = None,
+) -> RetrievalEvaluator:
     ds = data.dataset
     qrels = ds.qrels[split] if qrels is None else qrels
     sc = eval_cfg.slices
@@ -45,6 +55,7 @@ def build_evaluator(eval_cfg, data: PreparedData, *, split: str, qrels: Qrels | 
         head_quantile=float(sc.head_quantile),
         tail_quantile=float(sc.tail_quantile),
         file=sc.file,
+        rules=list(sc.get("rules") or []),
     )
     return RetrievalEvaluator(
         ds.corpus,

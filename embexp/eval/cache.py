@@ -11,8 +11,8 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class EmbeddingCache:
         self.dir = Path(directory).expanduser()
 
     @classmethod
-    def under(cls, cache_dir: str | Path | None) -> "EmbeddingCache | None":
+    def under(cls, cache_dir: str | Path | None) -> EmbeddingCache | None:
         """The cache in ``<cache_dir>/embeddings`` (``paths.cache_dir``); None without a folder."""
         return cls(Path(cache_dir) / "embeddings") if cache_dir else None
 

@@ -39,10 +39,16 @@ def _note_identical_ids(name: str, qrels) -> None:
         _NOTED.add((name, len(hits)))
         log.warning(
             "%s: %d quer%s (e.g. %s) %s a relevant document with the same id; eval.ignore_identical_ids=true "
-            "never counts it as a hit (BEIR convention). Set eval.ignore_identical_ids=false if ids are shared "
-            "by design.",
-            name, len(hits), "y" if len(hits) == 1 else "ies", hits[0], "has" if len(hits) == 1 else "have",
+            "never counts it as a hit (BEIR convention). "
+            "Set eval.ignore_identical_ids=false if ids are shared by design.",
+            name,
+            len(hits),
+            "y" if len(hits) == 1 else "ies",
+            hits[0],
+            "has" if len(hits) == 1 else "have",
         )
+
+
 RETRIEVERS = ("dense", "bm25", "hybrid")
 
 
@@ -116,7 +122,10 @@ class RetrievalEvaluator:
         self.k_values = k_values
         self.primary = metric_key(name, primary)
         # members in query order, so slice means never depend on a set's (hash-seeded) order
-        self.slices = {s: [q for q in self.query_ids if q in ids] for s, ids in ((s, set(i)) for s, i in (slices or {}).items())}
+        self.slices = {
+            s: [q for q in self.query_ids if q in ids]
+            for s, ids in ((s, set(i)) for s, i in (slices or {}).items())
+        }
         self.retriever = retriever
         self.batch_size = batch_size
         self.dtype = dtype
@@ -162,7 +171,9 @@ class RetrievalEvaluator:
         timings["bm25_s"] = time.perf_counter() - t
         return scores, idx
 
-    def retrieve(self, encoder=None, corpus_embeddings: np.ndarray | None = None, timings: dict | None = None):
+    def retrieve(
+        self, encoder=None, corpus_embeddings: np.ndarray | None = None, timings: dict | None = None
+    ):
         timings = {} if timings is None else timings
         depth = self.k_values[-1] + (1 if self.ignore_identical_ids else 0)
         emb = None
@@ -182,13 +193,21 @@ class RetrievalEvaluator:
         ids = self.corpus.ids
         run: dict[str, list[tuple[str, float]]] = {}
         for qi, q in enumerate(self.query_ids):
-            ranked = [(ids[j], float(s)) for s, j in zip(scores[qi], idx[qi]) if j >= 0 and not (self.ignore_identical_ids and ids[j] == q)]
+            ranked = [
+                (ids[j], float(s))
+                for s, j in zip(scores[qi], idx[qi])
+                if j >= 0 and not (self.ignore_identical_ids and ids[j] == q)
+            ]
             run[q] = ranked[: self.k_values[-1]]
         return run, emb
 
     # ---- scoring ------------------------------------------------------------------
-    def score(self, run: dict[str, list[tuple[str, float]]]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        per_query = per_query_metrics({q: [d for d, _ in r] for q, r in run.items()}, self.qrels, self.k_values)
+    def score(
+        self, run: dict[str, list[tuple[str, float]]]
+    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        per_query = per_query_metrics(
+            {q: [d for d, _ in r] for q, r in run.items()}, self.qrels, self.k_values
+        )
         metrics = {metric_key(self.name, k): v for k, v in aggregate(per_query).items()}
         metrics[metric_key(self.name, "n_queries")] = float(len(per_query))
         for s, ids in self.slices.items():
@@ -197,7 +216,9 @@ class RetrievalEvaluator:
             metrics[metric_key(self.name, "n_queries", s)] = float(len(ids))
         return metrics, per_query
 
-    def __call__(self, encoder=None, *, corpus_embeddings: np.ndarray | None = None, keep_embeddings: bool = False) -> EvalResult:
+    def __call__(
+        self, encoder=None, *, corpus_embeddings: np.ndarray | None = None, keep_embeddings: bool = False
+    ) -> EvalResult:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         run, emb = self.retrieve(encoder, corpus_embeddings, timings)

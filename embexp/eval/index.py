@@ -13,7 +13,10 @@ def check_normalised(x: np.ndarray, what: str, atol: float = 1e-3) -> np.ndarray
     norms = np.linalg.norm(x, axis=1)
     bad = np.flatnonzero(np.abs(norms - 1.0) > atol)
     if bad.size:
-        raise ValueError(f"{what}: {bad.size} vectors are not L2-normalised (row {bad[0]} has norm {norms[bad[0]]:.4f}); cosine search needs normalised embeddings")
+        raise ValueError(
+            f"{what}: {bad.size} vectors are not L2-normalised (row {bad[0]} has norm {norms[bad[0]]:.4f}); "
+            "cosine search needs normalised embeddings"
+        )
     return x
 
 
@@ -23,7 +26,7 @@ class DenseIndex:
     def __init__(self, dim: int):
         self.index = faiss.IndexFlatIP(dim)
 
-    def add(self, vectors: np.ndarray) -> "DenseIndex":
+    def add(self, vectors: np.ndarray) -> DenseIndex:
         self.index.add(check_normalised(vectors, "corpus embeddings"))
         return self
 

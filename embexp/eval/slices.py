@@ -23,10 +23,14 @@ import numpy as np
 
 from embexp.data.types import Corpus, Qrels, positives, positives_by_query
 from embexp.errors import DataError, Problem
+from embexp.utils.hooks import import_hook
 from embexp.utils.io import open_text
 
 _ACRONYM = re.compile(r"\b(?=[A-Z0-9]*[A-Z])[A-Z0-9]{2,6}s?\b")  # ACH, NSF, 2FA, RMAs
-_CODE = re.compile(r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b|\b(?=\w*\d)(?=\w*[A-Za-z])[A-Za-z]{1,5}\d{2,}[A-Za-z]?\b")
+_CODE = re.compile(
+    r"\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
+    r"|\b(?=\w*\d)(?=\w*[A-Za-z])[A-Za-z]{1,5}\d{2,}[A-Za-z]?\b"
+)
 _WORD = re.compile(r"[a-z][a-z\-]{3,}")
 
 
@@ -49,7 +53,9 @@ def load_slice_file(path: str | Path) -> dict[str, list[str]]:
                 continue
             cols = line.rstrip("\n").split("\t")
             if len(cols) != 2 or not cols[1].strip():
-                raise DataError(Problem(str(path), lineno, "slice", "expected 'query-id<TAB>slice[,slice...]'"))
+                raise DataError(
+                    Problem(str(path), lineno, "slice", "expected 'query-id<TAB>slice[,slice...]'")
+                )
             out.setdefault(cols[0].strip(), []).extend(s.strip() for s in cols[1].split(",") if s.strip())
     return out
 
@@ -85,8 +91,13 @@ def build_slices(
     head_quantile: float = 0.8,
     tail_quantile: float = 0.5,
     file: str | None = None,
+    rules: list[str] | tuple[str, ...] = (),
 ) -> dict[str, set[str]]:
-    """Slice name -> eval query ids. Empty slices are dropped."""
+    """Slice name -> eval query ids. Empty slices are dropped.
+
+    ``rules`` (``eval.slices.rules``) name your own slices as ``package.module:function``; each
+    is called as ``function(query_ids, queries, query_meta, corpus)`` and returns the ids of the
+    slice, which is named after the function (one file of yours, no change to embexp)."""
     eval_set = list(eval_qids)
     members = set(eval_set)
     slices: dict[str, set[str]] = {}
@@ -112,4 +123,9 @@ def build_slices(
             seen = set().union(*positives_by_query(train_qrels).values())
             slices["head"] = {q for q in eval_set if not seen.isdisjoint(positives(eval_qrels.get(q, {})))}
             slices["tail"] = set(eval_set) - slices["head"]
+    for spec in rules:
+        rule = import_hook(spec, "eval.slices.rules")
+        slices.setdefault(rule.__name__, set()).update(
+            members & set(rule(eval_set, queries, query_meta, corpus))
+        )
     return {k: v for k, v in sorted(slices.items()) if v}

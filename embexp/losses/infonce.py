@@ -109,7 +109,9 @@ def infonce_logits(
     return _logits(q, p, negatives, _check_temperature(temperature), mask)
 
 
-def _logits(q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, mask: Tensor | None) -> Tensor:
+def _logits(
+    q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, mask: Tensor | None
+) -> Tensor:
     n_neg = _check_inputs(q, p, negatives)
     b, d = q.shape
     if n_neg:
@@ -149,7 +151,9 @@ def compute_loss_from_embeddings(
     return _loss(q, p, negatives, _check_temperature(temperature), symmetric, mask)
 
 
-def _loss(q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, symmetric: bool, mask: Tensor | None) -> Tensor:
+def _loss(
+    q: Tensor, p: Tensor, negatives: Tensor | None, temperature: float, symmetric: bool, mask: Tensor | None
+) -> Tensor:
     """:func:`compute_loss_from_embeddings` with a temperature already validated."""
     logits = _logits(q, p, negatives, temperature, mask)  # (batch, batch * (1 + n_neg))
     b = q.shape[0]
@@ -192,9 +196,13 @@ class InfoNCELoss(nn.Module):
         """sentence-transformers' ``scale`` (``1 / temperature``)."""
         return 1.0 / self.temperature
 
-    def forward(self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         # the temperature was validated once, in __init__
-        return _loss(q, p, negatives, self.temperature, self.symmetric, mask if self.mask_false_negatives else None)
+        return _loss(
+            q, p, negatives, self.temperature, self.symmetric, mask if self.mask_false_negatives else None
+        )
 
     def extra_repr(self) -> str:
         return (

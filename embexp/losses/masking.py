@@ -72,7 +72,9 @@ def candidate_ids(
     ids = list(positive_ids)
     if negative_ids is not None:
         if len(negative_ids) != len(positive_ids):
-            raise ValueError(f"negative_ids has {len(negative_ids)} rows, positive_ids has {len(positive_ids)}")
+            raise ValueError(
+                f"negative_ids has {len(negative_ids)} rows, positive_ids has {len(positive_ids)}"
+            )
         widths = {len(row) for row in negative_ids}
         if len(widths) > 1:
             raise ValueError(f"every row needs the same number of negative ids, got {sorted(widths)}")

@@ -124,7 +124,9 @@ class TripletMarginLoss(nn.Module):
         self.margin = _check_margin(margin)
         self.mask_false_negatives = bool(mask_false_negatives)
 
-    def forward(self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None
+    ) -> Tensor:
         return compute_loss_from_embeddings(
             q, p, negatives, margin=self.margin, mask=mask if self.mask_false_negatives else None
         )

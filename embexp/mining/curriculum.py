@@ -80,7 +80,7 @@ class MiningInputs:
     _text_ids: np.ndarray | None = None
 
     @classmethod
-    def from_data(cls, data: PreparedData) -> "MiningInputs":
+    def from_data(cls, data: PreparedData) -> MiningInputs:
         ds = data.dataset
         train = {q: r for q, r in data.train.items() if positives(r)}
         held_out = set(data.eval) | set(data.dev)
@@ -100,7 +100,12 @@ class MiningInputs:
             t = normalise_text(ds.queries[q])
             exclude[q] = by_id.get(q, set()) | (by_text.get(t, set()) if t else set())
         if skipped:
-            log.warning("mining: %d training queries share an id or text with dev/eval queries and get no mined negatives: %s", len(skipped), skipped[:5])
+            log.warning(
+                "mining: %d training queries share an id or text with dev/eval queries "
+                "and get no mined negatives: %s",
+                len(skipped),
+                skipped[:5],
+            )
         return cls(data, query_ids, exclude, skipped)
 
     @property
@@ -116,12 +121,24 @@ class MiningInputs:
         if self._text_ids is None:
             seen: dict[str, int] = {}
             c = self.data.dataset.corpus
-            self._text_ids = np.fromiter((seen.setdefault(normalise_text(c.passage(i)), len(seen)) for i in range(len(c))), dtype=np.int64, count=len(c))
+            self._text_ids = np.fromiter(
+                (seen.setdefault(normalise_text(c.passage(i)), len(seen)) for i in range(len(c))),
+                dtype=np.int64,
+                count=len(c),
+            )
         return self._text_ids
 
 
 # ---- encoding + mining --------------------------------------------------------------------
-def encode_corpus(encoder, data: PreparedData, *, batch_size: int = 64, dtype: str = "auto", cache_dir=None, show_progress: bool = False) -> tuple[np.ndarray, bool]:
+def encode_corpus(
+    encoder,
+    data: PreparedData,
+    *,
+    batch_size: int = 64,
+    dtype: str = "auto",
+    cache_dir=None,
+    show_progress: bool = False,
+) -> tuple[np.ndarray, bool]:
     """Corpus embeddings through the evaluator's code path and embedding cache (same keys)."""
     from embexp.eval.cache import EmbeddingCache
     from embexp.eval.embed import embed_corpus
@@ -162,7 +179,14 @@ def mine_with_encoder(
     timings: dict = {"encode_corpus_s": 0.0, "corpus_source": corpus_source}
     if corpus_embeddings is None:
         t = time.perf_counter()
-        corpus_embeddings, cached = encode_corpus(encoder, data, batch_size=batch_size, dtype=dtype, cache_dir=cache_dir, show_progress=show_progress)
+        corpus_embeddings, cached = encode_corpus(
+            encoder,
+            data,
+            batch_size=batch_size,
+            dtype=dtype,
+            cache_dir=cache_dir,
+            show_progress=show_progress,
+        )
         timings["encode_corpus_s"] = time.perf_counter() - t
         timings["corpus_source"] = "cache" if cached else "encoded"
     t = time.perf_counter()
@@ -195,27 +219,63 @@ def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, li
     corpus = inputs.data.dataset.corpus.index
     unknown = sorted({n["doc_id"] for negs in rows.values() for n in negs if n["doc_id"] not in corpus})
     if unknown:
-        raise DataError(Problem(str(path), None, "negatives", f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"))
+        raise DataError(
+            Problem(
+                str(path), None, "negatives", f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"
+            )
+        )
     allowed = set(inputs.query_ids)
     pool, dropped_docs = {}, 0
     for q, negs in rows.items():
         if q not in allowed:
             continue
-        keep = [n["doc_id"] for n in negs if n["doc_id"] not in inputs.exclude.get(q, ()) and n["doc_id"] != q]
+        keep = [
+            n["doc_id"] for n in negs if n["doc_id"] not in inputs.exclude.get(q, ()) and n["doc_id"] != q
+        ]
         dropped_docs += len(negs) - len(keep)
         pool[q] = keep
-    info = {"source_file": str(path), "n_queries": len(pool), "n_queries_dropped": len(set(rows) - allowed), "n_negatives_dropped": dropped_docs, "n_negatives": sum(map(len, pool.values()))}
+    info = {
+        "source_file": str(path),
+        "n_queries": len(pool),
+        "n_queries_dropped": len(set(rows) - allowed),
+        "n_negatives_dropped": dropped_docs,
+        "n_negatives": sum(map(len, pool.values())),
+    }
     if info["n_queries_dropped"] or dropped_docs:
-        log.warning("negatives file %s: dropped %d non-training queries and %d negatives that are positives of the query", path, info["n_queries_dropped"], dropped_docs)
+        log.warning(
+            "negatives file %s: dropped %d non-training queries "
+            "and %d negatives that are positives of the query",
+            path,
+            info["n_queries_dropped"],
+            dropped_docs,
+        )
     return pool, info
 
 
-def provenance_record(kind, round_, epoch, encoder, fingerprint, data: PreparedData, params: MiningParams, veto_cfg: dict, stats: dict, code: dict, extra: dict | None = None) -> dict:
+def provenance_record(
+    kind,
+    round_,
+    epoch,
+    encoder,
+    fingerprint,
+    data: PreparedData,
+    params: MiningParams,
+    veto_cfg: dict,
+    stats: dict,
+    code: dict,
+    extra: dict | None = None,
+) -> dict:
     return {
         "kind": kind,
         "round": round_,
         "epoch": epoch,
-        "encoder": {"name_or_path": str(encoder.spec.name_or_path), "fingerprint": fingerprint, "spec": vars(encoder.spec)} if encoder is not None else None,
+        "encoder": {
+            "name_or_path": str(encoder.spec.name_or_path),
+            "fingerprint": fingerprint,
+            "spec": vars(encoder.spec),
+        }
+        if encoder is not None
+        else None,
         "encoder_fingerprint": fingerprint,
         "dataset_fingerprint": data.dataset.fingerprint,
         "corpus_fingerprint": data.dataset.corpus_fingerprint,
@@ -236,11 +296,14 @@ def describe_round(rec: dict) -> str:
         return "-" if v is None else fmt.format(v)
 
     return (
-        f"mining round {rec.get('round')} ({rec.get('source', 'mined')}, corpus {rec.get('corpus_source', '-')}): "
+        f"mining round {rec.get('round')} "
+        f"({rec.get('source', 'mined')}, corpus {rec.get('corpus_source', '-')}): "
         f"{rec.get('n_queries')} queries, {rec.get('n_negatives')} negatives in {f('wall_s', '{:.2f}')} s "
         f"(mine {f('mine_s', '{:.3f}')} s); mean positive rank {f('mean_positive_rank', '{:.1f}')}; removed "
-        f"text {f('removed_text_share')}, margin_abs {f('removed_margin_abs_share')}, margin_rel {f('removed_margin_rel_share')}, "
-        f"veto {f('removed_veto_share')}; false-negative est. {f('false_negative_rate')}; overlap with previous {f('overlap_previous')}"
+        f"text {f('removed_text_share')}, margin_abs {f('removed_margin_abs_share')}, "
+        f"margin_rel {f('removed_margin_rel_share')}, "
+        f"veto {f('removed_veto_share')}; false-negative est. {f('false_negative_rate')}; "
+        f"overlap with previous {f('overlap_previous')}"
     )
 
 
@@ -296,7 +359,7 @@ class Curriculum(pl.Callback):
         return self.kind in MINED
 
     # ---- before training ----------------------------------------------------------------
-    def prepare(self, encoder, corpus_embeddings: np.ndarray | None = None) -> "Curriculum":
+    def prepare(self, encoder, corpus_embeddings: np.ndarray | None = None) -> Curriculum:
         """Round 0 from ``encoder`` (the base model), unless a pool is reused: the run's
         own pool when resuming or when its provenance matches, or ``negatives.file``."""
         if not self.enabled:
@@ -309,7 +372,13 @@ class Curriculum(pl.Callback):
         if file not in (None, ""):
             self._from_file(Path(str(file)).expanduser(), encoder)
         elif self.kind == "static" or self.warmup == 0:
-            self._mine(encoder, corpus_embeddings=corpus_embeddings, corpus_source="baseline", epoch=None, cache_dir=self.cache_dir)
+            self._mine(
+                encoder,
+                corpus_embeddings=corpus_embeddings,
+                corpus_source="baseline",
+                epoch=None,
+                cache_dir=self.cache_dir,
+            )
         return self
 
     def _resume(self, encoder) -> bool:
@@ -317,11 +386,17 @@ class Curriculum(pl.Callback):
         prov = read_provenance(path)
         if not path.exists() or prov is None:
             return False
-        same = prov.get("kind") == self.kind and prov.get("dataset_fingerprint") == self.data.dataset.fingerprint and prov.get("params") == self.params.as_dict()
+        same = (
+            prov.get("kind") == self.kind
+            and prov.get("dataset_fingerprint") == self.data.dataset.fingerprint
+            and prov.get("params") == self.params.as_dict()
+        )
         if not same:
             return False
         resuming = (self.out / "checkpoints" / "last.ckpt").exists()
-        if not resuming and (prov.get("round") != 0 or prov.get("encoder_fingerprint") != encoder.fingerprint()):
+        if not resuming and (
+            prov.get("round") != 0 or prov.get("encoder_fingerprint") != encoder.fingerprint()
+        ):
             return False
         self.pool, _ = pool_from_file(path, self.inputs)
         self.pool_round = int(prov.get("round") or 0)
@@ -335,14 +410,44 @@ class Curriculum(pl.Callback):
         self.pool_round = 0
         src = read_provenance(path) or {}
         if src.get("dataset_fingerprint") not in (None, self.data.dataset.fingerprint):
-            log.warning("negatives file %s was mined on another dataset version (fingerprint %s, this data %s)", path, src.get("dataset_fingerprint"), self.data.dataset.fingerprint)
-        rec = {"round": 0, "epoch": None, "source": "file", **info, "source_encoder_fingerprint": src.get("encoder_fingerprint")}
-        rows = [{"query_id": q, "negatives": [{"doc_id": d, "score": None, "rank": None} for d in negs]} for q, negs in sorted(self.pool.items())]
-        write_negatives(self.out / NEGATIVES_FILE, rows, provenance_record(self.kind, 0, None, None, src.get("encoder_fingerprint"), self.data, self.params, self._veto_cfg(), rec, self._code_version(), {"source_file": str(path), "source_provenance": src}))
+            log.warning(
+                "negatives file %s was mined on another dataset version (fingerprint %s, this data %s)",
+                path,
+                src.get("dataset_fingerprint"),
+                self.data.dataset.fingerprint,
+            )
+        rec = {
+            "round": 0,
+            "epoch": None,
+            "source": "file",
+            **info,
+            "source_encoder_fingerprint": src.get("encoder_fingerprint"),
+        }
+        rows = [
+            {"query_id": q, "negatives": [{"doc_id": d, "score": None, "rank": None} for d in negs]}
+            for q, negs in sorted(self.pool.items())
+        ]
+        write_negatives(
+            self.out / NEGATIVES_FILE,
+            rows,
+            provenance_record(
+                self.kind,
+                0,
+                None,
+                None,
+                src.get("encoder_fingerprint"),
+                self.data,
+                self.params,
+                self._veto_cfg(),
+                rec,
+                self._code_version(),
+                {"source_file": str(path), "source_provenance": src},
+            ),
+        )
         self._record(rec)
 
     # ---- wiring ---------------------------------------------------------------------------
-    def attach(self, module, dm) -> "Curriculum":
+    def attach(self, module, dm) -> Curriculum:
         self.module, self.dm = module, dm
         if self.enabled:
             self._apply(self.pool is not None and self.warmup == 0)
@@ -374,7 +479,12 @@ class Curriculum(pl.Callback):
         if want != self.active:
             self._apply(want)
             if want:
-                log.info("negatives: epoch %d trains with the mined pool of round %s (%d negatives per example)", epoch, self.pool_round, self.n_negatives)
+                log.info(
+                    "negatives: epoch %d trains with the mined pool of round %s (%d negatives per example)",
+                    epoch,
+                    self.pool_round,
+                    self.n_negatives,
+                )
 
     def _due(self, epoch: int) -> bool:
         if self.kind != "iterative" or epoch in self._mined_after:
@@ -404,7 +514,11 @@ class Curriculum(pl.Callback):
         if not self._due(epoch):
             return
         emb = result.corpus_embeddings
-        fresh = emb is not None and (self.module is None or self.module.last_eval is result) and emb.shape[0] == len(self.data.dataset.corpus)
+        fresh = (
+            emb is not None
+            and (self.module is None or self.module.last_eval is result)
+            and emb.shape[0] == len(self.data.dataset.corpus)
+        )
         self._remine(epoch, emb if fresh else None, "validation" if fresh else "encoded")
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -413,14 +527,22 @@ class Curriculum(pl.Callback):
             self._remine(trainer.current_epoch, None, "encoded")
 
     def _remine(self, epoch: int, corpus_embeddings, source: str) -> None:
-        self._mine(self.module.encoder if self.module is not None else None, corpus_embeddings=corpus_embeddings, corpus_source=source, epoch=epoch, cache_dir=None)
+        self._mine(
+            self.module.encoder if self.module is not None else None,
+            corpus_embeddings=corpus_embeddings,
+            corpus_source=source,
+            epoch=epoch,
+            cache_dir=None,
+        )
         self._mined_after.add(epoch)
         if epoch + 1 >= self.warmup:
             self._apply(True)
         self._flush_logs()
 
     # ---- one round ----------------------------------------------------------------------------
-    def _mine(self, encoder, *, corpus_embeddings, corpus_source: str, epoch: int | None, cache_dir) -> MiningResult:
+    def _mine(
+        self, encoder, *, corpus_embeddings, corpus_source: str, epoch: int | None, cache_dir
+    ) -> MiningResult:
         round_ = 0 if self.pool_round is None else self.pool_round + 1
         result = mine_with_encoder(
             encoder,
@@ -440,7 +562,22 @@ class Curriculum(pl.Callback):
         fp = encoder.fingerprint()
         self.pool, self.pool_round = result.doc_ids(), round_
         rec = {"round": round_, "epoch": epoch, "source": "mined", "encoder_fingerprint": fp, **result.stats}
-        write_negatives(self.out / NEGATIVES_FILE, result.rows(), provenance_record(self.kind, round_, epoch, encoder, fp, self.data, self.params, self._veto_cfg(), result.stats, self._code_version()))
+        write_negatives(
+            self.out / NEGATIVES_FILE,
+            result.rows(),
+            provenance_record(
+                self.kind,
+                round_,
+                epoch,
+                encoder,
+                fp,
+                self.data,
+                self.params,
+                self._veto_cfg(),
+                result.stats,
+                self._code_version(),
+            ),
+        )
         self._record(rec)
         return result
 
@@ -455,7 +592,11 @@ class Curriculum(pl.Callback):
         if not loggers:
             return
         for rec in self._unlogged:
-            metrics = {f"mining/{k}": float(v) for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"}
+            metrics = {
+                f"mining/{k}": float(v)
+                for k, v in rec.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "epoch"
+            }
             for lg in loggers:
                 lg.log_metrics(metrics, step=self.trainer.global_step)
         self._unlogged = []
@@ -478,7 +619,9 @@ class Curriculum(pl.Callback):
                 "pool_round": self.pool_round,
                 "rounds": self.rounds,
                 "mined_after": sorted(self._mined_after),
-                "used": {int(e): sorted(v, key=lambda x: -1 if x is None else x) for e, v in self.used.items()},
+                "used": {
+                    int(e): sorted(v, key=lambda x: -1 if x is None else x) for e, v in self.used.items()
+                },
             }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
@@ -496,7 +639,19 @@ class Curriculum(pl.Callback):
         out = {"kind": self.kind, "n_negatives": self.n_negatives}
         if not self.enabled:
             return out
-        keys = ("round", "epoch", "source", "n_queries", "n_negatives", "wall_s", "mine_s", "mean_positive_rank", "false_negative_rate", "overlap_previous", "corpus_source")
+        keys = (
+            "round",
+            "epoch",
+            "source",
+            "n_queries",
+            "n_negatives",
+            "wall_s",
+            "mine_s",
+            "mean_positive_rank",
+            "false_negative_rate",
+            "overlap_previous",
+            "corpus_source",
+        )
         out.update(
             {
                 "warmup_epochs": self.warmup,
@@ -504,7 +659,10 @@ class Curriculum(pl.Callback):
                 "params": self.params.as_dict(),
                 "n_rounds": len(self.rounds),
                 "rounds": [{k: r.get(k) for k in keys} for r in self.rounds],
-                "pool_round_by_epoch": {str(e): sorted(v, key=lambda x: -1 if x is None else x) for e, v in sorted(self.used.items())},
+                "pool_round_by_epoch": {
+                    str(e): sorted(v, key=lambda x: -1 if x is None else x)
+                    for e, v in sorted(self.used.items())
+                },
             }
         )
         return out

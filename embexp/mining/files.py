@@ -11,11 +11,11 @@ and timings of the round. Everything is written atomically.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 from embexp.errors import ConfigError, ProblemCollector
+from embexp.utils.hooks import import_hook as _import_hook
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl, open_text, read_json
 
 NEGATIVES_FILE = "negatives.jsonl"
@@ -59,7 +59,10 @@ def read_negatives(path: str | Path) -> dict[str, list[dict]]:
             except json.JSONDecodeError as e:
                 bad.add(path, n, None, f"not JSON ({e.msg})")
                 continue
-            q, negs = row.get("query_id") if isinstance(row, dict) else None, row.get("negatives") if isinstance(row, dict) else None
+            q, negs = (
+                row.get("query_id") if isinstance(row, dict) else None,
+                row.get("negatives") if isinstance(row, dict) else None,
+            )
             if not isinstance(q, str) or not q:
                 bad.add(path, n, "query_id", "missing or not a string")
                 continue
@@ -73,7 +76,12 @@ def read_negatives(path: str | Path) -> dict[str, list[dict]]:
                 elif isinstance(x, dict) and isinstance(x.get("doc_id"), str):
                     items.append({"doc_id": x["doc_id"], "score": x.get("score"), "rank": x.get("rank")})
                 else:
-                    bad.add(path, n, "negatives", f"entries must be doc ids or {{doc_id, score, rank}} objects, got {x!r}")
+                    bad.add(
+                        path,
+                        n,
+                        "negatives",
+                        f"entries must be doc ids or {{doc_id, score, rank}} objects, got {x!r}",
+                    )
                     break
             out[q] = items
     bad.raise_if_any()
@@ -134,17 +142,8 @@ def read_veto_pairs(path: str | Path) -> set[tuple[str, str]]:
 
 
 def import_hook(spec: str):
-    """``package.module:function`` (or ``package.module.function``) -> the callable."""
-    mod, sep, name = spec.partition(":")
-    if not sep:
-        mod, _, name = spec.rpartition(".")
-    try:
-        fn = getattr(importlib.import_module(mod), name)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise ConfigError("negatives.veto_hook", f"cannot import {spec!r} ({e}); expected 'package.module:function'") from e
-    if not callable(fn):
-        raise ConfigError("negatives.veto_hook", f"{spec!r} is not callable")
-    return fn
+    """The veto hook ``negatives.veto_hook`` names (see :func:`embexp.utils.hooks.import_hook`)."""
+    return _import_hook(spec, "negatives.veto_hook")
 
 
 __all__ = [

@@ -90,7 +90,7 @@ class MiningParams:
     def n_pool(self) -> int:
         return int(self.pool_size or self.n_negatives)
 
-    def validate(self, prefix: str = "negatives") -> "MiningParams":
+    def validate(self, prefix: str = "negatives") -> MiningParams:
         """Raise :class:`ConfigError` naming ``{prefix}.{key}`` for the first bad value."""
         w = self.window
         if not isinstance(w, (tuple, list)) or len(w) != 2 or not all(_is_int(x) for x in w):
@@ -102,15 +102,26 @@ class MiningParams:
         if self.sampling not in SAMPLING:
             raise ConfigError(f"{prefix}.sampling", f"must be one of {SAMPLING}, got {self.sampling!r}")
         if not _is_int(self.n_negatives) or self.n_negatives < 1:
-            raise ConfigError(f"{prefix}.n_negatives", f"mining needs a positive integer, got {self.n_negatives!r}")
+            raise ConfigError(
+                f"{prefix}.n_negatives", f"mining needs a positive integer, got {self.n_negatives!r}"
+            )
         if self.pool_size is not None and (not _is_int(self.pool_size) or self.pool_size < self.n_negatives):
-            raise ConfigError(f"{prefix}.pool_size", f"must be null or an integer >= n_negatives ({self.n_negatives}), got {self.pool_size!r}")
+            raise ConfigError(
+                f"{prefix}.pool_size",
+                f"must be null or an integer >= n_negatives ({self.n_negatives}), got {self.pool_size!r}",
+            )
         if not _is_int(self.depth) or self.depth < w[1]:
-            raise ConfigError(f"{prefix}.depth", f"must be an integer >= the window end ({w[1]}), got {self.depth!r}")
+            raise ConfigError(
+                f"{prefix}.depth", f"must be an integer >= the window end ({w[1]}), got {self.depth!r}"
+            )
         if self.margin_abs is not None and (not _is_num(self.margin_abs) or self.margin_abs < 0):
-            raise ConfigError(f"{prefix}.margin_abs", f"must be null or a number >= 0, got {self.margin_abs!r}")
+            raise ConfigError(
+                f"{prefix}.margin_abs", f"must be null or a number >= 0, got {self.margin_abs!r}"
+            )
         if self.margin_rel is not None and (not _is_num(self.margin_rel) or not 0 <= self.margin_rel < 1):
-            raise ConfigError(f"{prefix}.margin_rel", f"must be null or a number in [0, 1), got {self.margin_rel!r}")
+            raise ConfigError(
+                f"{prefix}.margin_rel", f"must be null or a number in [0, 1), got {self.margin_rel!r}"
+            )
         if not isinstance(self.text_filter, bool):
             raise ConfigError(f"{prefix}.text_filter", f"must be true or false, got {self.text_filter!r}")
         if not _is_int(self.seed):
@@ -118,7 +129,7 @@ class MiningParams:
         return self
 
     @classmethod
-    def from_config(cls, node, prefix: str = "negatives") -> "MiningParams":
+    def from_config(cls, node, prefix: str = "negatives") -> MiningParams:
         """From a ``negatives`` config node (keys absent from the node take the defaults)."""
         get = node.get if hasattr(node, "get") else lambda k, d=None: getattr(node, k, d)
         d = cls()
@@ -160,7 +171,10 @@ class MiningResult:
 
     def rows(self) -> list[dict]:
         """JSONL rows: ``{"query_id", "negatives": [{"doc_id", "score", "rank"}]}``."""
-        return [{"query_id": q, "negatives": [n._asdict() for n in negs]} for q, negs in sorted(self.negatives.items())]
+        return [
+            {"query_id": q, "negatives": [n._asdict() for n in negs]}
+            for q, negs in sorted(self.negatives.items())
+        ]
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -172,7 +186,9 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def _query_seed(seed: int, round_: int, qid: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}\x00{round_}\x00{qid}".encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(f"{seed}\x00{round_}\x00{qid}".encode(), digest_size=8).digest(), "little"
+    )
 
 
 def _ragged(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +198,9 @@ def _ragged(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(np.arange(len(rows), dtype=np.int64), counts), flat
 
 
-def _positive_scores_and_ranks(Q: np.ndarray, C: np.ndarray, pq: np.ndarray, pr: np.ndarray, max_cells: int = 1 << 25) -> tuple[np.ndarray, np.ndarray]:
+def _positive_scores_and_ranks(
+    Q: np.ndarray, C: np.ndarray, pq: np.ndarray, pr: np.ndarray, max_cells: int = 1 << 25
+) -> tuple[np.ndarray, np.ndarray]:
     """Score and raw rank (1 + number of documents scoring strictly higher) of each
     (query row, positive row) pair, by chunked matmul; ``pq`` is sorted."""
     scores = np.empty(len(pq), dtype=np.float32)
@@ -223,7 +241,10 @@ class _Selection(NamedTuple):
 
 
 def _query_rows(
-    query_ids: list[str], qrels: Mapping[str, Mapping[str, int]], exclude: Mapping[str, set[str]], row_of: dict[str, int]
+    query_ids: list[str],
+    qrels: Mapping[str, Mapping[str, int]],
+    exclude: Mapping[str, set[str]],
+    row_of: dict[str, int],
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Corpus rows per query: (training positives, excluded set X(q), X(q) without the
     document that has the query's own id — the documents whose texts the text filter uses)."""
@@ -240,7 +261,12 @@ def _query_rows(
 
 
 def _retrieve(
-    C: np.ndarray, Q: np.ndarray, excl_rows: list[np.ndarray], has_pos: np.ndarray, params: MiningParams, index: DenseIndex | None
+    C: np.ndarray,
+    Q: np.ndarray,
+    excl_rows: list[np.ndarray],
+    has_pos: np.ndarray,
+    params: MiningParams,
+    index: DenseIndex | None,
 ) -> _Retrieval:
     """Search ``depth + max |X(q)|`` deep, rank after removing X(q), mark the window candidates."""
     nq, nc = Q.shape[0], C.shape[0]
@@ -284,7 +310,9 @@ def _veto_hits(
     if veto_pairs:
         nc = len(corpus_ids)
         qpos = {q: i for i, q in enumerate(query_ids)}
-        codes = np.asarray([qpos[q] * nc + row_of[d] for q, d in veto_pairs if q in qpos and d in row_of], dtype=np.int64)
+        codes = np.asarray(
+            [qpos[q] * nc + row_of[d] for q, d in veto_pairs if q in qpos and d in row_of], dtype=np.int64
+        )
         hit |= np.isin(ret.qrow * nc + ret.idx, codes)
     if veto is not None:
         alive = alive & ~hit
@@ -332,7 +360,9 @@ def _apply_filters(
     return cand & ~removed, n_removed
 
 
-def _sample(survivors: np.ndarray, ret: _Retrieval, params: MiningParams, query_ids: list[str], round_: int) -> np.ndarray:
+def _sample(
+    survivors: np.ndarray, ret: _Retrieval, params: MiningParams, query_ids: list[str], round_: int
+) -> np.ndarray:
     """The selected ``(n_queries, k)`` mask: the ``pool`` best-ranked survivors, or a keyed draw."""
     n_pool = params.n_pool
     if params.sampling == "top":
@@ -354,12 +384,19 @@ def _collect(
     """Per query with a training positive, its selected negatives in rank order."""
     rows, cols = np.nonzero(sel)  # row-major: by query, then by rank
     bounds = np.searchsorted(rows, np.arange(len(query_ids) + 1))
-    sel_ids, sel_scores, sel_ranks = corpus_ids[ret.idx[rows, cols]], ret.scores[rows, cols], ret.rank[rows, cols]
+    sel_ids, sel_scores, sel_ranks = (
+        corpus_ids[ret.idx[rows, cols]],
+        ret.scores[rows, cols],
+        ret.rank[rows, cols],
+    )
     negatives: dict[str, list[Negative]] = {}
     for i, q in enumerate(query_ids):
         lo, hi = bounds[i], bounds[i + 1]
         if ret.has_pos[i]:
-            negatives[q] = [Negative(str(d), float(s), int(r)) for d, s, r in zip(sel_ids[lo:hi], sel_scores[lo:hi], sel_ranks[lo:hi])]
+            negatives[q] = [
+                Negative(str(d), float(s), int(r))
+                for d, s, r in zip(sel_ids[lo:hi], sel_scores[lo:hi], sel_ranks[lo:hi])
+            ]
     return negatives, _Selection(rows, bounds, sel_scores, sel_ranks)
 
 
@@ -391,7 +428,9 @@ def _stats(
         "kept_share": int(survivors.sum()) / n_cand if n_cand else None,
     }
     for name in FILTERS:
-        stats[f"removed_{name}_share"] = (n_removed[name] / n_cand if n_cand else 0.0) if name in n_removed else None
+        stats[f"removed_{name}_share"] = (
+            (n_removed[name] / n_cand if n_cand else 0.0) if name in n_removed else None
+        )
     stats["mean_positive_rank"] = float(pos_rank.mean()) if pos_rank.size else None
     stats["median_positive_rank"] = float(np.median(pos_rank)) if pos_rank.size else None
     stats["mean_positive_score"] = float(pos_score.mean()) if pos_score.size else None
@@ -455,10 +494,14 @@ def mine(
     ref = np.full(nq, np.inf, dtype=np.float32)
     np.minimum.at(ref, pq, pos_score)
 
-    survivors, n_removed = _apply_filters(ret, ref, params, text_rows, doc_text_ids, veto_pairs, veto, query_ids, corpus_ids, row_of)
+    survivors, n_removed = _apply_filters(
+        ret, ref, params, text_rows, doc_text_ids, veto_pairs, veto, query_ids, corpus_ids, row_of
+    )
     sel = _sample(survivors, ret, params, query_ids, round)
     negatives, picked = _collect(sel, ret, corpus_ids, query_ids)
-    stats = _stats(round, ret, survivors, n_removed, params.n_pool, picked, negatives, pos_score, pos_rank, ref, previous)
+    stats = _stats(
+        round, ret, survivors, n_removed, params.n_pool, picked, negatives, pos_score, pos_rank, ref, previous
+    )
     stats["search_s"] = ret.search_s
     stats["mine_s"] = time.perf_counter() - t0
     return MiningResult(negatives, stats)

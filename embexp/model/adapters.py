@@ -72,7 +72,9 @@ def check_against_model(encoder: BiEncoder, cfg) -> AdapterConfig:
         names = {name.rsplit(".", 1)[-1] for name, _ in backbone.named_modules()}
         missing = [t for t in adapter.target_modules if t not in names]
         if missing:
-            linear = sorted({n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if isinstance(m, nn.Linear)})
+            linear = sorted(
+                {n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if isinstance(m, nn.Linear)}
+            )
             msg = f"{missing} not found in {type(backbone).__name__}; its linear modules are {linear}"
             raise ConfigError("adapter.target_modules", msg)
     if isinstance(adapter, LastLayerAdapter):

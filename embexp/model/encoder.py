@@ -42,7 +42,7 @@ class EncoderSpec:
     query_max_length: int = 64
     passage_max_length: int = 256
 
-    def validate(self) -> "EncoderSpec":
+    def validate(self) -> EncoderSpec:
         """Check values; ``None`` prefixes/pooling mean "inherit from the checkpoint" and
         resolve to ``""`` / ``"mean"`` for a plain Hugging Face model."""
         if self.pooling is not None and self.pooling not in POOLINGS:
@@ -63,7 +63,7 @@ class EncoderSpec:
         return self.query_max_length if kind == "query" else self.passage_max_length
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EncoderSpec":
+    def from_dict(cls, d: dict) -> EncoderSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -73,7 +73,7 @@ class EncoderOutput:
     embeddings: torch.Tensor  # (batch, dim), L2-normalised when spec.normalize
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_has_amx_bf16() -> bool:
     try:
         with open("/proc/cpuinfo") as f:
@@ -123,7 +123,9 @@ class BiEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.spec = spec.validate()
         if train_attention not in ("auto", "sdpa", "eager", "keep"):
-            raise ConfigError("model.train_attention", f"must be auto, sdpa, eager or keep, got {train_attention!r}")
+            raise ConfigError(
+                "model.train_attention", f"must be auto, sdpa, eager or keep, got {train_attention!r}"
+            )
         self.train_attention = train_attention
 
     def _hf_model(self):
@@ -146,7 +148,11 @@ class BiEncoder(nn.Module):
             if self.train_attention == "auto":
                 dropout = float(getattr(hf.config, "attention_probs_dropout_prob", 0.0) or 0.0)
                 on_cpu = next(self.parameters()).device.type == "cpu"
-                want = "eager" if (on_cpu and dropout > 0 and self._eval_attention == "sdpa") else self._eval_attention
+                want = (
+                    "eager"
+                    if (on_cpu and dropout > 0 and self._eval_attention == "sdpa")
+                    else self._eval_attention
+                )
             else:
                 want = self.train_attention
         if getattr(hf.config, "_attn_implementation", None) != want:
@@ -158,7 +164,7 @@ class BiEncoder(nn.Module):
 
     # ---- construction -------------------------------------------------------------
     @classmethod
-    def from_spec(cls, spec: EncoderSpec, **model_kwargs) -> "BiEncoder":
+    def from_spec(cls, spec: EncoderSpec, **model_kwargs) -> BiEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         spec.validate()
@@ -177,7 +183,9 @@ class BiEncoder(nn.Module):
         return cls(backbone, tokenizer, spec)
 
     @classmethod
-    def load(cls, path: str | Path, expect: EncoderSpec | None = None, check_prefixes: bool = True) -> "BiEncoder":
+    def load(
+        cls, path: str | Path, expect: EncoderSpec | None = None, check_prefixes: bool = True
+    ) -> BiEncoder:
         """Load a directory written by :meth:`save` (full weights or a PEFT adapter).
 
         ``expect`` is the spec from the user's config: pooling and prefixes must agree
@@ -193,7 +201,8 @@ class BiEncoder(nn.Module):
                 if want is not None and want != have:
                     raise ConfigError(
                         f"model.{key}",
-                        f"checkpoint {path} was trained with {key}={have!r} but the config asks for {want!r}; "
+                        f"checkpoint {path} was trained with {key}={have!r} "
+                        f"but the config asks for {want!r}; "
                         f"set model.{key}=null to use the checkpoint's value, or model.{key}={have!r}",
                     )
         if expect is not None:  # lengths are an inference choice: the config wins
@@ -294,7 +303,9 @@ class BiEncoder(nn.Module):
             try:
                 for s in starts:
                     idx = order[s : s + batch_size]
-                    batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+                    batch = self.tokenizer.pad(
+                        {k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt"
+                    )
                     batch = {k: v.to(device) for k, v in batch.items()}
                     with _autocast(device, dtype):
                         emb = self(**batch).embeddings
@@ -321,5 +332,3 @@ class BiEncoder(nn.Module):
                 t = t.float()
             h.update(t.cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
-
-

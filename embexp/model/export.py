@@ -79,15 +79,23 @@ def find_model_dir(path: str | Path) -> Path:
     if (path / "model" / SPEC_FILE).is_file():
         _check_finished(path)
         return path / "model"
-    hint = " (the run has not finished: no model/ yet)" if (path / "checkpoints").exists() or (path / "baseline.json").exists() else ""
-    raise _error(path, f"no embexp model here: expected {SPEC_FILE} in it or in its model/ subdirectory{hint}")
+    hint = (
+        " (the run has not finished: no model/ yet)"
+        if (path / "checkpoints").exists() or (path / "baseline.json").exists()
+        else ""
+    )
+    raise _error(
+        path, f"no embexp model here: expected {SPEC_FILE} in it or in its model/ subdirectory{hint}"
+    )
 
 
 def _check_finished(run: Path) -> None:
     """A run directory exports only once it has finished (``metrics.json`` says so)."""
     mpath = run / "metrics.json"
     if not mpath.is_file():
-        raise _error(run, "the run has not finished: metrics.json is missing (rerun the same run_id to resume it)")
+        raise _error(
+            run, "the run has not finished: metrics.json is missing (rerun the same run_id to resume it)"
+        )
     try:
         status = json.loads(mpath.read_text()).get("status")
     except (OSError, ValueError) as e:
@@ -106,12 +114,18 @@ def st_files(spec: EncoderSpec, dim: int) -> dict[str, dict | list]:
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
     if spec.normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
     pooling = {"word_embedding_dimension": int(dim), "pooling_mode": mode}
     pooling.update({flag: m == mode for m, flag in _LEGACY_FLAGS.items()})
     pooling["include_prompt"] = True  # embexp pools over the prefix tokens too
     versions = {}
-    for name, key in (("sentence_transformers", "sentence_transformers"), ("transformers", "transformers"), ("torch", "pytorch")):
+    for name, key in (
+        ("sentence_transformers", "sentence_transformers"),
+        ("transformers", "transformers"),
+        ("torch", "pytorch"),
+    ):
         try:
             versions[key] = __import__(name).__version__
         except ImportError:
@@ -130,7 +144,9 @@ def st_files(spec: EncoderSpec, dim: int) -> dict[str, dict | list]:
     }
 
 
-def export_encoder(encoder: BiEncoder, out: str | Path, *, base_model: str | None = None, source: str | None = None) -> Path:
+def export_encoder(
+    encoder: BiEncoder, out: str | Path, *, base_model: str | None = None, source: str | None = None
+) -> Path:
     """Write ``encoder`` (LoRA merged) to ``out`` in the sentence-transformers layout."""
     from embexp.model.adapters import merged_backbone
 
@@ -171,7 +187,9 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
     try:
         encoder = BiEncoder.load(src)
     except OSError as e:  # missing weights, or the base model of an adapter cannot be found
-        raise _error(src, f"cannot load the model: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        raise _error(
+            src, f"cannot load the model: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from e
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
     umask = os.umask(0)
@@ -193,6 +211,21 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     spec = encoder.spec
-    info = ExportInfo(src, out, bool(m["merged_adapter"]), ST_POOLING[spec.pooling], spec.normalize, spec.query_max_length, spec.passage_max_length)
-    log.info("exported %s -> %s (%s pooling%s%s)", src, out, info.pooling, ", normalised" if info.normalize else "", ", LoRA merged" if info.merged_adapter else "")
+    info = ExportInfo(
+        src,
+        out,
+        bool(m["merged_adapter"]),
+        ST_POOLING[spec.pooling],
+        spec.normalize,
+        spec.query_max_length,
+        spec.passage_max_length,
+    )
+    log.info(
+        "exported %s -> %s (%s pooling%s%s)",
+        src,
+        out,
+        info.pooling,
+        ", normalised" if info.normalize else "",
+        ", LoRA merged" if info.merged_adapter else "",
+    )
     return info

@@ -20,7 +20,9 @@ def _rows(metrics: dict[str, float], split: str) -> dict[str, dict[str, float]]:
     return rows
 
 
-def metrics_table(columns: dict[str, dict[str, float]], split: str, metrics=DEFAULT_METRICS, title: str | None = None) -> Table:
+def metrics_table(
+    columns: dict[str, dict[str, float]], split: str, metrics=DEFAULT_METRICS, title: str | None = None
+) -> Table:
     """One row per (slice, metric); one column per named result (e.g. baseline, final), plus deltas."""
     names = list(columns)
     table = Table(title=title)

@@ -34,7 +34,9 @@ class PruningHook:
         pruner = make_pruner(ocfg.get("pruner") or "none", dict(ocfg.get("pruner_kwargs") or {}))
         storage = open_storage(str(ocfg.storage))
         self.study = optuna.load_study(study_name=str(ocfg.study_name), storage=storage, pruner=pruner)
-        trial_id = self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, self.number)
+        trial_id = self.study._storage.get_trial_id_from_study_id_trial_number(
+            self.study._study_id, self.number
+        )
         self.trial = optuna.trial.Trial(self.study, trial_id)
         self.enabled = len(self.study.directions) == 1  # Optuna prunes single-objective studies only
         self._warned = False
@@ -50,7 +52,12 @@ class PruningHook:
         value = result.metrics.get(self.metric)
         if value is None:
             if not self._warned:
-                log.warning("pruning metric %s not among the dev metrics (%s...): trial %d is not pruned", self.metric, ", ".join(list(result.metrics)[:5]), self.number)
+                log.warning(
+                    "pruning metric %s not among the dev metrics (%s...): trial %d is not pruned",
+                    self.metric,
+                    ", ".join(list(result.metrics)[:5]),
+                    self.number,
+                )
                 self._warned = True
             return
         self.trial.report(float(value), step=int(epoch))
@@ -61,7 +68,9 @@ class PruningHook:
             log.info("trial %d %s", self.number, msg)
             dev = {k: v for k, v in result.metrics.items() if "/slice/" not in k}
             trial = {"study_name": self.study.study_name, "trial_number": self.number}
-            RunRecord(self.out).prune(epoch, {self.metric: float(value), **dev}, run_id=self.run_id, optuna=trial)
+            RunRecord(self.out).prune(
+                epoch, {self.metric: float(value), **dev}, run_id=self.run_id, optuna=trial
+            )
             raise optuna.TrialPruned(msg)
 
 

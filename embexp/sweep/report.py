@@ -8,8 +8,9 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -47,7 +48,15 @@ def trial_rows(study, names: Sequence[str]) -> list[dict]:
         row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         row["retry_of"] = t.system_attrs.get("failed_trial")
         row["retried"] = t.number in retried
-        row["fail_reason"] = (t.user_attrs.get(FAIL_REASON) or t.user_attrs.get(NOT_RUN) or ("heartbeat lost (worker killed)" if t.number in retried else None)) if t.state.name == "FAIL" else None
+        row["fail_reason"] = (
+            (
+                t.user_attrs.get(FAIL_REASON)
+                or t.user_attrs.get(NOT_RUN)
+                or ("heartbeat lost (worker killed)" if t.number in retried else None)
+            )
+            if t.state.name == "FAIL"
+            else None
+        )
         row["run_dir"] = t.user_attrs.get("run_dir")
         row["worker"] = t.user_attrs.get("worker")
         rows.append(row)
@@ -74,7 +83,10 @@ def best_summary(study, names: Sequence[str], directions: Sequence[str], fixed: 
         "study_name": study.study_name,
         "optimized_metric": names[0] if len(names) == 1 else list(names),
         "direction": directions[0] if len(directions) == 1 else list(directions),
-        "n_complete": c["complete"], "n_pruned": c["pruned"], "n_failed": c["failed"], "n_retried": c["retried"],
+        "n_complete": c["complete"],
+        "n_pruned": c["pruned"],
+        "n_failed": c["failed"],
+        "n_retried": c["retried"],
     }
 
     def entry(t) -> dict:
@@ -84,7 +96,9 @@ def best_summary(study, names: Sequence[str], directions: Sequence[str], fixed: 
             "values": {n: float(v) for n, v in zip(names, t.values)},
             "params": dict(t.params),
             "run_dir": t.user_attrs.get("run_dir"),
-            "command": " ".join(["embexp-train", *(f for f in fixed if not f.startswith("hparams_search=")), *ov]),  # this trial as a single run
+            "command": " ".join(
+                ["embexp-train", *(f for f in fixed if not f.startswith("hparams_search=")), *ov]
+            ),  # this trial as a single run
         }
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -93,7 +107,15 @@ def best_summary(study, names: Sequence[str], directions: Sequence[str], fixed: 
     elif len(directions) == 1:
         b = study.best_trial
         e = entry(b)
-        out.update({"best_trial": b.number, "best_value": float(b.value), "params": dict(b.params), "run_dir": e["run_dir"], "command": e["command"]})
+        out.update(
+            {
+                "best_trial": b.number,
+                "best_value": float(b.value),
+                "params": dict(b.params),
+                "run_dir": e["run_dir"],
+                "command": e["command"],
+            }
+        )
     else:
         out["pareto_front"] = [entry(t) for t in study.best_trials]
     return out
@@ -159,7 +181,9 @@ def write_plots(study, out_dir: Path, names: Sequence[str]) -> dict[str, Any]:
     return figs
 
 
-def log_to_wandb(logger_cfg, sweep_dir: Path, study, rows: list[dict], best: dict, figs: dict, sweeper_conf: dict) -> None:
+def log_to_wandb(
+    logger_cfg, sweep_dir: Path, study, rows: list[dict], best: dict, figs: dict, sweeper_conf: dict
+) -> None:
     from embexp.tracking.wandb import wandb_settings
 
     settings = wandb_settings(logger_cfg)
@@ -171,10 +195,35 @@ def log_to_wandb(logger_cfg, sweep_dir: Path, study, rows: list[dict], best: dic
     settings.pop("job_type", None)
     settings["group"] = study.study_name
     run_id = f"{study.study_name}-summary".replace("/", "-")
-    run = wandb.init(dir=str(sweep_dir), name=run_id, id=run_id, resume="allow", mode=mode, job_type="sweep", config=sweeper_conf, reinit="finish_previous", **{k: v for k, v in settings.items() if v is not None})
+    run = wandb.init(
+        dir=str(sweep_dir),
+        name=run_id,
+        id=run_id,
+        resume="allow",
+        mode=mode,
+        job_type="sweep",
+        config=sweeper_conf,
+        reinit="finish_previous",
+        **{k: v for k, v in settings.items() if v is not None},
+    )
     try:
         cols = list(rows[0]) if rows else ["number"]
-        run.log({"trials": wandb.Table(columns=cols, data=[[("" if r.get(c) is None else r.get(c)) if not isinstance(r.get(c), (int, float)) else r.get(c) for c in cols] for r in rows])})
+        run.log(
+            {
+                "trials": wandb.Table(
+                    columns=cols,
+                    data=[
+                        [
+                            ("" if r.get(c) is None else r.get(c))
+                            if not isinstance(r.get(c), (int, float))
+                            else r.get(c)
+                            for c in cols
+                        ]
+                        for r in rows
+                    ],
+                )
+            }
+        )
         for name, fig in figs.items():
             try:
                 run.log({f"optuna/{name}": fig})
@@ -195,7 +244,17 @@ def log_to_wandb(logger_cfg, sweep_dir: Path, study, rows: list[dict], best: dic
         wandb.finish()
 
 
-def write_reports(study, sweep_dir: Path, names: Sequence[str], directions: Sequence[str], *, logger_cfg=None, plots: bool = True, sweeper_conf: dict | None = None, fixed: Sequence[str] = ()) -> None:
+def write_reports(
+    study,
+    sweep_dir: Path,
+    names: Sequence[str],
+    directions: Sequence[str],
+    *,
+    logger_cfg=None,
+    plots: bool = True,
+    sweeper_conf: dict | None = None,
+    fixed: Sequence[str] = (),
+) -> None:
     sweep_dir = Path(sweep_dir)
     rows = trial_rows(study, names)
     write_trials_csv(rows, sweep_dir / "trials.csv")
@@ -204,7 +263,9 @@ def write_reports(study, sweep_dir: Path, names: Sequence[str], directions: Sequ
     atomic_write_text(sweep_dir / "best_params.yaml", best_yaml, mode=REPORT_MODE)
     log.info("wrote %s and %s", sweep_dir / "trials.csv", sweep_dir / "best_params.yaml")
     if best.get("best_trial") is not None:
-        log.info("best trial %d: %s=%.4f %s", best["best_trial"], names[0], best["best_value"], best["params"])
+        log.info(
+            "best trial %d: %s=%.4f %s", best["best_trial"], names[0], best["best_value"], best["params"]
+        )
     figs = write_plots(study, sweep_dir / "plots", names) if plots else {}
     try:
         log_to_wandb(logger_cfg, sweep_dir, study, rows, best, figs, sweeper_conf or {})

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from embexp.errors import ConfigError
 
@@ -72,7 +73,9 @@ class Param:
         if self.kind == "categorical":
             return trial.suggest_categorical(self.name, self.choices)
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
 
     def grid_values(self) -> list:
@@ -80,7 +83,10 @@ class Param:
             return list(self.choices)
         if self.kind == "int" and not self.log:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        raise ConfigError(f"hydra.sweeper.params.{self.name}", "the grid sampler needs choice(...) or range(...) values, not an interval")
+        raise ConfigError(
+            f"hydra.sweeper.params.{self.name}",
+            "the grid sampler needs choice(...) or range(...) values, not an interval",
+        )
 
 
 @dataclass
@@ -108,12 +114,19 @@ COND = re.compile(r"^\s*([\w.+~/@-]+)\s*(==|!=|\s+in\s+)\s*(.+?)\s*$")
 def parse_condition(param: str, text: str) -> Condition:
     m = COND.match(str(text))
     if not m:
-        raise ConfigError(f"hydra.sweeper.conditional.{param}", f"expected 'key==value', 'key!=value' or 'key in [a, b]', got {text!r}")
+        raise ConfigError(
+            f"hydra.sweeper.conditional.{param}",
+            f"expected 'key==value', 'key!=value' or 'key in [a, b]', got {text!r}",
+        )
     key, op, rhs = m.group(1), m.group(2).strip(), m.group(3)
     if op == "in":
         rhs = rhs.strip()
-        if not (rhs.startswith("[") and rhs.endswith("]")) and not (rhs.startswith("(") and rhs.endswith(")")):
-            raise ConfigError(f"hydra.sweeper.conditional.{param}", f"'in' needs a list like [a, b], got {rhs!r}")
+        if not (rhs.startswith("[") and rhs.endswith("]")) and not (
+            rhs.startswith("(") and rhs.endswith(")")
+        ):
+            raise ConfigError(
+                f"hydra.sweeper.conditional.{param}", f"'in' needs a list like [a, b], got {rhs!r}"
+            )
         values = [v for v in (x.strip() for x in rhs[1:-1].split(",")) if v]
     else:
         values = [rhs]
@@ -142,7 +155,11 @@ def param_from_override(override) -> Param | None:
             if n <= 0:
                 raise ConfigError(where, f"range({start}, {stop}, {step}) is empty")
             return Param(name, "int", low=start, high=start + (n - 1) * step, step=step)
-        return Param(name, "categorical", choices=[round(x, 10) if isinstance(x, float) else x for x in override.sweep_iterator()])
+        return Param(
+            name,
+            "categorical",
+            choices=[round(x, 10) if isinstance(x, float) else x for x in override.sweep_iterator()],
+        )
     if isinstance(value, IntervalSweep):
         log = "log" in value.tags
         lo, hi = value.start, value.end
@@ -165,7 +182,15 @@ class SearchSpace:
     base_lookup: Callable[[str], Any] | None = None  # value of a key in the composed config
 
     @classmethod
-    def build(cls, params: Mapping[str, Any], arguments: list[str], conditional: Mapping[str, Any] | None = None, custom: str | None = None, base_lookup=None, parser=None) -> "SearchSpace":
+    def build(
+        cls,
+        params: Mapping[str, Any],
+        arguments: list[str],
+        conditional: Mapping[str, Any] | None = None,
+        custom: str | None = None,
+        base_lookup=None,
+        parser=None,
+    ) -> SearchSpace:
         """Config ``params`` first, then the command line (a command-line value wins)."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -185,7 +210,9 @@ class SearchSpace:
         conds = {k: parse_condition(k, v) for k, v in (conditional or {}).items()}
         for k in conds:
             if k not in space:
-                raise ConfigError(f"hydra.sweeper.conditional.{k}", "not a swept param (add it to hydra.sweeper.params)")
+                raise ConfigError(
+                    f"hydra.sweeper.conditional.{k}", "not a swept param (add it to hydra.sweeper.params)"
+                )
         _check_acyclic(conds)
         fn = None
         if custom:
@@ -237,7 +264,10 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list]:
         if self.conditions or self.custom:
-            raise ConfigError("hydra.sweeper.sampler", "the grid sampler enumerates a fixed product: no conditional params or custom_search_space")
+            raise ConfigError(
+                "hydra.sweeper.sampler",
+                "the grid sampler enumerates a fixed product: no conditional params or custom_search_space",
+            )
         return {k: p.grid_values() for k, p in self.params.items()}
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from embexp.errors import ConfigError
 
@@ -28,7 +29,13 @@ def retry_callback(max_retry: int | None):
     return cls(max_retry=max_retry, inherit_intermediate_values=True)
 
 
-def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None, max_retry: int | None = None):
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = None,
+):
     """An Optuna storage for ``url``.
 
     ``sqlite:///PATH``, ``postgresql://...``, ``mysql://...``: RDBStorage (heartbeats when
@@ -41,13 +48,19 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
-        path = Path(url[len("journal:"):])
+        path = Path(url[len("journal:") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         if heartbeat_interval:
-            log.warning("journal storage has no heartbeats: trials of a killed worker stay RUNNING (use sqlite:// or postgresql://)")
+            log.warning(
+                "journal storage has no heartbeats: trials of a killed worker stay RUNNING "
+                "(use sqlite:// or postgresql://)"
+            )
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if "://" not in url:
-        raise ConfigError("hydra.sweeper.storage", f"expected a database URL (sqlite:///PATH, postgresql://...) or journal:PATH, got {url!r}")
+        raise ConfigError(
+            "hydra.sweeper.storage",
+            f"expected a database URL (sqlite:///PATH, postgresql://...) or journal:PATH, got {url!r}",
+        )
     url = _with_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:"):
@@ -57,8 +70,16 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None, grace_perio
         engine_kwargs["pool_pre_ping"] = True
     kwargs: dict[str, Any] = {}
     if heartbeat_interval:
-        name = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback"
-        kwargs = {"heartbeat_interval": int(heartbeat_interval), "grace_period": int(grace_period) if grace_period else None, name: retry_callback(max_retry)}
+        name = (
+            "heartbeat_stale_trial_callback"
+            if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+            else "failed_trial_callback"
+        )
+        kwargs = {
+            "heartbeat_interval": int(heartbeat_interval),
+            "grace_period": int(grace_period) if grace_period else None,
+            name: retry_callback(max_retry),
+        }
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
@@ -82,11 +103,24 @@ def _with_driver(url: str) -> str:
     return url
 
 
-def make_sampler(name: str, seed: int | None, kwargs: Mapping[str, Any] | None, *, grid: Mapping[str, list] | None = None, n_objectives: int = 1):
+def make_sampler(
+    name: str,
+    seed: int | None,
+    kwargs: Mapping[str, Any] | None,
+    *,
+    grid: Mapping[str, list] | None = None,
+    n_objectives: int = 1,
+):
     import optuna
 
     name = str(name).lower()
-    classes = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler, "grid": optuna.samplers.GridSampler, "cmaes": optuna.samplers.CmaEsSampler, "nsga2": optuna.samplers.NSGAIISampler}
+    classes = {
+        "tpe": optuna.samplers.TPESampler,
+        "random": optuna.samplers.RandomSampler,
+        "grid": optuna.samplers.GridSampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "nsga2": optuna.samplers.NSGAIISampler,
+    }
     kw = _accepted(classes[name], dict(kwargs or {}), "sampler_kwargs") if name in classes else {}
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, **kw)
@@ -98,7 +132,9 @@ def make_sampler(name: str, seed: int | None, kwargs: Mapping[str, Any] | None, 
         try:
             import cmaes  # noqa: F401
         except ImportError as e:
-            raise ConfigError("hydra.sweeper.sampler", "cmaes needs the 'cmaes' package (pip install cmaes)") from e
+            raise ConfigError(
+                "hydra.sweeper.sampler", "cmaes needs the 'cmaes' package (pip install cmaes)"
+            ) from e
         if n_objectives > 1:
             raise ConfigError("hydra.sweeper.sampler", "cmaes is single-objective; use nsga2")
         return optuna.samplers.CmaEsSampler(seed=seed, **kw)

@@ -123,13 +123,19 @@ class OptunaSweep:
         from embexp.sweep.study import PRUNERS, SAMPLERS
 
         if self.sampler_name.lower() not in SAMPLERS:
-            raise ConfigError("hydra.sweeper.sampler", f"expected one of {', '.join(SAMPLERS)}, got {self.sampler_name!r}")
+            raise ConfigError(
+                "hydra.sweeper.sampler", f"expected one of {', '.join(SAMPLERS)}, got {self.sampler_name!r}"
+            )
         if self.pruner_name.lower() not in PRUNERS:
-            raise ConfigError("hydra.sweeper.pruner", f"expected one of {', '.join(PRUNERS)}, got {self.pruner_name!r}")
+            raise ConfigError(
+                "hydra.sweeper.pruner", f"expected one of {', '.join(PRUNERS)}, got {self.pruner_name!r}"
+            )
         if self.n_trials <= 0:
             raise ConfigError("hydra.sweeper.n_trials", f"must be positive, got {self.n_trials}")
         if not 0 <= self.max_failure_rate <= 1:
-            raise ConfigError("hydra.sweeper.max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}")
+            raise ConfigError(
+                "hydra.sweeper.max_failure_rate", f"must be in [0, 1], got {self.max_failure_rate}"
+            )
         self.job_idx = 0
         self.launcher = None
 
@@ -139,10 +145,14 @@ class OptunaSweep:
         from hydra.core.hydra_config import HydraConfig
         from hydra.core.plugins import Plugins
 
-        HydraConfig.instance().set_config(config)  # Hydra's multirun leaves it unset: ${hydra:...} in paths/sweep dir need it
+        HydraConfig.instance().set_config(
+            config
+        )  # Hydra's multirun leaves it unset: ${hydra:...} in paths/sweep dir need it
         self.config = config
         self.hydra_context = hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context, task_function=task_function)
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
 
     def _base_lookup(self, key: str) -> Any:
@@ -157,7 +167,10 @@ class OptunaSweep:
         if not names:
             names = ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
         if len(names) != n:
-            raise ConfigError("optimized_metric", f"{len(names)} key(s) {names} but {n} direction(s) in hydra.sweeper.direction")
+            raise ConfigError(
+                "optimized_metric",
+                f"{len(names)} key(s) {names} but {n} direction(s) in hydra.sweeper.direction",
+            )
         return [str(x) for x in names]
 
     # ---- the sweep -----------------------------------------------------------------------
@@ -170,37 +183,80 @@ class OptunaSweep:
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         arguments = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
-        space = SearchSpace.build(self.params, arguments, self.conditional, self.custom_search_space, base_lookup=self._base_lookup)
+        space = SearchSpace.build(
+            self.params, arguments, self.conditional, self.custom_search_space, base_lookup=self._base_lookup
+        )
         if not space.params:
-            raise ConfigError("hydra.sweeper.params", "nothing to search: give params (hparams_search config) or sweep overrides like 'loss.temperature=interval(0.01,0.1)'")
+            raise ConfigError(
+                "hydra.sweeper.params",
+                "nothing to search: give params (hparams_search config) "
+                "or sweep overrides like 'loss.temperature=interval(0.01,0.1)'",
+            )
         directions = directions_of(self.direction)
         names = self._objective_names(len(directions))
         grid = space.grid() if self.sampler_name.lower() == "grid" else None
         self.url = self.storage_url or default_storage(self.sweep_dir)
         rdb = not self.url.startswith("journal:")
         hb = int(self.heartbeat_interval) if (self.heartbeat_interval and rdb) else None
-        storage = open_storage(self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry)
+        storage = open_storage(
+            self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry
+        )
         if len(directions) > 1 and self.pruner_name != "none":
-            log.warning("pruning needs a single objective: pruner=%s ignored for %d objectives", self.pruner_name, len(directions))
+            log.warning(
+                "pruning needs a single objective: pruner=%s ignored for %d objectives",
+                self.pruner_name,
+                len(directions),
+            )
             self.pruner_name = "none"
         pruner = make_pruner(self.pruner_name, self.pruner_kwargs)
-        study_name = self.study_name or (OmegaConf.select(self.config, "hydra.runtime.choices.hparams_search") or "embexp")
+        study_name = self.study_name or (
+            OmegaConf.select(self.config, "hydra.runtime.choices.hparams_search") or "embexp"
+        )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=study_name, storage=storage, pruner=pruner, directions=directions, load_if_exists=True)
-        study.sampler = make_sampler(self.sampler_name, self._worker_seed(study), self.sampler_kwargs, grid=grid, n_objectives=len(directions))  # seeded per worker: see _worker_seed
+        study = optuna.create_study(
+            study_name=study_name, storage=storage, pruner=pruner, directions=directions, load_if_exists=True
+        )
+        study.sampler = make_sampler(
+            self.sampler_name,
+            self._worker_seed(study),
+            self.sampler_kwargs,
+            grid=grid,
+            n_objectives=len(directions),
+        )  # seeded per worker: see _worker_seed
         have = [d.name.lower() for d in study.directions]
         if have != directions:
-            raise ConfigError("hydra.sweeper.direction", f"study '{study_name}' in {self.url} has directions {have}, not {directions}")
+            raise ConfigError(
+                "hydra.sweeper.direction",
+                f"study '{study_name}' in {self.url} has directions {have}, not {directions}",
+            )
         self._note_command(study, space, names)
         n_target = self.n_trials
         if grid is not None:
             n_target = min(n_target, math.prod(len(v) for v in grid.values()))
         opt = _plain(OmegaConf.select(self.config, "optimized_metric", default=None))
         if opt is None or any("/test/" in str(k) for k in ([opt] if isinstance(opt, str) else opt)):
-            log.warning("optimising %s: selecting configs on the test split overfits it; optimized_metric=final/dev/ndcg@10 keeps test for the final report", opt or "the test primary metric (optimized_metric is null)")
-        self.report_metric = self.pruning_metric or pruning_metric_for(opt) or f"dev/{OmegaConf.select(self.config, 'eval.primary', default='ndcg@10')}"
+            log.warning(
+                "optimising %s: selecting configs on the test split overfits it; "
+                "optimized_metric=final/dev/ndcg@10 keeps test for the final report",
+                opt or "the test primary metric (optimized_metric is null)",
+            )
+        self.report_metric = (
+            self.pruning_metric
+            or pruning_metric_for(opt)
+            or f"dev/{OmegaConf.select(self.config, 'eval.primary', default='ndcg@10')}"
+        )
         self.study_name_resolved = study_name
-        log.info("study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)", study_name, self.url, "/".join(directions), self.sampler_name, self.pruner_name, self.report_metric, n_target, self.n_jobs)
+        log.info(
+            "study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)",
+            study_name,
+            self.url,
+            "/".join(directions),
+            self.sampler_name,
+            self.pruner_name,
+            self.report_metric,
+            n_target,
+            self.n_jobs,
+        )
 
         beats = Heartbeats(storage, hb)
         try:
@@ -208,7 +264,16 @@ class OptunaSweep:
         finally:
             beats.stop()
             try:
-                write_reports(study, self.sweep_dir, names, directions, logger_cfg=OmegaConf.select(self.config, "logger"), plots=self.plots, sweeper_conf=self._conf_dict(), fixed=[line for line in space.overrides({})])
+                write_reports(
+                    study,
+                    self.sweep_dir,
+                    names,
+                    directions,
+                    logger_cfg=OmegaConf.select(self.config, "logger"),
+                    plots=self.plots,
+                    sweeper_conf=self._conf_dict(),
+                    fixed=[line for line in space.overrides({})],
+                )
             except Exception:
                 log.exception("writing the sweep reports failed")
         return None
@@ -227,19 +292,37 @@ class OptunaSweep:
 
     def _conf_dict(self) -> dict:
         return {
-            "study_name": self.study_name_resolved, "storage": self.url, "direction": self.direction, "n_trials": self.n_trials,
-            "n_jobs": self.n_jobs, "sampler": self.sampler_name, "seed": self.seed, "pruner": self.pruner_name,
-            "pruning_metric": self.report_metric, "params": self.params, "conditional": self.conditional,
+            "study_name": self.study_name_resolved,
+            "storage": self.url,
+            "direction": self.direction,
+            "n_trials": self.n_trials,
+            "n_jobs": self.n_jobs,
+            "sampler": self.sampler_name,
+            "seed": self.seed,
+            "pruner": self.pruner_name,
+            "pruning_metric": self.report_metric,
+            "params": self.params,
+            "conditional": self.conditional,
         }
 
     def _note_command(self, study, space: SearchSpace, names: list[str]) -> None:
         """Remember what the study searches; warn when a resumed study is asked something else."""
-        spec = {"params": {k: repr(v) for k, v in space.params.items()}, "fixed": sorted(space.fixed.values()), "optimized_metric": names}
+        spec = {
+            "params": {k: repr(v) for k, v in space.params.items()},
+            "fixed": sorted(space.fixed.values()),
+            "optimized_metric": names,
+        }
         old = study.user_attrs.get("embexp_spec")
         if old is None:
             study.set_user_attr("embexp_spec", spec)
         elif old != spec:
-            log.warning("study '%s' was started with a different search (params/fixed overrides/metric); its trials are mixed in.\n  was: %s\n  now: %s", study.study_name, old, spec)
+            log.warning(
+                "study '%s' was started with a different search (params/fixed overrides/metric); "
+                "its trials are mixed in.\n  was: %s\n  now: %s",
+                study.study_name,
+                old,
+                spec,
+            )
 
     def _loop(self, study, space: SearchSpace, n_target: int, hb: int | None, beats: Heartbeats) -> None:
         import warnings
@@ -256,19 +339,32 @@ class OptunaSweep:
             trials = study.get_trials(deepcopy=False)
             c = counts(trials)
             if c["failed"] > allowed_failures:
-                raise SweepAborted(f"{c['failed']} trials failed, more than max_failure_rate={self.max_failure_rate} x n_trials={n_target}; see fail_reason in {self.sweep_dir / 'trials.csv'}")
+                raise SweepAborted(
+                    f"{c['failed']} trials failed, more than max_failure_rate={self.max_failure_rate} "
+                    f"x n_trials={n_target}; see fail_reason in {self.sweep_dir / 'trials.csv'}"
+                )
             to_run = min(self.n_jobs, n_target - c["counted"])
             if to_run <= 0:
                 if c["running"] and hb:  # other workers' trials, or stale ones not yet past the grace period
                     if not waited:
-                        log.info("budget taken; waiting for %d running trial(s) of other workers (or stale ones)", c["running"])
+                        log.info(
+                            "budget taken; waiting for %d running trial(s) of other workers (or stale ones)",
+                            c["running"],
+                        )
                         waited = True
                     time.sleep(min(hb, 10))
                     continue
                 break
             self._run_batch(study, space, to_run, n_target, beats)
         c = counts(study.get_trials(deepcopy=False))
-        log.info("study %s: %d complete, %d pruned, %d failed (%d retried after a lost worker)", study.study_name, c["complete"], c["pruned"], c["failed"], c["retried"])
+        log.info(
+            "study %s: %d complete, %d pruned, %d failed (%d retried after a lost worker)",
+            study.study_name,
+            c["complete"],
+            c["pruned"],
+            c["failed"],
+            c["retried"],
+        )
 
     def _job_overrides(self, trial, number_for_dir: int, sampled: dict, space: SearchSpace) -> list[str]:
         sub = self.trial_dir.format(number=number_for_dir)
@@ -287,7 +383,11 @@ class OptunaSweep:
         ]
         wb = OmegaConf.select(self.config, "logger.wandb")
         if isinstance(wb, DictConfig):
-            tags = [str(t) for t in (wb.get("tags") or [])] + [f"trial_{trial.number}"] + [f"{k}={v}"[:64] for k, v in sampled.items()]
+            tags = (
+                [str(t) for t in (wb.get("tags") or [])]
+                + [f"trial_{trial.number}"]
+                + [f"{k}={v}"[:64] for k, v in sampled.items()]
+            )
             ov += [f"logger.wandb.group={override_value(name)}", f"logger.wandb.tags={override_value(tags)}"]
         return ov
 
@@ -308,31 +408,49 @@ class OptunaSweep:
                 continue
             try:
                 sampled = space.sample(trial)
-                overrides = self._job_overrides(trial, root if root is not None else trial.number, sampled, space)
-                self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))  # fails here, not in the launcher
+                overrides = self._job_overrides(
+                    trial, root if root is not None else trial.number, sampled, space
+                )
+                self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(overrides)
+                )  # fails here, not in the launcher
             except Exception as e:
                 self._fail(study, trial, f"config: {_reason(e)}", beats)
                 continue
-            run_dir = self.sweep_dir / self.trial_dir.format(number=root if root is not None else trial.number)
+            run_dir = self.sweep_dir / self.trial_dir.format(
+                number=root if root is not None else trial.number
+            )
             trial.set_user_attr("run_dir", str(run_dir))
             trial.set_user_attr("overrides", [f"{k}={override_value(v)}" for k, v in sampled.items()])
             trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             if root is not None:
                 trial.set_user_attr(FAIL_REASON, None)  # copied from the failed original
-                log.info("trial %d retries trial %d (interrupted, or its worker was lost) in %s", trial.number, root, run_dir)
+                log.info(
+                    "trial %d retries trial %d (interrupted, or its worker was lost) in %s",
+                    trial.number,
+                    root,
+                    run_dir,
+                )
             batch.append((trial, overrides))
         if not batch:
             return
         for trial, _ov in batch:
-            log.info("trial %d: %s", trial.number, " ".join(trial.user_attrs.get("overrides", [])) or "(no params)")
+            log.info(
+                "trial %d: %s", trial.number, " ".join(trial.user_attrs.get("overrides", [])) or "(no params)"
+            )
         try:
             rets = self.launcher.launch([tuple(ov) for _, ov in batch], initial_job_idx=self.job_idx)
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C (Lightning turns it into sys.exit(1) after a graceful stop)
+        except (
+            KeyboardInterrupt,
+            SystemExit,
+        ):  # Ctrl-C (Lightning turns it into sys.exit(1) after a graceful stop)
             for trial, _ in batch:
                 self._fail(study, trial, "interrupted (Ctrl-C); retried on the next run", beats, retry=True)
             raise
         except Exception as e:
-            log.error("the launcher failed for trials %s:\n%s", [t.number for t, _ in batch], traceback.format_exc())
+            log.error(
+                "the launcher failed for trials %s:\n%s", [t.number for t, _ in batch], traceback.format_exc()
+            )
             for trial, _ in batch:
                 self._fail(study, trial, f"launcher: {_reason(e)}", beats)
             return
@@ -388,8 +506,14 @@ def _safe_tell(study, trial, *args, **kwargs) -> None:
 
     try:
         study.tell(trial, *args, **kwargs)
-    except UpdateFinishedTrialError:  # declared stale meanwhile (heartbeat later than grace_period) and retried
-        log.warning("trial %d was declared stale by another worker (a heartbeat came later than grace_period) and retried; this result is not recorded", trial.number)
+    except (
+        UpdateFinishedTrialError
+    ):  # declared stale meanwhile (heartbeat later than grace_period) and retried
+        log.warning(
+            "trial %d was declared stale by another worker (a heartbeat came later than grace_period) "
+            "and retried; this result is not recorded",
+            trial.number,
+        )
     except RuntimeError as e:
         if "Study.stop" not in str(e):
             raise

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger("embexp.sweep")
 
@@ -49,7 +50,10 @@ def run_trial(cfg, objective: Callable[[Any], Any], out: Path) -> Any:
         try:
             from embexp.train.record import RunRecord
 
-            trial = {"trial_number": cfg.optuna.get("trial_number"), "study_name": cfg.optuna.get("study_name")}
+            trial = {
+                "trial_number": cfg.optuna.get("trial_number"),
+                "study_name": cfg.optuna.get("study_name"),
+            }
             RunRecord(out).fail(reason, details, optuna=trial)
         except Exception:  # never hide the trial's own error
             log.exception("could not write %s/metrics.json", out)

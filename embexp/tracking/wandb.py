@@ -46,7 +46,9 @@ def wandb_settings(logger_cfg) -> dict | None:
 
 
 @contextlib.contextmanager
-def wandb_run(logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, Any], run_id: str | None = None):
+def wandb_run(
+    logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, Any], run_id: str | None = None
+):
     """Yield a wandb run (or None when tracking is off); ``wandb.finish()`` always runs."""
     kwargs = wandb_settings(logger_cfg)
     if kwargs is None:
@@ -54,7 +56,15 @@ def wandb_run(logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, A
         return
     import wandb
 
-    run = wandb.init(dir=str(run_dir), name=name, id=run_id, resume="allow" if run_id else None, config=config, reinit="finish_previous", **kwargs)
+    run = wandb.init(
+        dir=str(run_dir),
+        name=name,
+        id=run_id,
+        resume="allow" if run_id else None,
+        config=config,
+        reinit="finish_previous",
+        **kwargs,
+    )
     try:
         yield run
     except BaseException:
@@ -119,7 +129,9 @@ def slice_table(metrics: dict[str, float]) -> list[dict]:
     return list(rows.values())
 
 
-def log_run_summary(run, record: dict, *, model_dir: str | Path | None = None, log_model: bool = False) -> None:
+def log_run_summary(
+    run, record: dict, *, model_dir: str | Path | None = None, log_model: bool = False
+) -> None:
     """Baseline/final metrics and cost into the run summary, slices as a table, the
     adapter or model as an artifact."""
     if run is None:

@@ -22,7 +22,11 @@ def rng_states() -> dict:
     """Every generator a training step may draw from (dropout, sampling, shuffles)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]
-    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy_state}  # plain types:
+    states = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": numpy_state,
+    }  # plain types:
     # Lightning loads checkpoints with torch.load(weights_only=True)
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()

@@ -30,7 +30,9 @@ def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = 
         for d in sorted(positives(data.train[q])):
             out.append(TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))))
     if not out:
-        raise DataError(Problem(ds.source, None, "qrels", "no training pairs (no train query has a relevant document)"))
+        raise DataError(
+            Problem(ds.source, None, "qrels", "no training pairs (no train query has a relevant document)")
+        )
     return out
 
 
@@ -91,7 +93,15 @@ class Collator:
     """Tokenises queries and passages (positives then hard negatives) and builds the
     false-negative mask over the candidate columns."""
 
-    def __init__(self, encoder, data: PreparedData, examples: list[TrainExample], *, n_negatives: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        encoder,
+        data: PreparedData,
+        examples: list[TrainExample],
+        *,
+        n_negatives: int = 0,
+        seed: int = 0,
+    ):
         self.encoder = encoder
         self.corpus = data.dataset.corpus
         self.examples = examples
@@ -127,8 +137,15 @@ class Collator:
         pos_ids = [ex.positive_ids[0] for ex in exs]
         neg_ids = [self.sample_negatives(i, e) for i, e in items] if self.n_negatives else []
         cand = [self.doc_keys(d) for d in pos_ids] + [self.doc_keys(d) for row in neg_ids for d in row]
-        pos_sets = [frozenset().union(*(self.doc_keys(d) for d in self.positives.get(ex.query_id, {ex.positive_ids[0]}))) for ex in exs]
-        texts = [self.corpus.text_of(d) for d in pos_ids] + [self.corpus.text_of(d) for row in neg_ids for d in row]
+        pos_sets = [
+            frozenset().union(
+                *(self.doc_keys(d) for d in self.positives.get(ex.query_id, {ex.positive_ids[0]}))
+            )
+            for ex in exs
+        ]
+        texts = [self.corpus.text_of(d) for d in pos_ids] + [
+            self.corpus.text_of(d) for row in neg_ids for d in row
+        ]
         return {
             "query": dict(self.encoder.tokenize([ex.query for ex in exs], "query")),
             "passage": dict(self.encoder.tokenize(texts, "passage")),
@@ -138,10 +155,24 @@ class Collator:
 
 
 class PairDataModule(pl.LightningDataModule):
-    def __init__(self, encoder, data: PreparedData, *, batch_size: int = 32, n_negatives: int = 0, no_duplicates: bool = True, num_workers: int = 0, seed: int = 0, drop_last: bool = False, negatives: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        encoder,
+        data: PreparedData,
+        *,
+        batch_size: int = 32,
+        n_negatives: int = 0,
+        no_duplicates: bool = True,
+        num_workers: int = 0,
+        seed: int = 0,
+        drop_last: bool = False,
+        negatives: dict[str, list[str]] | None = None,
+    ):
         super().__init__()
         if not isinstance(batch_size, int) or batch_size < 2:
-            raise ConfigError("train.batch_size", f"in-batch negatives need a batch size >= 2, got {batch_size!r}")
+            raise ConfigError(
+                "train.batch_size", f"in-batch negatives need a batch size >= 2, got {batch_size!r}"
+            )
         if not isinstance(n_negatives, int) or n_negatives < 0:
             raise ConfigError("negatives.n_negatives", f"must be a non-negative integer, got {n_negatives!r}")
         self.encoder, self.data = encoder, data
@@ -152,7 +183,9 @@ class PairDataModule(pl.LightningDataModule):
     def set_negatives(self, negatives: dict[str, list[str]] | None) -> None:
         """Swap in a new negative pool (a mining round); batches from now on use it."""
         self.examples = build_examples(self.data, negatives)
-        self.collator = Collator(self.encoder, self.data, self.examples, n_negatives=self.n_negatives, seed=self.seed)
+        self.collator = Collator(
+            self.encoder, self.data, self.examples, n_negatives=self.n_negatives, seed=self.seed
+        )
 
     def train_dataloader(self) -> DataLoader:
         if self.no_duplicates:

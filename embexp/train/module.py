@@ -3,7 +3,7 @@ loss, validates and tests with the injected evaluators. No pooling, LoRA wiring 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
@@ -67,7 +67,9 @@ class BiEncoderModule(pl.LightningModule):
         self.val_time_s += result.timings.get("total_s", 0.0)
         self.last_eval, self.last_eval_epoch = result, self.current_epoch
         self.last_eval_fingerprint = self.encoder.fingerprint()
-        self.log_dict({k: v for k, v in result.metrics.items() if "/slice/" not in k and k != result.primary_metric})
+        self.log_dict(
+            {k: v for k, v in result.metrics.items() if "/slice/" not in k and k != result.primary_metric}
+        )
         self.log(result.primary_metric, result.primary, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
@@ -76,7 +78,9 @@ class BiEncoderModule(pl.LightningModule):
         reuse = None
         if self.last_eval is not None and self.last_eval_fingerprint == self.encoder.fingerprint():
             reuse = self.last_eval.corpus_embeddings
-        final = self.test_evaluator(self.encoder, corpus_embeddings=reuse, keep_embeddings=self.evaluator is not None)
+        final = self.test_evaluator(
+            self.encoder, corpus_embeddings=reuse, keep_embeddings=self.evaluator is not None
+        )
         self.test_results = {"test": final}
         if self.evaluator is not None:  # same corpus: only the dev queries are encoded
             self.test_results["dev"] = self.evaluator(self.encoder, corpus_embeddings=final.corpus_embeddings)

@@ -76,6 +76,7 @@ def _drop_excluded(c: dict) -> dict:
 
 def _resolve_within(cfg, kept: dict) -> dict:
     """Resolve the kept keys against the full ``cfg`` (interpolations may point elsewhere)."""
+
     def walk(node, path):
         if isinstance(node, dict):
             return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
@@ -134,25 +135,25 @@ class RunRecord:
         hashed = hashed_config(cfg)
         h = config_hash(hashed)
         bound = self.read(RUN_FILE)
-        if bound is None and self.status() == "finished":
-            prov = self.read(PROVENANCE_FILE) or {}
-            legacy = {"config": _strip(prov.get("config") or {}), "config_hash": None, "hydra": {}}
-            bound = legacy if prov.get("config") else None
+        if bound is None and self.status() == "finished":  # a folder from before run.json existed
+            log.warning("run %s has no run.json (an older embexp): its config is not checked", self.out)
+            return self.read()
         if bound is not None:
             self._restore_hydra(bound.get("hydra") or {})
             if bound.get("config_hash") != h:
-                diffs = diff_keys(bound.get("config") or {}, hashed)
-                if diffs or bound.get("config_hash") is not None:
-                    raise ConfigError("run_id", self._mismatch(diffs))
+                raise ConfigError("run_id", self._mismatch(diff_keys(bound.get("config") or {}, hashed)))
         else:
             hydra_files = {p.name: p.read_text() for p in sorted(self.path(HYDRA_DIR).glob("*.yaml"))}
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.path(RUN_FILE), {
-                "config_hash": h,
-                "config": hashed,
-                "hydra": hydra_files,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            })
+            atomic_write_json(
+                self.path(RUN_FILE),
+                {
+                    "config_hash": h,
+                    "config": hashed,
+                    "hydra": hydra_files,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                },
+            )
         done = self.read()
         if done is not None and done.get("status") == "finished":
             log.info("run %s already finished; returning its results (force=true reruns it)", self.out)
@@ -209,16 +210,15 @@ class RunRecord:
         return record
 
     def fail(self, reason: str, details: str = "", **extra) -> None:
-        """Record a failure unless the run had finished (never hide finished work)."""
-        if self.status() == "finished":
+        """Record a failure unless the run had finished or was pruned (never hide either)."""
+        if self.status() in ("finished", "pruned"):
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path(METRICS_FILE), {"status": "failed", "reason": reason, "traceback": details, **extra})
+        atomic_write_json(
+            self.path(METRICS_FILE), {"status": "failed", "reason": reason, "traceback": details, **extra}
+        )
 
     def prune(self, epoch: int, metrics: dict, **extra) -> None:
-        atomic_write_json(self.path(METRICS_FILE), {"status": "pruned", "epoch": int(epoch), "metrics": metrics, **extra})
-
-
-def _strip(config: dict) -> dict:
-    """A provenance config (fully resolved) without :data:`HASH_EXCLUDE` keys."""
-    return _drop_excluded(json.loads(json.dumps(config, default=str)))
+        atomic_write_json(
+            self.path(METRICS_FILE), {"status": "pruned", "epoch": int(epoch), "metrics": metrics, **extra}
+        )

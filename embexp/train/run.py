@@ -67,9 +67,16 @@ def train(cfg: DictConfig, out: Path) -> dict:
     pl.seed_everything(int(cfg.seed), workers=True)
     parts = prepare(cfg)
     base = baseline(cfg, parts, record)
-    curriculum = Curriculum(cfg, parts.data, out).prepare(parts.encoder, corpus_embeddings=base.corpus_embeddings)
+    curriculum = Curriculum(cfg, parts.data, out).prepare(
+        parts.encoder, corpus_embeddings=base.corpus_embeddings
+    )
     info = apply_adapter(parts.encoder, cfg.adapter)
-    log.info("adapter %s: %s trainable of %s parameters", info.kind, f"{info.trainable_params:,}", f"{info.total_params:,}")
+    log.info(
+        "adapter %s: %s trainable of %s parameters",
+        info.kind,
+        f"{info.trainable_params:,}",
+        f"{info.total_params:,}",
+    )
     module = BiEncoderModule(
         parts.encoder,
         instantiate(cfg.loss),
@@ -90,7 +97,9 @@ def train(cfg: DictConfig, out: Path) -> dict:
     state = RunState()
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = tracking.make_logger(cfg.get("logger"), save_dir=out, run_id=str(cfg.run_id), config=config)
-    trainer = build_trainer(cfg, out, [state, curriculum.attach(module, dm)], logger, has_dev=parts.dev_eval is not None)
+    trainer = build_trainer(
+        cfg, out, [state, curriculum.attach(module, dm)], logger, has_dev=parts.dev_eval is not None
+    )
     ok = False
     try:
         last = out / "checkpoints" / "last.ckpt"
@@ -104,10 +113,14 @@ def train(cfg: DictConfig, out: Path) -> dict:
         trainer.test(module, datamodule=dm, ckpt_path=best_checkpoint(trainer), verbose=False)
         fitted["final_eval_s"] = time.perf_counter() - t0
         parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
-        result = finish(cfg, record, parts, base, module, dm, info, state, curriculum, fitted, trainer.precision)
+        result = finish(
+            cfg, record, parts, base, module, dm, info, state, curriculum, fitted, trainer.precision
+        )
         if logger is not None:
             wb = cfg.logger.wandb
-            tracking.log_run_summary(logger.experiment, result, model_dir=out / "model", log_model=bool(wb.get("log_model", False)))
+            tracking.log_run_summary(
+                logger.experiment, result, model_dir=out / "model", log_model=bool(wb.get("log_model", False))
+            )
         ok = True
         return result
     except Exception as e:
@@ -127,7 +140,9 @@ def prepare(cfg) -> Parts:
     test_eval = build_evaluator(cfg.eval, data, split=data.eval_split, cache_dir=cfg.paths.cache_dir)
     dev_eval = None
     if data.dev:
-        dev_eval = build_evaluator(cfg.eval, data, split="dev", qrels=data.dev, cache_dir=None, show_progress=False)
+        dev_eval = build_evaluator(
+            cfg.eval, data, split="dev", qrels=data.dev, cache_dir=None, show_progress=False
+        )
     return Parts(data, encoder, test_eval, dev_eval)
 
 
@@ -154,12 +169,16 @@ def baseline(cfg, parts: Parts, record: RunRecord) -> Baseline:
 def build_trainer(cfg, out: Path, machinery: list, logger, *, has_dev: bool) -> pl.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` and ``cfg.callbacks`` (each entry instantiated;
     null entries dropped) plus the run machinery (exact-resume state, curriculum)."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+    callbacks = [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c
+    ]
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
-    return instantiate(kwargs, callbacks=[*callbacks, *machinery], logger=logger or False, default_root_dir=str(out))
+    return instantiate(
+        kwargs, callbacks=[*callbacks, *machinery], logger=logger or False, default_root_dir=str(out)
+    )
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str | None:
@@ -170,7 +189,19 @@ def best_checkpoint(trainer: pl.Trainer) -> str | None:
     return None
 
 
-def finish(cfg, record: RunRecord, parts: Parts, base: Baseline, module, dm, info: AdapterInfo, state: RunState, curriculum, fitted: dict, precision) -> dict:
+def finish(
+    cfg,
+    record: RunRecord,
+    parts: Parts,
+    base: Baseline,
+    module,
+    dm,
+    info: AdapterInfo,
+    state: RunState,
+    curriculum,
+    fitted: dict,
+    precision,
+) -> dict:
     """Write the finished run: metrics (baseline and final), cost, per-query rows, provenance."""
     final, final_dev = module.test_results["test"], module.test_results.get("dev")
     fast = bool(cfg.trainer.get("fast_dev_run"))
@@ -179,7 +210,8 @@ def finish(cfg, record: RunRecord, parts: Parts, base: Baseline, module, dm, inf
     run_cost = {
         **info.as_dict(),
         "train_wall_s": train_s,
-        "reembed_corpus_s": final.timings.get("encode_corpus_s") or (module.last_eval.timings.get("encode_corpus_s") if module.last_eval else None),
+        "reembed_corpus_s": final.timings.get("encode_corpus_s")
+        or (module.last_eval.timings.get("encode_corpus_s") if module.last_eval else None),
         "baseline_eval_s": base.wall_s,
         "final_eval_s": fitted["final_eval_s"],
         "peak_rss_mb": cost.peak_rss_mb(),
@@ -193,7 +225,11 @@ def finish(cfg, record: RunRecord, parts: Parts, base: Baseline, module, dm, inf
         "precision": str(precision),
         "device": str(parts.encoder.device),
     }
-    metrics = {**base.metrics, **_prefixed("final", final.metrics), **_prefixed("final", final_dev.metrics if final_dev else {})}
+    metrics = {
+        **base.metrics,
+        **_prefixed("final", final.metrics),
+        **_prefixed("final", final_dev.metrics if final_dev else {}),
+    }
     result = {
         "run_id": str(cfg.run_id),
         "seed": int(cfg.seed),
@@ -204,7 +240,9 @@ def finish(cfg, record: RunRecord, parts: Parts, base: Baseline, module, dm, inf
         "n_train_pairs": n_pairs,
         "negatives": curriculum.summary(),
     }
-    rows = [{**r, "model": "final"} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))] + base.rows
+    rows = [
+        {**r, "model": "final"} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))
+    ] + base.rows
     provenance = {
         "base_model": str(cfg.model.name_or_path),
         "encoder_spec": vars(parts.encoder.spec),
@@ -218,4 +256,3 @@ def finish(cfg, record: RunRecord, parts: Parts, base: Baseline, module, dm, inf
 
 def _prefixed(prefix: str, metrics: dict) -> dict:
     return {f"{prefix}/{k}": v for k, v in metrics.items()}
-

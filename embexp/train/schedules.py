@@ -9,7 +9,13 @@ from torch.optim.lr_scheduler import LambdaLR
 from embexp.errors import ConfigError
 
 
-def linear_warmup(optimizer, num_training_steps: int, warmup_ratio: float = 0.1, warmup_steps: int | None = None, decay: str = "linear") -> LambdaLR:
+def linear_warmup(
+    optimizer,
+    num_training_steps: int,
+    warmup_ratio: float = 0.1,
+    warmup_steps: int | None = None,
+    decay: str = "linear",
+) -> LambdaLR:
     """Linear warm-up to the base lr, then linear (or cosine, or constant) decay to 0."""
     if not 0 <= warmup_ratio < 1:
         raise ConfigError("scheduler.warmup_ratio", f"must be in [0, 1), got {warmup_ratio}")

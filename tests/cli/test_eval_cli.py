@@ -9,14 +9,23 @@ from conftest import SCIFACT, run_cli
 
 def test_eval_dense_tiny(tiny_beir, tmp_path):
     out = tmp_path / "out"
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "model=tiny", "logger=none", f"hydra.run.dir={out}", "eval.k_values=[1,3,5]", "eval.primary=ndcg@5")
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "model=tiny",
+        "logger=none",
+        f"hydra.run.dir={out}",
+        "eval.k_values=[1,3,5]",
+        "eval.primary=ndcg@5",
+    )
     assert p.returncode == 0, p.stderr
     rec = json.loads((out / "metrics.json").read_text())
     assert rec["primary_metric"] == "test/ndcg@5"
     assert 0.0 <= rec["metrics"]["test/ndcg@5"] <= 1.0
     assert rec["metrics"]["test/n_queries"] == 4  # q8 has a 0-graded doc and a relevant one
     assert rec["data"]["fingerprint"] and rec["encoder_fingerprint"]
-    rows = [json.loads(l) for l in (out / "per_query.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "per_query.jsonl").read_text().splitlines()]
     assert {r["query_id"] for r in rows} == {"q3", "q5", "q7", "q8"}
     assert "slice/jargon" not in rec["metrics"]  # keys are split-prefixed
     assert "test/slice/jargon/ndcg@5" in rec["metrics"]  # "ACH", "TX-4410-B"
@@ -24,7 +33,15 @@ def test_eval_dense_tiny(tiny_beir, tmp_path):
 
 def test_eval_bm25_and_wandb_offline(tiny_beir, tmp_path):
     out = tmp_path / "out"
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "eval.retriever=bm25", f"hydra.run.dir={out}", "eval.k_values=[1,3]", "eval.primary=mrr@1")
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "eval.retriever=bm25",
+        f"hydra.run.dir={out}",
+        "eval.k_values=[1,3]",
+        "eval.primary=mrr@1",
+    )
     assert p.returncode == 0, p.stderr
     rec = json.loads((out / "metrics.json").read_text())
     assert rec["metrics"]["test/mrr@1"] > 0.5
@@ -43,7 +60,15 @@ def test_eval_bm25_and_wandb_offline(tiny_beir, tmp_path):
     ],
 )
 def test_bad_config_fails_cleanly(tiny_beir, tmp_path, override, needle):
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "model=tiny", "logger=none", f"hydra.run.dir={tmp_path}", override)
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "model=tiny",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+        override,
+    )
     assert p.returncode == 2
     assert needle in p.stderr and "Traceback" not in p.stderr
 
@@ -51,7 +76,14 @@ def test_bad_config_fails_cleanly(tiny_beir, tmp_path, override, needle):
 def test_bad_data_fails_cleanly(tiny_beir, tmp_path):
     with open(tiny_beir / "corpus.jsonl", "a") as f:
         f.write('{"_id": "d9", "title": "x", "text": \n')
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "model=tiny", "logger=none", f"hydra.run.dir={tmp_path}")
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "model=tiny",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert p.returncode == 2
     assert "corpus.jsonl:7" in p.stderr and "invalid JSON" in p.stderr and "Traceback" not in p.stderr
 
@@ -61,7 +93,16 @@ def test_bad_data_fails_cleanly(tiny_beir, tmp_path):
 def test_scifact_minilm_matches_published(tmp_path):
     """Issue 2 acceptance 1: ST's InformationRetrievalEvaluator gives 0.6451 / 0.9250, MTEB 0.645."""
     out = tmp_path / "dense"
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={SCIFACT}", "data.split=test", "model=minilm-l6", "logger=none", f"hydra.run.dir={out}", "eval.show_progress=false")
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={SCIFACT}",
+        "data.split=test",
+        "model=minilm-l6",
+        "logger=none",
+        f"hydra.run.dir={out}",
+        "eval.show_progress=false",
+    )
     assert p.returncode == 0, p.stderr
     m = json.loads((out / "metrics.json").read_text())["metrics"]
     assert m["test/ndcg@10"] == pytest.approx(0.645, abs=0.002)
@@ -74,7 +115,14 @@ def test_scifact_minilm_matches_published(tmp_path):
 def test_scifact_bm25_matches_published(tmp_path):
     """Issue 2 acceptance 5: published BM25 nDCG@10 0.665-0.679 (BEIR / Pyserini), +-0.02."""
     out = tmp_path / "bm25"
-    p = run_cli("embexp.cli.eval", "data=beir", f"data.path={SCIFACT}", "eval.retriever=bm25", "logger=none", f"hydra.run.dir={out}")
+    p = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={SCIFACT}",
+        "eval.retriever=bm25",
+        "logger=none",
+        f"hydra.run.dir={out}",
+    )
     assert p.returncode == 0, p.stderr
     m = json.loads((out / "metrics.json").read_text())["metrics"]
     assert 0.665 - 0.02 <= m["test/ndcg@10"] <= 0.679 + 0.02

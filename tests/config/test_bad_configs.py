@@ -8,12 +8,13 @@ an error Hydra raises while composing.
 """
 
 import pytest
-from conftest import ROOT, run_cli
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from embexp.config import check_config, config_error
 from embexp.errors import ConfigError
+
+from conftest import ROOT, run_cli
 
 CONF = ROOT / "conf"
 MINED = ["negatives=static"]
@@ -141,7 +142,9 @@ def test_messages_say_what_to_do(overrides, words, monkeypatch):
 def test_eval_with_bm25_needs_no_model():
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="eval", overrides=["eval.retriever=bm25", "model.name_or_path=/nonexistent"])
+        cfg = compose(
+            config_name="eval", overrides=["eval.retriever=bm25", "model.name_or_path=/nonexistent"]
+        )
     check_config(cfg, task="eval")
 
 
@@ -154,11 +157,15 @@ def test_tiny_model_short_name_passes_without_building_it(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("override, key", [("adapter.r=abc", "adapter.r"), ("adapter=prefix", "adapter/prefix")])
+@pytest.mark.parametrize(
+    "override, key", [("adapter.r=abc", "adapter.r"), ("adapter=prefix", "adapter/prefix")]
+)
 def test_cli_reports_a_composition_error_without_traceback(override, key, tmp_path):
     """Hydra composes before the entry point runs: it prints its message (naming the key) and
     exits 1; nothing is written."""
-    p = run_cli("embexp.cli.train", "model=tiny", "logger=none", override, f"hydra.run.dir={tmp_path / 'run'}")
+    p = run_cli(
+        "embexp.cli.train", "model=tiny", "logger=none", override, f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert p.returncode != 0
     assert key in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert not (tmp_path / "run").exists()

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Literal, Optional, Union
 
 import pytest
-from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
@@ -31,6 +30,8 @@ from embexp.config.schema import (
 from embexp.config.signature import describe, fits
 from embexp.config.store import allowed_top_level_keys
 from embexp.errors import ConfigError
+
+from conftest import ROOT
 
 CONF = ROOT / "conf"
 TYPED = {  # group option -> the schema its YAML names
@@ -70,7 +71,9 @@ def _missing_keys(node, prefix: str) -> set[str]:
 def test_every_typed_option_is_listed():
     for group in ("data", "adapter", "negatives", "loss", "eval", "model"):
         for p in (CONF / group).glob("*.yaml"):
-            assert f"{group}/{p.stem}" in TYPED, f"{group}/{p.stem}.yaml: add it to TYPED (and name its schema)"
+            assert f"{group}/{p.stem}" in TYPED, (
+                f"{group}/{p.stem}.yaml: add it to TYPED (and name its schema)"
+            )
 
 
 def test_schemas_are_in_the_config_store():

@@ -15,7 +15,11 @@ from embexp.errors import DataError
 # ---------------------------------------------------------------- helpers
 
 DOCS = [
-    {"_id": "d1", "title": "ACH reversals", "text": "An ACH reversal must be requested within five business days."},
+    {
+        "_id": "d1",
+        "title": "ACH reversals",
+        "text": "An ACH reversal must be requested within five business days.",
+    },
     {"_id": "d2", "title": "", "text": "Wire transfers settle the same day."},
     {"_id": "d3", "title": "Card disputes", "text": "Disputes are filed from the card page."},
     {"_id": "d4", "text": "Statements are issued monthly."},  # no title at all: allowed
@@ -64,7 +68,12 @@ def check(err: DataError, file: Path, line: int | None, field: str, *snippets: s
     """The error names file, line (as FILE:LINE) and field, and says what is wrong."""
     assert isinstance(err, DataError)
     msg = str(err)
-    assert err.file == str(file) and err.line == line and err.field == field, (err.file, err.line, err.field, msg)
+    assert err.file == str(file) and err.line == line and err.field == field, (
+        err.file,
+        err.line,
+        err.field,
+        msg,
+    )
     where = str(file) if line is None else f"{file}:{line}:"
     assert msg.startswith(where), msg
     assert f"field '{field}'" in msg, msg
@@ -82,30 +91,115 @@ def gz(request) -> bool:
 
 # kind -> (file, make the i-th bad line, field, what the message says)
 CASES = {
-    "truncated_json": ("corpus", lambda i: f'{{"_id": "t{i}", "text": "cut off', "json", "invalid JSON (Unterminated string starting at column 23)"),
-    "truncated_after_comma": ("queries", lambda i: f'{{"_id": "t{i}", ', "json", "invalid JSON (Expecting property name enclosed in double quotes at column"),
-    "json_list": ("queries", lambda i: json.dumps([f"x{i}", "a list, not an object"]), "json", "expected a JSON object"),
+    "truncated_json": (
+        "corpus",
+        lambda i: f'{{"_id": "t{i}", "text": "cut off',
+        "json",
+        "invalid JSON (Unterminated string starting at column 23)",
+    ),
+    "truncated_after_comma": (
+        "queries",
+        lambda i: f'{{"_id": "t{i}", ',
+        "json",
+        "invalid JSON (Expecting property name enclosed in double quotes at column",
+    ),
+    "json_list": (
+        "queries",
+        lambda i: json.dumps([f"x{i}", "a list, not an object"]),
+        "json",
+        "expected a JSON object",
+    ),
     "json_scalar": ("corpus", lambda i: json.dumps(f"just a string {i}"), "json", "got a JSON string"),
     "missing_id_doc": ("corpus", lambda i: {"title": "t", "text": f"no id {i}"}, "_id", "missing"),
     "missing_id_query": ("queries", lambda i: {"text": f"no id {i}"}, "_id", "missing"),
-    "list_id": ("queries", lambda i: {"_id": [f"q{i}"], "text": "x"}, "_id", "must be a string or integer, got list"),
-    "float_id": ("corpus", lambda i: {"_id": 1.5 + i, "text": "x"}, "_id", "must be a string or integer, got float"),
+    "list_id": (
+        "queries",
+        lambda i: {"_id": [f"q{i}"], "text": "x"},
+        "_id",
+        "must be a string or integer, got list",
+    ),
+    "float_id": (
+        "corpus",
+        lambda i: {"_id": 1.5 + i, "text": "x"},
+        "_id",
+        "must be a string or integer, got float",
+    ),
     "empty_id": ("corpus", lambda i: {"_id": "  ", "text": f"x{i}"}, "_id", "is empty"),
-    "duplicate_doc": ("corpus", lambda i: {"_id": "d1", "text": f"another text {i}"}, "_id", "duplicate id 'd1' (first on line 1)"),
-    "duplicate_query": ("queries", lambda i: {"_id": "q2", "text": f"again {i}"}, "_id", "duplicate id 'q2' (first on line 2)"),
+    "duplicate_doc": (
+        "corpus",
+        lambda i: {"_id": "d1", "text": f"another text {i}"},
+        "_id",
+        "duplicate id 'd1' (first on line 1)",
+    ),
+    "duplicate_query": (
+        "queries",
+        lambda i: {"_id": "q2", "text": f"again {i}"},
+        "_id",
+        "duplicate id 'q2' (first on line 2)",
+    ),
     "empty_query": ("queries", lambda i: {"_id": f"e{i}", "text": "   "}, "text", "is empty"),
     "missing_query_text": ("queries", lambda i: {"_id": f"e{i}"}, "text", "missing"),
-    "non_string_text": ("queries", lambda i: {"_id": f"e{i}", "text": 42}, "text", "must be a string, got int"),
-    "empty_doc": ("corpus", lambda i: {"_id": f"e{i}", "title": " ", "text": ""}, "text", "has empty title and text"),
+    "non_string_text": (
+        "queries",
+        lambda i: {"_id": f"e{i}", "text": 42},
+        "text",
+        "must be a string, got int",
+    ),
+    "empty_doc": (
+        "corpus",
+        lambda i: {"_id": f"e{i}", "title": " ", "text": ""},
+        "text",
+        "has empty title and text",
+    ),
     "missing_doc_text": ("corpus", lambda i: {"_id": f"e{i}", "title": "only a title"}, "text", "missing"),
-    "bad_frequency_negative": ("queries", lambda i: {"_id": f"f{i}", "text": "x", "frequency": -1}, "frequency", "non-negative number"),
-    "bad_frequency_string": ("queries", lambda i: {"_id": f"f{i}", "text": "x", "frequency": "often"}, "frequency", "non-negative number"),
-    "bad_frequency_bool": ("queries", lambda i: {"_id": f"f{i}", "text": "x", "frequency": True}, "frequency", "non-negative number"),
-    "bad_frequency_nan": ("queries", lambda i: f'{{"_id": "f{i}", "text": "x", "frequency": NaN}}', "frequency", "non-negative number"),
-    "bad_slices_string": ("queries", lambda i: {"_id": f"s{i}", "text": "x", "slices": "jargon"}, "slices", "list of non-empty strings"),
-    "bad_slices_empty_name": ("queries", lambda i: {"_id": f"s{i}", "text": "x", "slices": ["ok", ""]}, "slices", "list of non-empty strings"),
-    "bad_slices_number": ("queries", lambda i: {"_id": f"s{i}", "text": "x", "slices": [1]}, "slices", "list of non-empty strings"),
-    "bad_timestamp": ("queries", lambda i: {"_id": f"t{i}", "text": "x", "timestamp": "yesterday"}, "timestamp", "ISO-8601"),
+    "bad_frequency_negative": (
+        "queries",
+        lambda i: {"_id": f"f{i}", "text": "x", "frequency": -1},
+        "frequency",
+        "non-negative number",
+    ),
+    "bad_frequency_string": (
+        "queries",
+        lambda i: {"_id": f"f{i}", "text": "x", "frequency": "often"},
+        "frequency",
+        "non-negative number",
+    ),
+    "bad_frequency_bool": (
+        "queries",
+        lambda i: {"_id": f"f{i}", "text": "x", "frequency": True},
+        "frequency",
+        "non-negative number",
+    ),
+    "bad_frequency_nan": (
+        "queries",
+        lambda i: f'{{"_id": "f{i}", "text": "x", "frequency": NaN}}',
+        "frequency",
+        "non-negative number",
+    ),
+    "bad_slices_string": (
+        "queries",
+        lambda i: {"_id": f"s{i}", "text": "x", "slices": "jargon"},
+        "slices",
+        "list of non-empty strings",
+    ),
+    "bad_slices_empty_name": (
+        "queries",
+        lambda i: {"_id": f"s{i}", "text": "x", "slices": ["ok", ""]},
+        "slices",
+        "list of non-empty strings",
+    ),
+    "bad_slices_number": (
+        "queries",
+        lambda i: {"_id": f"s{i}", "text": "x", "slices": [1]},
+        "slices",
+        "list of non-empty strings",
+    ),
+    "bad_timestamp": (
+        "queries",
+        lambda i: {"_id": f"t{i}", "text": "x", "timestamp": "yesterday"},
+        "timestamp",
+        "ISO-8601",
+    ),
     "unknown_doc": ("qrels", lambda i: f"q1\tnope{i}\t1", "corpus-id", "unknown document id 'nope0'"),
     "unknown_query": ("qrels", lambda i: f"nq{i}\td1\t1", "query-id", "unknown query id 'nq0'"),
     "score_x": ("qrels", lambda i: "q1\td3\tx", "score", "must be an integer, got 'x'"),
@@ -116,7 +210,12 @@ CASES = {
     "two_columns": ("qrels", lambda i: "q1\td3", "columns", "expected 3 tab-separated columns", "got 2"),
     "five_columns": ("qrels", lambda i: "q1\t0\td3\t1\textra", "columns", "got 5"),
     "space_separated": ("qrels", lambda i: "q1 d3 1", "columns", "got 1"),
-    "conflicting_duplicate": ("qrels", lambda i: f"q1\td1\t{i + 2}", "score", "conflicting duplicate for (q1, d1): 2 here, 1 on line 2"),
+    "conflicting_duplicate": (
+        "qrels",
+        lambda i: f"q1\td1\t{i + 2}",
+        "score",
+        "conflicting duplicate for (q1, d1): 2 here, 1 on line 2",
+    ),
 }
 
 
@@ -155,15 +254,27 @@ def test_several_bad_lines_are_counted(tmp_path, gz, kind):
 
 
 def test_line_numbers_count_blank_lines_and_header(tmp_path, gz):
-    root = make_beir(tmp_path / "ds", gz=gz, corpus=DOCS[:2] + ["", "   "] + [{"_id": "d2", "text": "dup"}] + DOCS[2:])
+    root = make_beir(
+        tmp_path / "ds", gz=gz, corpus=DOCS[:2] + ["", "   "] + [{"_id": "d2", "text": "dup"}] + DOCS[2:]
+    )
     with pytest.raises(DataError) as ei:
         load_beir(root)
     check(ei.value, file_of(root, "corpus", gz), 5, "_id", "duplicate id 'd2' (first on line 2)")
 
-    root = make_beir(tmp_path / "ds2", gz=gz, qrels={"train": ["query-id\tcorpus-id\tscore", "", "q1\td1\t1", "q1\td9\t1"], "test": TEST})
+    root = make_beir(
+        tmp_path / "ds2",
+        gz=gz,
+        qrels={"train": ["query-id\tcorpus-id\tscore", "", "q1\td1\t1", "q1\td9\t1"], "test": TEST},
+    )
     with pytest.raises(DataError) as ei:
         load_beir(root)
-    check(ei.value, root / ("qrels/train.tsv" + (".gz" if gz else "")), 4, "corpus-id", "unknown document id 'd9'")
+    check(
+        ei.value,
+        root / ("qrels/train.tsv" + (".gz" if gz else "")),
+        4,
+        "corpus-id",
+        "unknown document id 'd9'",
+    )
 
 
 def test_unknown_query_and_doc_on_one_line_are_both_reported(tmp_path):
@@ -171,7 +282,10 @@ def test_unknown_query_and_doc_on_one_line_are_both_reported(tmp_path):
     with pytest.raises(DataError) as ei:
         load_beir(root)
     msg = check(ei.value, root / "qrels/train.tsv", 4, "query-id", "unknown query id 'zz'")
-    assert "plus 1 other problem, first: " in msg and f"{root / 'qrels/train.tsv'}:4: field 'corpus-id': unknown document id 'yy'" in msg
+    assert (
+        "plus 1 other problem, first: " in msg
+        and f"{root / 'qrels/train.tsv'}:4: field 'corpus-id': unknown document id 'yy'" in msg
+    )
 
 
 def test_mixed_problems_name_the_first_problem_of_another_kind(tmp_path):
@@ -192,7 +306,14 @@ def test_problems_beyond_the_collector_limit_are_still_counted(tmp_path, monkeyp
     root = make_beir(tmp_path / "ds", corpus=DOCS + [{"text": str(i)} for i in range(5)])
     with pytest.raises(DataError) as ei:
         load_beir(root)
-    msg = check(ei.value, root / "corpus.jsonl", 5, "_id", "(and 2 more such lines (lines 6, 7))", "2 further problems not listed")
+    msg = check(
+        ei.value,
+        root / "corpus.jsonl",
+        5,
+        "_id",
+        "(and 2 more such lines (lines 6, 7))",
+        "2 further problems not listed",
+    )
     assert ei.value.not_kept == 2, msg
 
 
@@ -211,7 +332,9 @@ def test_missing_split_file(tmp_path, gz):
     root = make_beir(tmp_path / "ds", gz=gz)
     with pytest.raises(DataError) as ei:
         load_beir(root, splits=["dev"])
-    msg = check(ei.value, root / "qrels" / "dev.tsv", None, "data.split", "split 'dev' not found", "['test', 'train']")
+    msg = check(
+        ei.value, root / "qrels" / "dev.tsv", None, "data.split", "split 'dev' not found", "['test', 'train']"
+    )
     assert "qrels/dev.tsv" in msg
 
 
@@ -264,7 +387,9 @@ def test_gzip_data_in_a_plain_named_file(tmp_path):
 
 def test_truncated_gzip_file(tmp_path):
     root = make_beir(tmp_path / "ds", gz=True)
-    data = gzip.compress("".join(json.dumps({"_id": f"d{i}", "text": "lorem ipsum " * 20}) + "\n" for i in range(200)).encode())
+    data = gzip.compress(
+        "".join(json.dumps({"_id": f"d{i}", "text": "lorem ipsum " * 20}) + "\n" for i in range(200)).encode()
+    )
     (root / "corpus.jsonl.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError) as ei:
         load_beir(root)
@@ -318,7 +443,13 @@ def test_skip_unknown_ids_still_fails_on_other_problems(tmp_path):
 
 def test_loads_a_valid_folder(tmp_path, gz):
     queries = [
-        {"_id": "q1", "text": "how long is the ACH reversal window", "frequency": 12, "slices": ["jargon", "head"], "timestamp": "2026-03-01T10:00:00Z"},
+        {
+            "_id": "q1",
+            "text": "how long is the ACH reversal window",
+            "frequency": 12,
+            "slices": ["jargon", "head"],
+            "timestamp": "2026-03-01T10:00:00Z",
+        },
         {"_id": "q2", "text": "when do wires settle", "frequency": 0.5},
         QUERIES[2],
         QUERIES[3],
@@ -328,10 +459,16 @@ def test_loads_a_valid_folder(tmp_path, gz):
     assert ds.name == "ds" and ds.source == str(root)
     assert ds.corpus.ids == ["d1", "d2", "d3", "d4"]
     assert ds.corpus.titles[3] == ""
-    assert ds.corpus.text_of("d1") == "ACH reversals An ACH reversal must be requested within five business days."
+    assert (
+        ds.corpus.text_of("d1")
+        == "ACH reversals An ACH reversal must be requested within five business days."
+    )
     assert ds.corpus.text_of("d2") == "Wire transfers settle the same day."
     assert set(ds.queries) == {"q1", "q2", "q3", "q4"}
-    assert ds.qrels == {"train": {"q1": {"d1": 1}, "q2": {"d2": 1}}, "test": {"q3": {"d3": 1}, "q4": {"d4": 2}}}
+    assert ds.qrels == {
+        "train": {"q1": {"d1": 1}, "q2": {"d2": 1}},
+        "test": {"q3": {"d3": 1}, "q4": {"d4": 2}},
+    }
     assert ds.query_meta == {
         "q1": {"frequency": 12, "slices": ["jargon", "head"], "timestamp": "2026-03-01T10:00:00Z"},
         "q2": {"frequency": 0.5},
@@ -341,10 +478,19 @@ def test_loads_a_valid_folder(tmp_path, gz):
 
 
 def test_header_optional_trec_format_integer_ids(tmp_path, gz):
-    corpus = [{"_id": 10, "title": "t", "text": "ten"}, {"_id": 20, "text": "twenty"}, {"_id": "30", "text": "thirty"}]
+    corpus = [
+        {"_id": 10, "title": "t", "text": "ten"},
+        {"_id": 20, "text": "twenty"},
+        {"_id": "30", "text": "thirty"},
+    ]
     queries = [{"_id": 1, "text": "one"}, {"_id": 2, "text": "two"}, {"_id": 3, "text": "three"}]
     qrels = {
-        "train": ["1\t10\t1", "2\t20\t1.0", "  ", "2\t10\t1"],  # no header, "1.0" is an integer, repeated identical rows are fine
+        "train": [
+            "1\t10\t1",
+            "2\t20\t1.0",
+            "  ",
+            "2\t10\t1",
+        ],  # no header, "1.0" is an integer, repeated identical rows are fine
         "test": ["3\t0\t30\t2", "3\tQ0\t20\t0"],  # TREC: qid iter docid rel
         "dev": ["qid\tdocid\trel", "1\t30\t1", "1\t30\t1"],
     }
@@ -352,7 +498,11 @@ def test_header_optional_trec_format_integer_ids(tmp_path, gz):
     ds = load_beir(root)
     assert ds.corpus.ids == ["10", "20", "30"]
     assert sorted(ds.queries) == ["1", "2", "3"]
-    assert ds.qrels == {"train": {"1": {"10": 1}, "2": {"20": 1, "10": 1}}, "test": {"3": {"30": 2, "20": 0}}, "dev": {"1": {"30": 1}}}
+    assert ds.qrels == {
+        "train": {"1": {"10": 1}, "2": {"20": 1, "10": 1}},
+        "test": {"3": {"30": 2, "20": 0}},
+        "dev": {"1": {"30": 1}},
+    }
     assert all(isinstance(s, int) for split in ds.qrels.values() for d in split.values() for s in d.values())
 
 
@@ -376,5 +526,7 @@ def test_fingerprint_is_stable_across_gz_and_plain_and_tracks_content(tmp_path):
     assert changed_query.corpus_fingerprint == plain.corpus_fingerprint
     assert changed_query.fingerprint != plain.fingerprint
 
-    changed_qrel = load_beir(make_beir(tmp_path / "qrel", qrels={"train": TRAIN, "test": TEST[:-1] + ["q4\td4\t1"]}))
+    changed_qrel = load_beir(
+        make_beir(tmp_path / "qrel", qrels={"train": TRAIN, "test": TEST[:-1] + ["q4\td4\t1"]})
+    )
     assert changed_qrel.fingerprint != plain.fingerprint

@@ -55,12 +55,40 @@ ACH_NEG = "ACH return codes are listed in the appendix."
 WIRE = "Wire transfers settle the same day."
 
 HAPPY = [
-    {"query": "how long is the ACH reversal window", "positive": ACH, "negatives": [ACH_NEG], "timestamp": "2026-03-01T10:00:00Z", "slices": ["jargon"]},
-    {"query": "  How long is the ACH reversal WINDOW?", "positives": [{"id": "kb-1", "text": "Reversal window: five days."}, ACH], "negatives": [ACH_NEG, {"id": "kb-9", "text": "Card disputes."}], "timestamp": "2026-03-05T00:00:00Z", "slices": ["head", "jargon"]},
-    {"query": "when do wires settle", "positive": {"id": "kb-2", "text": WIRE}, "frequency": 7, "timestamp": 1767225600, "query_id": "wires"},
-    {"query": "when do wires settle", "positive": {"_id": "kb-2", "text": WIRE}, "timestamp": 1767225601, "query_id": "wires"},
+    {
+        "query": "how long is the ACH reversal window",
+        "positive": ACH,
+        "negatives": [ACH_NEG],
+        "timestamp": "2026-03-01T10:00:00Z",
+        "slices": ["jargon"],
+    },
+    {
+        "query": "  How long is the ACH reversal WINDOW?",
+        "positives": [{"id": "kb-1", "text": "Reversal window: five days."}, ACH],
+        "negatives": [ACH_NEG, {"id": "kb-9", "text": "Card disputes."}],
+        "timestamp": "2026-03-05T00:00:00Z",
+        "slices": ["head", "jargon"],
+    },
+    {
+        "query": "when do wires settle",
+        "positive": {"id": "kb-2", "text": WIRE},
+        "frequency": 7,
+        "timestamp": 1767225600,
+        "query_id": "wires",
+    },
+    {
+        "query": "when do wires settle",
+        "positive": {"_id": "kb-2", "text": WIRE},
+        "timestamp": 1767225601,
+        "query_id": "wires",
+    },
     "",
-    {"query": "dispute a card charge", "positive": {"text": "Disputes are filed from the card page."}, "negatives": None, "timestamp": "2026-02-01T00:00:00+00:00"},
+    {
+        "query": "dispute a card charge",
+        "positive": {"text": "Disputes are filed from the card page."},
+        "negatives": None,
+        "timestamp": "2026-02-01T00:00:00+00:00",
+    },
 ]
 
 
@@ -72,10 +100,23 @@ def test_happy_path(tmp_path, gz):
     assert set(ds.queries) == {ach, "wires", card}
     assert ds.queries["wires"] == "when do wires settle"
     # lines 1 and 2 are the same normalised query: merged, positives and negatives unioned
-    assert ds.qrels == {"train": {ach: {did_of(ACH): 1, "kb-1": 1}, "wires": {"kb-2": 1}, card: {did_of("Disputes are filed from the card page."): 1}}}
+    assert ds.qrels == {
+        "train": {
+            ach: {did_of(ACH): 1, "kb-1": 1},
+            "wires": {"kb-2": 1},
+            card: {did_of("Disputes are filed from the card page."): 1},
+        }
+    }
     assert ds.negatives == {ach: [did_of(ACH_NEG), "kb-9"]}
-    assert ds.query_meta[ach] == {"frequency": 2, "slices": ["head", "jargon"], "timestamp": epoch("2026-03-05T00:00:00")}
-    assert ds.query_meta["wires"] == {"frequency": 7, "timestamp": 1767225601.0}  # given frequency wins over the line count
+    assert ds.query_meta[ach] == {
+        "frequency": 2,
+        "slices": ["head", "jargon"],
+        "timestamp": epoch("2026-03-05T00:00:00"),
+    }
+    assert ds.query_meta["wires"] == {
+        "frequency": 7,
+        "timestamp": 1767225601.0,
+    }  # given frequency wins over the line count
     assert ds.query_meta[card] == {"frequency": 1, "timestamp": epoch("2026-02-01T00:00:00")}
     # corpus: every positive and negative once, sorted by id, no titles
     assert ds.corpus.ids == sorted(ds.corpus.ids) and len(ds.corpus) == 6
@@ -96,7 +137,14 @@ def test_fingerprint_is_the_same_for_gz_and_plain(tmp_path):
 
 
 def _many(n: int) -> list[dict]:
-    return [{"query": f"question number {i}", "positive": f"answer number {i}", "timestamp": 1_700_000_000 + 3600 * i} for i in range(n)]
+    return [
+        {
+            "query": f"question number {i}",
+            "positive": f"answer number {i}",
+            "timestamp": 1_700_000_000 + 3600 * i,
+        }
+        for i in range(n)
+    ]
 
 
 def test_temporal_split_puts_the_newest_in_test(tmp_path):
@@ -127,13 +175,22 @@ def test_seeded_split_is_deterministic_and_by_query(tmp_path):
     assert a.qrels == b.qrels and a.fingerprint == b.fingerprint
     train, test = set(a.qrels["train"]), set(a.qrels["test"])
     assert len(test) == 4 and len(train) == 16 and not train & test and train | test == set(a.queries)
-    assert len(a.qrels["train"].get(qid_of("question number 0"), a.qrels["test"].get(qid_of("question number 0"), {}))) == 2
+    assert (
+        len(
+            a.qrels["train"].get(
+                qid_of("question number 0"), a.qrels["test"].get(qid_of("question number 0"), {})
+            )
+        )
+        == 2
+    )
     assert len({frozenset(load_pairs(path, seed=s).qrels["test"]) for s in range(6)}) > 1
 
 
 def test_prepare_data_with_pairs_config(tmp_path):
     path = write_pairs(tmp_path / "logs.jsonl", _many(30))
-    data = prepare_data({"kind": "pairs", "path": str(path), "test_fraction": 0.2, "split_seed": 3, "dev_fraction": 0.1})
+    data = prepare_data(
+        {"kind": "pairs", "path": str(path), "test_fraction": 0.2, "split_seed": 3, "dev_fraction": 0.1}
+    )
     assert data.eval_split == "test" and len(data.eval) == 6
     assert len(data.dev) == 2 and len(data.train) == 22
     assert not (set(data.train) & set(data.dev)) and not (set(data.train) & set(data.eval))
@@ -151,21 +208,77 @@ BAD = {
     "empty_positive": ({"query": "x", "positive": ""}, "positive", "is empty"),
     "empty_positive_in_list": ({"query": "x", "positives": ["ok", "  "]}, "positives", "is empty"),
     "empty_positive_list": ({"query": "x", "positives": []}, "positives", "is an empty list"),
-    "positive_object_without_text": ({"query": "x", "positive": {"id": "a"}}, "positive.text", "missing or empty"),
-    "positive_bad_id": ({"query": "x", "positive": {"id": ["a"], "text": "t"}}, "positive.id", "must be a string or integer, got list"),
-    "positive_number": ({"query": "x", "positive": 5}, "positive", "must be a text or an object with 'text', got int"),
-    "negatives_not_a_list": ({"query": "x", "positive": "p", "negatives": "n"}, "negatives", "must be a list, got str"),
+    "positive_object_without_text": (
+        {"query": "x", "positive": {"id": "a"}},
+        "positive.text",
+        "missing or empty",
+    ),
+    "positive_bad_id": (
+        {"query": "x", "positive": {"id": ["a"], "text": "t"}},
+        "positive.id",
+        "must be a string or integer, got list",
+    ),
+    "positive_number": (
+        {"query": "x", "positive": 5},
+        "positive",
+        "must be a text or an object with 'text', got int",
+    ),
+    "negatives_not_a_list": (
+        {"query": "x", "positive": "p", "negatives": "n"},
+        "negatives",
+        "must be a list, got str",
+    ),
     "empty_negative": ({"query": "x", "positive": "p", "negatives": [""]}, "negatives", "is empty"),
-    "negative_without_text": ({"query": "x", "positive": "p", "negatives": [{"id": "n1", "text": ""}]}, "negatives.text", "missing or empty"),
-    "bad_timestamp": ({"query": "x", "positive": "p", "timestamp": "last tuesday"}, "timestamp", "expected epoch seconds or ISO-8601, got 'last tuesday'"),
-    "bool_timestamp": ({"query": "x", "positive": "p", "timestamp": True}, "timestamp", "expected epoch seconds or ISO-8601"),
-    "nan_timestamp": ('{"query": "x", "positive": "p", "timestamp": NaN}', "timestamp", "expected epoch seconds or ISO-8601"),
-    "negative_frequency": ({"query": "x", "positive": "p", "frequency": -2}, "frequency", "must be a non-negative number, got -2"),
-    "string_frequency": ({"query": "x", "positive": "p", "frequency": "3"}, "frequency", "must be a non-negative number, got '3'"),
-    "bool_frequency": ({"query": "x", "positive": "p", "frequency": False}, "frequency", "must be a non-negative number"),
-    "infinite_frequency": ('{"query": "x", "positive": "p", "frequency": Infinity}', "frequency", "must be a non-negative number"),
-    "bad_slices": ({"query": "x", "positive": "p", "slices": "jargon"}, "slices", "must be a list of non-empty strings"),
-    "bad_query_id": ({"query": "x", "positive": "p", "query_id": {"a": 1}}, "query_id", "must be a string or integer, got dict"),
+    "negative_without_text": (
+        {"query": "x", "positive": "p", "negatives": [{"id": "n1", "text": ""}]},
+        "negatives.text",
+        "missing or empty",
+    ),
+    "bad_timestamp": (
+        {"query": "x", "positive": "p", "timestamp": "last tuesday"},
+        "timestamp",
+        "expected epoch seconds or ISO-8601, got 'last tuesday'",
+    ),
+    "bool_timestamp": (
+        {"query": "x", "positive": "p", "timestamp": True},
+        "timestamp",
+        "expected epoch seconds or ISO-8601",
+    ),
+    "nan_timestamp": (
+        '{"query": "x", "positive": "p", "timestamp": NaN}',
+        "timestamp",
+        "expected epoch seconds or ISO-8601",
+    ),
+    "negative_frequency": (
+        {"query": "x", "positive": "p", "frequency": -2},
+        "frequency",
+        "must be a non-negative number, got -2",
+    ),
+    "string_frequency": (
+        {"query": "x", "positive": "p", "frequency": "3"},
+        "frequency",
+        "must be a non-negative number, got '3'",
+    ),
+    "bool_frequency": (
+        {"query": "x", "positive": "p", "frequency": False},
+        "frequency",
+        "must be a non-negative number",
+    ),
+    "infinite_frequency": (
+        '{"query": "x", "positive": "p", "frequency": Infinity}',
+        "frequency",
+        "must be a non-negative number",
+    ),
+    "bad_slices": (
+        {"query": "x", "positive": "p", "slices": "jargon"},
+        "slices",
+        "must be a list of non-empty strings",
+    ),
+    "bad_query_id": (
+        {"query": "x", "positive": "p", "query_id": {"a": 1}},
+        "query_id",
+        "must be a string or integer, got dict",
+    ),
     "invalid_json": ('{"query": "x", "positive": ', "json", "invalid JSON"),
     "json_array": ('["x", "p"]', "json", "expected a JSON object"),
 }
@@ -182,7 +295,17 @@ def test_malformed_line(tmp_path, kind, gz):
     assert "more such line" not in msg
 
 
-@pytest.mark.parametrize("kind", ["missing_query", "empty_positive", "negatives_not_a_list", "bad_timestamp", "negative_frequency", "invalid_json"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "missing_query",
+        "empty_positive",
+        "negatives_not_a_list",
+        "bad_timestamp",
+        "negative_frequency",
+        "invalid_json",
+    ],
+)
 def test_several_malformed_lines_are_counted(tmp_path, kind):
     bad, field, snippet = BAD[kind]
     path = write_pairs(tmp_path / "logs.jsonl", [GOOD, bad, GOOD, bad, bad])
@@ -212,7 +335,11 @@ def test_same_doc_id_with_two_texts_on_one_line(tmp_path):
 
 
 def test_query_id_reused_for_another_query(tmp_path):
-    rows = [{"query": "a", "positive": "p", "query_id": 7}, {"query": "A!", "positive": "p", "query_id": "7"}, {"query": "b", "positive": "p", "query_id": 7}]
+    rows = [
+        {"query": "a", "positive": "p", "query_id": 7},
+        {"query": "A!", "positive": "p", "query_id": "7"},
+        {"query": "b", "positive": "p", "query_id": 7},
+    ]
     path = write_pairs(tmp_path / "logs.jsonl", rows)
     with pytest.raises(DataError) as ei:
         load_pairs(path)
@@ -220,7 +347,10 @@ def test_query_id_reused_for_another_query(tmp_path):
 
 
 def test_query_id_zero_is_an_id(tmp_path):
-    path = write_pairs(tmp_path / "logs.jsonl", [{"query": "a", "positive": "p", "query_id": 0}, {"query": "b", "positive": "p"}])
+    path = write_pairs(
+        tmp_path / "logs.jsonl",
+        [{"query": "a", "positive": "p", "query_id": 0}, {"query": "b", "positive": "p"}],
+    )
     assert "0" in load_pairs(path, test_fraction=0).queries
 
 
@@ -255,4 +385,11 @@ def test_no_training_queries_left(tmp_path):
     tied = write_pairs(tmp_path / "tied.jsonl", [dict(r, timestamp=5) for r in _many(4)])
     with pytest.raises(DataError) as ei:
         load_pairs(tied, test_fraction=0.25, temporal=True)
-    check(ei.value, tied, None, "data.test_fraction", "no training queries left", "tied at the cut-off timestamp")
+    check(
+        ei.value,
+        tied,
+        None,
+        "data.test_fraction",
+        "no training queries left",
+        "tied at the cut-off timestamp",
+    )

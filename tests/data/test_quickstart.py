@@ -27,8 +27,7 @@ from embexp.data.quickstart import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-FILES = ["corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv",
-         "README.md"]
+FILES = ["corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv", "README.md"]
 SPLITS = ("train", "dev", "test")
 
 
@@ -57,6 +56,7 @@ def kb(tmp_path_factory):
 
 # --- determinism -------------------------------------------------------------------------
 
+
 def test_same_seed_is_byte_identical(tmp_path):
     a = generate(tmp_path / "a", seed=7)
     b = generate(tmp_path / "b", seed=7)
@@ -79,15 +79,24 @@ def test_deterministic_across_processes_and_hash_seeds(tmp_path, kb):
     out = kb[0]
     for hash_seed in ("1", "2"):
         dest = tmp_path / f"h{hash_seed}"
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
-               "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        subprocess.run([sys.executable, "-m", "embexp.data.quickstart", str(dest), "--seed", "0"],
-                       cwd=REPO, env=env, check=True, capture_output=True)
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": hash_seed,
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "embexp.data.quickstart", str(dest), "--seed", "0"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         for name in FILES:
             assert (dest / name).read_bytes() == (out / name).read_bytes(), (hash_seed, name)
 
 
 # --- BEIR structure ----------------------------------------------------------------------
+
 
 def test_files_and_corpus(kb):
     out, corpus, _, _ = kb
@@ -173,6 +182,7 @@ def test_graded_scores(kb, tmp_path):
 
 # --- slices and frequencies --------------------------------------------------------------
 
+
 def test_jargon_slice(kb):
     _, _, queries, qrels = kb
     by_id = {q["_id"]: q for q in queries}
@@ -202,12 +212,15 @@ def test_head_and_tail_frequencies(kb):
 
 # --- content -----------------------------------------------------------------------------
 
+
 def test_near_miss_articles_present(kb):
     titles = {d["title"] for d in kb[1]}
-    for pair in [("When an incoming transfer can be reversed", "Why a bank transfer is returned"),
-                 ("Questioning a charge on your card", "Why a card purchase doesn't go through"),
-                 ("Returning hardware you no longer want", "Printing a prepaid return label"),
-                 ("Lumio Counter Bluetooth: connection setup", "Lumio Counter Wired: connection setup")]:
+    for pair in [
+        ("When an incoming transfer can be reversed", "Why a bank transfer is returned"),
+        ("Questioning a charge on your card", "Why a card purchase doesn't go through"),
+        ("Returning hardware you no longer want", "Printing a prepaid return label"),
+        ("Lumio Counter Bluetooth: connection setup", "Lumio Counter Wired: connection setup"),
+    ]:
         assert set(pair) <= titles, pair
 
 
@@ -221,6 +234,7 @@ def test_n_products_scales_hardware(tmp_path):
 
 
 # --- CLI, README, speed ------------------------------------------------------------------
+
 
 def test_cli_and_readme(tmp_path, capsys):
     out = tmp_path / "cli"
@@ -243,8 +257,19 @@ def test_generation_is_fast(tmp_path):
 def test_module_has_no_third_party_imports():
     src = Path(quickstart.__file__).read_text(encoding="utf-8")
     imports = set(re.findall(r"^(?:from|import) (\w+)", src, flags=re.M))
-    assert imports <= {"__future__", "argparse", "functools", "importlib", "json", "re", "random",
-                       "sys", "dataclasses", "pathlib", "typing"}
+    assert imports <= {
+        "__future__",
+        "argparse",
+        "functools",
+        "importlib",
+        "json",
+        "re",
+        "random",
+        "sys",
+        "dataclasses",
+        "pathlib",
+        "typing",
+    }
 
 
 # --- checksums and content files --------------------------------------------------------
@@ -287,8 +312,13 @@ def test_content_files_load_and_validate(tmp_path):
     assert len(content.hardware.families) == 10
     assert all(f.variants for f in content.hardware.families)
     assert {p.name for p in CONTENT_DIR.glob("*.json")} == {
-        "articles.json", "ach_codes.json", "catalog.json", "hardware.json", "boilerplate.json",
-        "noise.json"}
+        "articles.json",
+        "ach_codes.json",
+        "catalog.json",
+        "hardware.json",
+        "boilerplate.json",
+        "noise.json",
+    }
     # a directory can be passed in; a copy loads equal and generates the same data
     shutil.copytree(CONTENT_DIR, tmp_path / "copy")
     copy = load_content(tmp_path / "copy")
@@ -306,19 +336,34 @@ def _edit_content(src: Path, dest: Path, filename: str, edit) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("filename, edit, field, where", [
-    ("articles.json", lambda d: d["payments"]["articles"][3].pop("title"), "'title'",
-     "payments.articles[3]"),
-    ("hardware.json", lambda d: d["families"][1]["variants"][0].pop("hints"), "'hints'",
-     "families[1].variants[0]"),
-    ("catalog.json", lambda d: d["plans"][2].pop("pcode"), "'pcode'", "plans[2]"),
-    ("noise.json", lambda d: d.pop("suffixes"), "'suffixes'", "top level"),
-    ("hardware.json", lambda d: d["families"][0]["variants"][1].update(battery="yes"), "battery",
-     "families[0].variants[1].battery"),
-    ("ach_codes.json", lambda d: d["codes"][0].update(colour="red"), "'colour'", "codes[0]"),
-    ("hardware.json", lambda d: d["issues"].pop("pair"), "'pair'", "families[0].issues[0]"),
-    ("boilerplate.json", lambda d: d.pop("cards"), "'cards'", "top level"),
-])
+@pytest.mark.parametrize(
+    "filename, edit, field, where",
+    [
+        (
+            "articles.json",
+            lambda d: d["payments"]["articles"][3].pop("title"),
+            "'title'",
+            "payments.articles[3]",
+        ),
+        (
+            "hardware.json",
+            lambda d: d["families"][1]["variants"][0].pop("hints"),
+            "'hints'",
+            "families[1].variants[0]",
+        ),
+        ("catalog.json", lambda d: d["plans"][2].pop("pcode"), "'pcode'", "plans[2]"),
+        ("noise.json", lambda d: d.pop("suffixes"), "'suffixes'", "top level"),
+        (
+            "hardware.json",
+            lambda d: d["families"][0]["variants"][1].update(battery="yes"),
+            "battery",
+            "families[0].variants[1].battery",
+        ),
+        ("ach_codes.json", lambda d: d["codes"][0].update(colour="red"), "'colour'", "codes[0]"),
+        ("hardware.json", lambda d: d["issues"].pop("pair"), "'pair'", "families[0].issues[0]"),
+        ("boilerplate.json", lambda d: d.pop("cards"), "'cards'", "top level"),
+    ],
+)
 def test_malformed_content_names_file_and_field(tmp_path, filename, edit, field, where):
     bad = _edit_content(CONTENT_DIR, tmp_path / "content", filename, edit)
     with pytest.raises(ContentError) as exc:

@@ -59,14 +59,27 @@ def test_known_text_duplicates_across_train_and_test(scifact):
 
 def test_leakage_fail_names_them(scifact):
     with pytest.raises(DataError) as ei:
-        guard(scifact.qrels["train"], {"test": scifact.qrels["test"]}, scifact.queries, policy="fail", source=str(SCIFACT))
+        guard(
+            scifact.qrels["train"],
+            {"test": scifact.qrels["test"]},
+            scifact.queries,
+            policy="fail",
+            source=str(SCIFACT),
+        )
     msg = str(ei.value)
     assert "('1291', '1292')" in msg and "('871', '870')" in msg and "2 train/eval query pairs" in msg
 
 
 @pytest.mark.parametrize("seed", [0, 5])  # seed 5 carves 1291 into dev unless the guard runs first
 def test_prepare_data_fail_and_drop(seed):
-    cfg = {"kind": "beir", "path": str(SCIFACT), "split": "test", "dev_fraction": 0.1, "dev_max_queries": 200, "dev_seed": seed}
+    cfg = {
+        "kind": "beir",
+        "path": str(SCIFACT),
+        "split": "test",
+        "dev_fraction": 0.1,
+        "dev_max_queries": 200,
+        "dev_seed": seed,
+    }
     with pytest.raises(DataError) as ei:
         prepare_data(dict(cfg, leakage="fail"))
     msg = str(ei.value)
@@ -76,7 +89,9 @@ def test_prepare_data_fail_and_drop(seed):
     assert data.leakage.by_id == []
     assert data.leakage.by_text[:2] == LEAKED  # train vs test, found before dev is carved
     # anything after that is one of SciFact's two within-train duplicate pairs split across train and dev
-    assert all(frozenset(p) in ({"85", "86"}, {"89", "90"}) and p[1] in data.dev for p in data.leakage.by_text[2:])
+    assert all(
+        frozenset(p) in ({"85", "86"}, {"89", "90"}) and p[1] in data.dev for p in data.leakage.by_text[2:]
+    )
     assert not {"871", "1291"} & (set(data.train) | set(data.dev))
     assert len(data.dev) == 81  # round(0.1 * 807)
     assert len(data.train) == 807 - 81 - len(data.leakage.by_text[2:])

@@ -28,8 +28,13 @@ def test_carve_dev_by_query_seeded_no_overlap():
     assert not set(tr) & set(dev) and set(tr) | set(dev) == set(train)
     assert all(dev[q] == train[q] for q in dev) and all(tr[q] == train[q] for q in tr)
     assert carve_dev(train, fraction=0.2, seed=7) == (tr, dev)  # deterministic
-    assert carve_dev(dict(reversed(list(train.items()))), fraction=0.2, seed=7) == (tr, dev)  # independent of dict order
-    assert len({frozenset(carve_dev(train, fraction=0.2, seed=s)[1]) for s in range(5)}) > 1  # the seed matters
+    assert carve_dev(dict(reversed(list(train.items()))), fraction=0.2, seed=7) == (
+        tr,
+        dev,
+    )  # independent of dict order
+    assert (
+        len({frozenset(carve_dev(train, fraction=0.2, seed=s)[1]) for s in range(5)}) > 1
+    )  # the seed matters
     assert train == _train(50)  # input untouched
 
 
@@ -38,7 +43,9 @@ def test_carve_dev_sizes():
     assert len(carve_dev(_train(5), fraction=0.01)[1]) == 1  # at least one
     with pytest.raises(DataError) as ei:
         carve_dev(_train(1), fraction=0.5)
-    assert ei.value.field == "data.dev_fraction" and "cannot carve 1 dev queries from 1 train queries" in str(ei.value)
+    assert ei.value.field == "data.dev_fraction" and "cannot carve 1 dev queries from 1 train queries" in str(
+        ei.value
+    )
 
 
 # ---------------------------------------------------------------- temporal_split / parse_timestamp
@@ -91,7 +98,8 @@ EVAL = {q: {"d1": 1} for q in ("e1", "e2", "e3", "e4")}
 
 def test_normalise_text():
     assert normalise_text("  How do I reset my PIN?? ") == "how do i reset my pin"
-    assert normalise_text("Straße\u00a0–\tＡＣＨ") == "strasse ach"  # casefold, NFKC, dashes and odd spaces
+    # casefold, NFKC, dashes and odd spaces
+    assert normalise_text("Straße\u00a0–\tＡＣＨ") == "strasse ach"
     assert normalise_text("!!!") == ""
 
 
@@ -136,7 +144,9 @@ def test_guard_against_several_eval_splits():
 def test_guard_unknown_policy(policy):
     with pytest.raises(ConfigError) as ei:
         guard(TRAIN, {"test": EVAL}, QUERIES, policy=policy)
-    assert ei.value.key == "data.leakage" and str(ei.value).startswith("config key 'data.leakage': must be one of")
+    assert ei.value.key == "data.leakage" and str(ei.value).startswith(
+        "config key 'data.leakage': must be one of"
+    )
 
 
 def test_clean_data_passes_every_policy():
@@ -186,14 +196,17 @@ def test_prepare_data_carves_dev_and_drops_leaked_train_queries(tmp_path):
 
 
 def test_leaked_queries_never_reach_a_carved_dev_split(tmp_path):
-    # carving dev before guarding would, for some seeds, move tr0 (a copy of test te0) into dev where the guard no longer sees it
+    # carving dev before guarding would, for some seeds, move tr0 (a copy of test te0) into dev
+    # where the guard no longer sees it
     root = make_folder(tmp_path / "tiny")
     for seed in range(30):
         data = prepare_data({"kind": "beir", "path": str(root), "dev_fraction": 0.5, "dev_seed": seed})
         assert "tr0" not in data.dev and "te1" not in data.dev, seed
         assert data.leakage.by_text == [("tr0", "te0")] and data.leakage.by_id == ["te1"], seed
         with pytest.raises(DataError):
-            prepare_data({"kind": "beir", "path": str(root), "dev_fraction": 0.5, "dev_seed": seed, "leakage": "fail"})
+            prepare_data(
+                {"kind": "beir", "path": str(root), "dev_fraction": 0.5, "dev_seed": seed, "leakage": "fail"}
+            )
 
 
 def test_prepare_data_policies(tmp_path, caplog):
@@ -226,8 +239,21 @@ def test_prepare_data_uses_a_given_dev_split_and_guards_against_it(tmp_path):
 def test_prepare_data_with_an_omegaconf_node(tmp_path):
     omegaconf = pytest.importorskip("omegaconf")
     root = make_folder(tmp_path / "tiny")
-    cfg = omegaconf.OmegaConf.create({"kind": "beir", "path": str(root), "split": "test", "train_split": "train", "dev_split": "dev",
-                                      "dev_fraction": 0.1, "dev_max_queries": None, "dev_seed": 0, "temporal": False, "leakage": "drop", "skip_unknown_ids": False})
+    cfg = omegaconf.OmegaConf.create(
+        {
+            "kind": "beir",
+            "path": str(root),
+            "split": "test",
+            "train_split": "train",
+            "dev_split": "dev",
+            "dev_fraction": 0.1,
+            "dev_max_queries": None,
+            "dev_seed": 0,
+            "temporal": False,
+            "leakage": "drop",
+            "skip_unknown_ids": False,
+        }
+    )
     data = prepare_data(cfg)
     ref = prepare_data({"kind": "beir", "path": str(root)})
     assert (data.train, data.dev, data.leakage.as_dict()) == (ref.train, ref.dev, ref.leakage.as_dict())
@@ -237,11 +263,17 @@ def test_prepare_data_errors_name_the_config_key(tmp_path):
     root = make_folder(tmp_path / "tiny")
     with pytest.raises(DataError) as ei:
         prepare_data({"kind": "beir", "path": str(root), "split": "dev"})
-    assert ei.value.field == "data.split" and ei.value.file == f"{root}/qrels/dev.tsv" and "available: ['test', 'train']" in str(ei.value)
+    assert (
+        ei.value.field == "data.split"
+        and ei.value.file == f"{root}/qrels/dev.tsv"
+        and "available: ['test', 'train']" in str(ei.value)
+    )
     with pytest.raises(DataError) as ei:
         prepare_data({"kind": "beir", "path": str(root), "train_split": "nope"})
     assert ei.value.field == "data.train_split" and ei.value.file == f"{root}/qrels/nope.tsv"
-    assert prepare_data({"kind": "beir", "path": str(root), "train_split": "nope"}, need_train=False).train == {}
+    assert (
+        prepare_data({"kind": "beir", "path": str(root), "train_split": "nope"}, need_train=False).train == {}
+    )
     with pytest.raises(ConfigError) as ei:
         prepare_data({"kind": "beir", "path": str(root), "dev_fraction": 1.5})
     assert ei.value.key == "data.dev_fraction"

@@ -78,7 +78,14 @@ def test_identical_ids_are_ignored():
     corpus = Corpus(["q1", "a"], ["", ""], ["query one", "doc a"])
     ev = RetrievalEvaluator(corpus, {"q1": "query one"}, {"q1": {"a": 1}}, k_values=[1], primary="mrr@1")
     assert ev(FakeEncoder(ENC)).metrics["test/mrr@1"] == 1.0
-    ev = RetrievalEvaluator(corpus, {"q1": "query one"}, {"q1": {"a": 1}}, k_values=[1], primary="mrr@1", ignore_identical_ids=False)
+    ev = RetrievalEvaluator(
+        corpus,
+        {"q1": "query one"},
+        {"q1": {"a": 1}},
+        k_values=[1],
+        primary="mrr@1",
+        ignore_identical_ids=False,
+    )
     assert ev(FakeEncoder(ENC)).metrics["test/mrr@1"] == 0.0
 
 
@@ -111,12 +118,27 @@ def test_rrf_by_hand():
 
 
 def test_bm25_and_hybrid_retrieve_lexical_matches():
-    corpus = Corpus(["a", "b", "c"], ["", "", ""], ["refund policy for cards", "return shipping label", "ach reversal window"])
+    corpus = Corpus(
+        ["a", "b", "c"],
+        ["", "", ""],
+        ["refund policy for cards", "return shipping label", "ach reversal window"],
+    )
     queries = {"q": "shipping label"}
-    ev = RetrievalEvaluator(corpus, queries, {"q": {"b": 1}}, k_values=[1, 3], primary="mrr@1", retriever="bm25")
+    ev = RetrievalEvaluator(
+        corpus, queries, {"q": {"b": 1}}, k_values=[1, 3], primary="mrr@1", retriever="bm25"
+    )
     assert ev().metrics["test/mrr@1"] == 1.0
-    enc = FakeEncoder({"refund policy for cards": [1, 0], "return shipping label": [0.9, 0.1], "ach reversal window": [0, 1], "shipping label": [1, 0]})
-    ev = RetrievalEvaluator(corpus, queries, {"q": {"b": 1}}, k_values=[1, 3], primary="mrr@1", retriever="hybrid")
+    enc = FakeEncoder(
+        {
+            "refund policy for cards": [1, 0],
+            "return shipping label": [0.9, 0.1],
+            "ach reversal window": [0, 1],
+            "shipping label": [1, 0],
+        }
+    )
+    ev = RetrievalEvaluator(
+        corpus, queries, {"q": {"b": 1}}, k_values=[1, 3], primary="mrr@1", retriever="hybrid"
+    )
     res = ev(enc)
     # dense ranks a,b,c; bm25 ranks b first: fused b = 1/62 + 1/61 > a = 1/61 + 1/6x
     assert res.run["q"][0][0] == "b"
@@ -126,5 +148,11 @@ def test_real_encoder_end_to_end(tiny_encoder):
     corpus = Corpus(["a", "b"], ["t", ""], ["alpha", "beta"])
     ev = RetrievalEvaluator(corpus, {"q": "alpha"}, {"q": {"a": 1}}, k_values=[1, 2], primary="ndcg@2")
     res = ev(tiny_encoder, keep_embeddings=True)
-    assert set(res.metrics) >= {"test/ndcg@2", "test/recall@1", "test/map@2", "test/hit_rate@1", "test/precision@1"}
+    assert set(res.metrics) >= {
+        "test/ndcg@2",
+        "test/recall@1",
+        "test/map@2",
+        "test/hit_rate@1",
+        "test/precision@1",
+    }
     assert res.corpus_embeddings.shape == (2, tiny_encoder.dim)

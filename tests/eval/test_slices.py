@@ -3,11 +3,20 @@ import json
 import pytest
 
 from embexp.data.types import Corpus
-from embexp.errors import DataError
+from embexp.errors import ConfigError, DataError
 from embexp.eval.slices import build_slices, is_jargon, load_slice_file
 
 
-@pytest.mark.parametrize("text", ["ACH reversal window", "how do i reset 2FA", "TX-4410-B wont pair", "sku ab1234 missing", "what is an RMA"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ACH reversal window",
+        "how do i reset 2FA",
+        "TX-4410-B wont pair",
+        "sku ab1234 missing",
+        "what is an RMA",
+    ],
+)
 def test_jargon_detected(text):
     assert is_jargon(text)
 
@@ -19,7 +28,12 @@ def test_plain_not_jargon(text):
 
 def test_slices_from_meta_file_frequency_and_exposure(tmp_path):
     queries = {"a": "ACH window", "b": "money back", "c": "label", "d": "label printing"}
-    meta = {"a": {"frequency": 100, "slices": ["payments"]}, "b": {"frequency": 1}, "c": {"frequency": 5}, "d": {"frequency": 50}}
+    meta = {
+        "a": {"frequency": 100, "slices": ["payments"]},
+        "b": {"frequency": 1},
+        "c": {"frequency": 5},
+        "d": {"frequency": 50},
+    }
     f = tmp_path / "s.tsv"
     f.write_text("query-id\tslice\nb\tvip,refunds\nzz\tvip\n")
     s = build_slices(["a", "b", "c", "d"], queries, meta, file=str(f))
@@ -27,15 +41,21 @@ def test_slices_from_meta_file_frequency_and_exposure(tmp_path):
     assert s["jargon"] == {"a"}
     assert s["head"] == {"a"} and s["tail"] == {"b", "c"}
     # no frequency: by training exposure of the relevant documents
-    s = build_slices(["b", "c"], queries, {}, eval_qrels={"b": {"d1": 1}, "c": {"d2": 1}}, train_qrels={"x": {"d1": 1}})
+    s = build_slices(
+        ["b", "c"], queries, {}, eval_qrels={"b": {"d1": 1}, "c": {"d2": 1}}, train_qrels={"x": {"d1": 1}}
+    )
     assert s["head"] == {"b"} and s["tail"] == {"c"}
 
 
 def test_rare_terms_count_as_jargon():
-    corpus = Corpus(["1", "2", "3"], ["", "", ""], ["common words here", "common words there", "zyzzyva common"])
+    corpus = Corpus(
+        ["1", "2", "3"], ["", "", ""], ["common words here", "common words there", "zyzzyva common"]
+    )
     s = build_slices(["q"], {"q": "what is zyzzyva"}, {}, corpus=corpus, rare_max_df=1, head_tail=False)
     assert s["jargon"] == {"q"}
-    assert "jargon" not in build_slices(["q"], {"q": "what is zyzzyva"}, {}, corpus=corpus, rare_max_df=0, head_tail=False)
+    assert "jargon" not in build_slices(
+        ["q"], {"q": "what is zyzzyva"}, {}, corpus=corpus, rare_max_df=0, head_tail=False
+    )
 
 
 def test_bad_slice_file(tmp_path):
@@ -47,3 +67,18 @@ def test_bad_slice_file(tmp_path):
     j.write_text(json.dumps({"q1": "vip"}))
     with pytest.raises(DataError, match="s.json"):
         load_slice_file(j)
+
+
+def long_queries(query_ids, queries, query_meta, corpus):
+    """A slice of one's own (``eval.slices.rules``): queries of more than three words."""
+    return [q for q in query_ids if len(queries[q].split()) > 3]
+
+
+def test_user_rules_add_slices_named_after_the_function():
+    queries = {"a": "ach reversal window length today", "b": "refund", "c": "card pin reset how to do it"}
+    got = build_slices(
+        ["a", "b", "c"], queries, {}, jargon=False, head_tail=False, rules=["test_slices:long_queries"]
+    )
+    assert got == {"long_queries": {"a", "c"}}
+    with pytest.raises(ConfigError, match="eval.slices.rules"):
+        build_slices(["a"], queries, {}, rules=["no_such_module:f"])

@@ -39,12 +39,16 @@ def test_masked_hard_negative_pairs_leave_the_mean():
     got = compute_loss_from_embeddings(Q, P, NEG, margin=0.2, mask=mask)
     assert got.item() == pytest.approx(0.0, abs=1e-6)  # remaining pairs: 0, 0, 0 over 3
     # margin 0.5, same mask: 0, 0, .3 over 3 pairs
-    assert compute_loss_from_embeddings(Q, P, NEG, margin=0.5, mask=mask).item() == pytest.approx(0.1, abs=1e-6)
+    assert compute_loss_from_embeddings(Q, P, NEG, margin=0.5, mask=mask).item() == pytest.approx(
+        0.1, abs=1e-6
+    )
     # other rows' masked columns (not my own negatives) do not matter here
     other = torch.zeros(2, 6, dtype=torch.bool)
     other[0, 2 + 2] = other[1, 1] = True
-    assert torch.equal(compute_loss_from_embeddings(Q, P, NEG, margin=0.2, mask=other),
-                       compute_loss_from_embeddings(Q, P, NEG, margin=0.2))
+    assert torch.equal(
+        compute_loss_from_embeddings(Q, P, NEG, margin=0.2, mask=other),
+        compute_loss_from_embeddings(Q, P, NEG, margin=0.2),
+    )
 
 
 def test_batch_hard_in_batch_hand_computed():

@@ -10,15 +10,23 @@ from omegaconf import OmegaConf
 
 from conftest import write_beir
 
-WORDS = "refund card label ach reversal pin pairing light button shipping invoice account password login error code battery charger screen update network printer router cable warranty".split()
+WORDS = (
+    "refund card label ach reversal pin pairing light button shipping invoice account password login "
+    "error code battery charger screen update network printer router cable warranty"
+).split()
 
 
-def synthetic_beir(folder: Path, *, n_docs: int = 60, n_train: int = 20, extra_qrels: dict | None = None, extra_queries=()) -> Path:
+def synthetic_beir(
+    folder: Path, *, n_docs: int = 60, n_train: int = 20, extra_qrels: dict | None = None, extra_queries=()
+) -> Path:
     rng = random.Random(0)
     docs = [(f"d{i}", f"doc {i}", " ".join(rng.choices(WORDS, k=12))) for i in range(n_docs)]
-    queries = [(f"q{i}", " ".join(rng.choices(WORDS, k=4)) + f" {i}") for i in range(n_train + 4)] + list(extra_queries)
+    queries = [(f"q{i}", " ".join(rng.choices(WORDS, k=4)) + f" {i}") for i in range(n_train + 4)] + list(
+        extra_queries
+    )
     qrels = {
-        "train": [(f"q{i}", f"d{i}", 1) for i in range(n_train)] + [(f"q{i}", f"d{i + 30}", 1) for i in range(0, n_train, 5)],
+        "train": [(f"q{i}", f"d{i}", 1) for i in range(n_train)]
+        + [(f"q{i}", f"d{i + 30}", 1) for i in range(0, n_train, 5)],
         "dev": [(f"q{n_train + 2}", "d50", 1), (f"q{n_train + 3}", "d51", 1)],
         "test": [(f"q{n_train}", "d52", 1), (f"q{n_train + 1}", "d53", 1)],
     }

@@ -2,9 +2,9 @@
 the current weights with the validation's corpus embeddings, pool swaps, warm-up."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
-from types import SimpleNamespace
 import torch
 
 from embexp.data.prepare import prepare_data
@@ -31,7 +31,15 @@ class FakeModule:
 
 
 def _validate(encoder, data):
-    ev = RetrievalEvaluator(data.dataset.corpus, data.dataset.queries, data.dev, name="dev", k_values=[10], primary="ndcg@10", dtype="fp32")
+    ev = RetrievalEvaluator(
+        data.dataset.corpus,
+        data.dataset.queries,
+        data.dev,
+        name="dev",
+        k_values=[10],
+        primary="ndcg@10",
+        dtype="fp32",
+    )
     return ev(encoder, keep_embeddings=True)
 
 
@@ -52,7 +60,13 @@ def test_eval_queries_and_any_split_positives_never_mined(tmp_path, tiny_encoder
     )
     lines = (path / "queries.jsonl").read_text().splitlines()
     q1 = json.loads(lines[1])["text"]
-    (path / "queries.jsonl").write_text("\n".join(l if '"qx"' not in l else json.dumps({"_id": "qx", "text": q1.upper() + "!"}) for l in lines) + "\n")
+    (path / "queries.jsonl").write_text(
+        "\n".join(
+            line if '"qx"' not in line else json.dumps({"_id": "qx", "text": q1.upper() + "!"})
+            for line in lines
+        )
+        + "\n"
+    )
     cfg = make_cfg(path, "x")
     cfg.data.leakage = "warn"
     data = prepare_data(cfg.data)
@@ -69,7 +83,9 @@ def test_eval_queries_and_any_split_positives_never_mined(tmp_path, tiny_encoder
     assert res.stats["n_queries_skipped_leakage"] == 2
 
 
-def test_iterative_remines_from_current_weights_with_validation_embeddings(mining_beir, tiny_model_dir, tmp_path, monkeypatch):
+def test_iterative_remines_from_current_weights_with_validation_embeddings(
+    mining_beir, tiny_model_dir, tmp_path, monkeypatch
+):
     cfg = make_cfg(mining_beir, tiny_model_dir, kind="iterative", n_negatives=2, window=[1, 8])
     data = prepare_data(cfg.data)
     encoder = build_encoder(cfg.model)
@@ -80,7 +96,9 @@ def test_iterative_remines_from_current_weights_with_validation_embeddings(minin
     dm = PairDataModule(encoder, data, batch_size=2, n_negatives=2)
     c.attach(module, dm)
     assert dm.n_negatives == 2
-    assert {ex.query_id: ex.negative_ids for ex in dm.examples} == {ex.query_id: round0[ex.query_id] for ex in dm.examples}
+    assert {ex.query_id: ex.negative_ids for ex in dm.examples} == {
+        ex.query_id: round0[ex.query_id] for ex in dm.examples
+    }
 
     # same weights: the same pool; then change the weights: a different pool
     same = mine_with_encoder(encoder, data, c.params, dtype="fp32").doc_ids()
@@ -94,18 +112,22 @@ def test_iterative_remines_from_current_weights_with_validation_embeddings(minin
 
     monkeypatch.setattr(cur, "encode_corpus", no_encoding)
     module.last_eval_epoch = 0  # as Lightning calls it: right after the validation of epoch 0
-    c.on_validation_end(SimpleNamespace(sanity_checking=False, current_epoch=0, max_epochs=3, loggers=[]), module)
+    c.on_validation_end(
+        SimpleNamespace(sanity_checking=False, current_epoch=0, max_epochs=3, loggers=[]), module
+    )
     assert c.pool_round == 1 and c.rounds[-1]["corpus_source"] == "validation" and c.rounds[-1]["epoch"] == 0
     assert c.pool != round0
     assert c.rounds[-1]["overlap_previous"] < 1.0
     # the data module now serves the new pool, through the collate the DataLoader calls
-    assert {ex.query_id: ex.negative_ids for ex in dm.examples} == {ex.query_id: c.pool[ex.query_id] for ex in dm.examples}
+    assert {ex.query_id: ex.negative_ids for ex in dm.examples} == {
+        ex.query_id: c.pool[ex.query_id] for ex in dm.examples
+    }
     batch = dm.train_dataloader().collate_fn([(0, 3), (1, 3)])
     assert batch["n_neg"] == 2 and c.used[3] == {1}
     # the hook does not mine twice for an epoch; files are written
     c.on_eval(result, 0)
     assert len(c.rounds) == 2
-    rounds = [json.loads(l) for l in (tmp_path / "mining_rounds.jsonl").read_text().splitlines()]
+    rounds = [json.loads(line) for line in (tmp_path / "mining_rounds.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rounds] == [0, 1]
     prov = json.loads((tmp_path / "negatives.provenance.json").read_text())
     assert prov["round"] == 1 and prov["encoder_fingerprint"] == encoder.fingerprint()
@@ -116,14 +138,20 @@ def test_warmup_and_refresh_schedule(mining_beir, tiny_model_dir, tmp_path):
     data = prepare_data(cfg.data)
     encoder = build_encoder(cfg.model)
     c = Curriculum(cfg, data, tmp_path).prepare(encoder)
-    assert c.pool is None and c.rounds == []  # iterative + warm-up: the first pool comes from warmed-up weights
+    assert (
+        c.pool is None and c.rounds == []
+    )  # iterative + warm-up: the first pool comes from warmed-up weights
     module = FakeModule(encoder)
     dm = PairDataModule(encoder, data, batch_size=2, n_negatives=2)
     c.attach(module, dm)
     assert dm.n_negatives == 0 and not c.active  # in-batch only during warm-up
     assert [c._due(e) for e in range(2)] == [False, True]  # first pool after epoch E - 1 = 1
-    c.on_train_epoch_end(type("T", (), {"current_epoch": 1, "max_epochs": 6, "loggers": []})(), module)  # no validation ran
-    assert c.pool_round == 0 and c.rounds[0]["corpus_source"] == "encoded" and c.active and dm.n_negatives == 2
+    c.on_train_epoch_end(
+        type("T", (), {"current_epoch": 1, "max_epochs": 6, "loggers": []})(), module
+    )  # no validation ran
+    assert (
+        c.pool_round == 0 and c.rounds[0]["corpus_source"] == "encoded" and c.active and dm.n_negatives == 2
+    )
     # then every refresh_every = 2 epochs, and never after the last epoch (max_epochs = 6)
     assert [c._due(e) for e in range(2, 6)] == [False, True, False, False]
 
@@ -148,7 +176,15 @@ def test_static_warmup_activates_at_epoch_start(mining_beir, tiny_model_dir, tmp
 def test_negatives_file_is_guarded_and_reused(mining_beir, tiny_model_dir, tmp_path):
     f = tmp_path / "given.jsonl"
     f.write_text(
-        json.dumps({"query_id": "q3", "negatives": [{"doc_id": "d3", "score": 0.9, "rank": 1}, {"doc_id": "d9", "score": 0.5, "rank": 2}]})
+        json.dumps(
+            {
+                "query_id": "q3",
+                "negatives": [
+                    {"doc_id": "d3", "score": 0.9, "rank": 1},
+                    {"doc_id": "d9", "score": 0.5, "rank": 2},
+                ],
+            }
+        )
         + "\n"
         + json.dumps({"query_id": "q20", "negatives": ["d1"]})  # a test query: dropped
         + "\n"

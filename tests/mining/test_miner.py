@@ -17,7 +17,17 @@ def _vec(score: float, k: int, dim: int = 40) -> np.ndarray:
 
 
 # query q = e_0; its positive scores 0.80; the others score as listed (descending)
-HAND = [("pos", 0.80), ("a", 0.95), ("b", 0.78), ("c", 0.74), ("e", 0.70), ("f", 0.60), ("g", 0.50), ("h", 0.40), ("i", 0.30)]
+HAND = [
+    ("pos", 0.80),
+    ("a", 0.95),
+    ("b", 0.78),
+    ("c", 0.74),
+    ("e", 0.70),
+    ("f", 0.60),
+    ("g", 0.50),
+    ("h", 0.40),
+    ("i", 0.30),
+]
 #  ranks after removing "pos":  a=1  b=2  c=3  e=4  f=5  g=6  h=7  i=8
 
 
@@ -28,7 +38,16 @@ def _hand(**kw):
     Q[0, 1] = 0.0
     text_ids = np.arange(len(ids))
     text_ids[ids.index("f")] = text_ids[ids.index("pos")]  # f has the positive's text
-    params = MiningParams(**{"window": (1, 8), "n_negatives": 8, "depth": 8, "margin_abs": None, "margin_rel": None, **kw.pop("params", {})})
+    params = MiningParams(
+        **{
+            "window": (1, 8),
+            "n_negatives": 8,
+            "depth": 8,
+            "margin_abs": None,
+            "margin_rel": None,
+            **kw.pop("params", {}),
+        }
+    )
     return mine(C, Q, ["q"], {"q": {"pos": 1}}, ids, params, doc_text_ids=text_ids, **kw)
 
 
@@ -37,12 +56,15 @@ def test_window_ranks_count_after_removing_positives():
     assert [(n.doc_id, n.rank) for n in r.negatives["q"]] == [("b", 2), ("c", 3), ("e", 4)]
     assert r.negatives["q"][0].score == pytest.approx(0.78, abs=1e-6)
     r = _hand(params={"window": (1, 1), "text_filter": False})
-    assert [n.doc_id for n in r.negatives["q"]] == ["a"]  # rank 1 = best non-positive, although "pos" ranks 2nd raw
+    assert [n.doc_id for n in r.negatives["q"]] == [
+        "a"
+    ]  # rank 1 = best non-positive, although "pos" ranks 2nd raw
 
 
 def test_filters_remove_exactly_what_they_should():
     r = _hand(params={"margin_abs": 0.05, "margin_rel": 0.1}, veto_pairs={("q", "g"), ("other", "h")})
-    # text: f (same text as pos); margin_abs: s > 0.80 - 0.05 -> a, b; margin_rel: s > 0.80 * 0.9 = 0.72 -> c; veto: g
+    # text: f (same text as pos); margin_abs: s > 0.80 - 0.05 -> a, b;
+    # margin_rel: s > 0.80 * 0.9 = 0.72 -> c; veto: g
     assert [(n.doc_id, n.rank) for n in r.negatives["q"]] == [("e", 4), ("h", 7), ("i", 8)]
     s = r.stats
     assert s["n_candidates"] == 8 and s["n_negatives"] == 3
@@ -74,7 +96,9 @@ def test_false_negative_estimate_and_veto_hook():
 
     r = _hand(params={"window": (1, 3), "text_filter": False}, veto=veto)
     assert seen == [("q", ["a", "b", "c"])]
-    assert [n.doc_id for n in r.negatives["q"]] == ["a", "c"] and r.stats["removed_veto_share"] == pytest.approx(1 / 3)
+    assert [n.doc_id for n in r.negatives["q"]] == ["a", "c"] and r.stats[
+        "removed_veto_share"
+    ] == pytest.approx(1 / 3)
 
 
 def _random_problem(seed=0, nq=30, nc=300, dim=16):
@@ -87,7 +111,10 @@ def _random_problem(seed=0, nq=30, nc=300, dim=16):
     qids = [f"q{i}" for i in range(nq)]
     # positives: some of each query's nearest documents, so they sit inside the window
     top = np.argsort(-(Q @ C.T), axis=1)
-    qrels = {q: {ids[j]: 1 for j in top[i, rng.choice(10, size=rng.integers(1, 4), replace=False)]} for i, q in enumerate(qids)}
+    qrels = {
+        q: {ids[j]: 1 for j in top[i, rng.choice(10, size=rng.integers(1, 4), replace=False)]}
+        for i, q in enumerate(qids)
+    }
     exclude = {q: {ids[j] for j in top[i, rng.choice(20, size=2, replace=False)]} for i, q in enumerate(qids)}
     return C, Q, qids, qrels, ids, exclude
 
@@ -144,7 +171,15 @@ def test_overlap_with_previous_round():
 
 def test_rows_are_the_file_format():
     rows = _hand(params={"window": (2, 3), "text_filter": False}).rows()
-    assert rows == [{"query_id": "q", "negatives": [{"doc_id": "b", "score": pytest.approx(0.78, abs=1e-6), "rank": 2}, {"doc_id": "c", "score": pytest.approx(0.74, abs=1e-6), "rank": 3}]}]
+    assert rows == [
+        {
+            "query_id": "q",
+            "negatives": [
+                {"doc_id": "b", "score": pytest.approx(0.78, abs=1e-6), "rank": 2},
+                {"doc_id": "c", "score": pytest.approx(0.74, abs=1e-6), "rank": 3},
+            ],
+        }
+    ]
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,9 @@ def test_save_load_keeps_prefixes_and_rejects_mismatch(tiny_encoder, tmp_path):
     y = loaded.encode(["some text"], "query", dtype="fp32")
     assert np.allclose(x, y, atol=1e-6)
     # inherit (None) is fine; a different explicit prefix fails before anything runs
-    BiEncoder.from_spec(EncoderSpec(str(tmp_path / "m"), pooling=None, query_prefix=None, passage_prefix=None))
+    BiEncoder.from_spec(
+        EncoderSpec(str(tmp_path / "m"), pooling=None, query_prefix=None, passage_prefix=None)
+    )
     with pytest.raises(ConfigError, match="model.query_prefix") as e:
         BiEncoder.from_spec(EncoderSpec(str(tmp_path / "m"), query_prefix="", passage_prefix="passage: "))
     assert "query: " in str(e.value)

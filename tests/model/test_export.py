@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
 from embexp.errors import DataError
 from embexp.model.adapters import apply_adapter
 from embexp.model.encoder import BiEncoder, EncoderSpec
 from embexp.model.export import export
+
+from conftest import run_cli
 
 SentenceTransformer = pytest.importorskip("sentence_transformers").SentenceTransformer
 
@@ -28,7 +29,9 @@ TEXTS = [
 LORA = {"kind": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
 
 
-def perturb(encoder: BiEncoder, select=lambda name: True, scale: float = 0.5, additive: bool = False, seed: int = 1) -> int:
+def perturb(
+    encoder: BiEncoder, select=lambda name: True, scale: float = 0.5, additive: bool = False, seed: int = 1
+) -> int:
     """Overwrite (or shift) the trainable parameters that ``select`` picks with random values."""
     g = torch.Generator().manual_seed(seed)
     n = 0
@@ -60,7 +63,9 @@ def test_export_refuses_an_unfinished_run(state, tiny_encoder, tiny_model_dir, t
     tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
     if state is not None:
         (tmp_path / "run" / "metrics.json").write_text(json.dumps({"status": state}))
-    with pytest.raises(DataError, match="metrics.json is missing" if state is None else f"the run is '{state}'"):
+    with pytest.raises(
+        DataError, match="metrics.json is missing" if state is None else f"the run is '{state}'"
+    ):
         export(tmp_path / "run", tmp_path / "st")
     assert not (tmp_path / "st").exists()
 
@@ -107,12 +112,21 @@ def test_export_files_follow_the_sentence_transformers_layout(tiny_encoder, tiny
     modules = json.loads((out / "modules.json").read_text())
     assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
     assert [m["path"] for m in modules] == ["", "1_Pooling", "2_Normalize"]
-    assert json.loads((out / "sentence_bert_config.json").read_text()) == {"max_seq_length": 64, "do_lower_case": False}
+    assert json.loads((out / "sentence_bert_config.json").read_text()) == {
+        "max_seq_length": 64,
+        "do_lower_case": False,
+    }
     pooling = json.loads((out / "1_Pooling" / "config.json").read_text())
-    assert pooling["pooling_mode"] == "mean" and pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
+    assert (
+        pooling["pooling_mode"] == "mean"
+        and pooling["pooling_mode_mean_tokens"]
+        and not pooling["pooling_mode_cls_token"]
+    )
     assert pooling["word_embedding_dimension"] == tiny_encoder.dim and pooling["include_prompt"] is True
     cfg = json.loads((out / "config_sentence_transformers.json").read_text())
-    assert cfg["prompts"] == {"query": "query: ", "document": "passage: "} and cfg["default_prompt_name"] is None
+    assert (
+        cfg["prompts"] == {"query": "query: ", "document": "passage: "} and cfg["default_prompt_name"] is None
+    )
     spec = json.loads((out / "embexp_encoder.json").read_text())
     assert spec["name_or_path"] == str(out) and spec["base_model"] == str(tiny_model_dir)
     assert spec["passage_prefix"] == "passage: " and spec["merged_adapter"] is False
@@ -138,7 +152,9 @@ def test_full_finetune_export_via_cli(tiny_encoder, tiny_model_dir, tmp_path):
     assert max_diff(st.encode_document(TEXTS), ours_p) < ATOL
     assert max_diff(st.encode(TEXTS, prompt_name="query"), ours_q) < ATOL
     # the weights were saved as trained (not the base model's)
-    base = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), query_prefix="query: ", passage_prefix="passage: "))
+    base = BiEncoder.from_spec(
+        EncoderSpec(str(tiny_model_dir), query_prefix="query: ", passage_prefix="passage: ")
+    )
     assert max_diff(base.encode(TEXTS, "passage", dtype="fp32"), ours_p) > 1e-3
     # existing OUT: refused without --overwrite, replaced with it
     p2 = run_cli("embexp.cli.export", str(tmp_path / "run"), str(tmp_path / "st"))
@@ -147,7 +163,16 @@ def test_full_finetune_export_via_cli(tiny_encoder, tiny_model_dir, tmp_path):
 
 @pytest.mark.parametrize("pooling, normalize, st_mode", [("cls", True, "cls"), ("last", False, "lasttoken")])
 def test_cls_and_last_pooling_export(pooling, normalize, st_mode, tiny_model_dir, tmp_path):
-    enc = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), pooling=pooling, normalize=normalize, query_prefix="q: ", query_max_length=32, passage_max_length=64))
+    enc = BiEncoder.from_spec(
+        EncoderSpec(
+            str(tiny_model_dir),
+            pooling=pooling,
+            normalize=normalize,
+            query_prefix="q: ",
+            query_max_length=32,
+            passage_max_length=64,
+        )
+    )
     apply_adapter(enc, {"kind": "last_layer", "n_layers": 1})
     perturb(enc, scale=0.05, additive=True)
     enc.save(tmp_path / "m", base_model=str(tiny_model_dir))
@@ -178,7 +203,7 @@ def test_bad_run_dir_is_a_one_line_error(case, tmp_path):
         target.write_text("x")
     p = run_cli("embexp.cli.export", str(target), str(tmp_path / "out"))
     assert p.returncode == 2, p.stderr[-2000:]
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0], p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "out").exists()

@@ -17,11 +17,17 @@ def hook_for(tmp_path, max_epochs):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="s", storage=url, direction="maximize")
     trial = study.ask()
-    ocfg = OmegaConf.create({
-        "study_name": "s", "storage": url, "trial_number": trial.number, "pruning_metric": METRIC,
-        # prunes every reported value below 2.0, i.e. every value a metric in [0, 1] can take
-        "pruner": "threshold", "pruner_kwargs": {"lower": 2.0},
-    })
+    ocfg = OmegaConf.create(
+        {
+            "study_name": "s",
+            "storage": url,
+            "trial_number": trial.number,
+            "pruning_metric": METRIC,
+            # prunes every reported value below 2.0, i.e. every value a metric in [0, 1] can take
+            "pruner": "threshold",
+            "pruner_kwargs": {"lower": 2.0},
+        }
+    )
     return PruningHook(ocfg, tmp_path, "run", max_epochs=max_epochs), study, trial.number
 
 

@@ -6,10 +6,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT
 from embexp.errors import ConfigError
 from embexp.sweep.space import SearchSpace, override_value
 from embexp.sweep.study import counts, pruning_metric_for
+
+from conftest import ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEARCHES = sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*.yaml"))
@@ -31,7 +32,11 @@ def test_hydra_sweep_syntax_to_optuna():
     assert (p["loss.temperature"].kind, p["loss.temperature"].log) == ("float", True)
     assert (p["adapter.r"].kind, p["adapter.r"].low, p["adapter.r"].high) == ("int", 4, 64)
     assert p["adapter.alpha"].kind == "int" and p["adapter.alpha"].log
-    assert (p["train.batch_size"].low, p["train.batch_size"].high, p["train.batch_size"].step) == (16, 64, 16)  # stop exclusive
+    assert (p["train.batch_size"].low, p["train.batch_size"].high, p["train.batch_size"].step) == (
+        16,
+        64,
+        16,
+    )  # stop exclusive
     assert p["loss"].choices == ["infonce", "triplet"]
     assert p["optimizer.lr"].kind == "float" and not p["optimizer.lr"].log
     assert space.fixed == {"data": "data=beir", "seed": "seed=3"}  # the command line wins over params
@@ -46,7 +51,11 @@ def test_hydra_sweep_syntax_to_optuna():
 
 def test_conditional_params_only_when_their_condition_holds():
     space = SearchSpace.build(
-        {"adapter": "choice(lora, full, last_layer)", "adapter.r": "choice(4, 8)", "adapter.n_layers": "choice(1, 2)"},
+        {
+            "adapter": "choice(lora, full, last_layer)",
+            "adapter.r": "choice(4, 8)",
+            "adapter.n_layers": "choice(1, 2)",
+        },
         [],
         {"adapter.r": "adapter==lora", "adapter.n_layers": "adapter in [last_layer]"},
     )
@@ -61,7 +70,9 @@ def test_conditional_params_only_when_their_condition_holds():
     # a condition on a fixed override or on the composed config
     fixed = SearchSpace.build({"adapter.r": "choice(4, 8)"}, ["adapter=full"], {"adapter.r": "adapter!=full"})
     assert fixed.sample(optuna.create_study().ask()) == {}
-    base = SearchSpace.build({"adapter.r": "choice(4, 8)"}, [], {"adapter.r": "adapter==lora"}, base_lookup={"adapter": "lora"}.get)
+    base = SearchSpace.build(
+        {"adapter.r": "choice(4, 8)"}, [], {"adapter.r": "adapter==lora"}, base_lookup={"adapter": "lora"}.get
+    )
     assert "adapter.r" in base.sample(optuna.create_study().ask())
 
 
@@ -77,7 +88,9 @@ def test_custom_search_space_adds_overrides():
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(10):
         s = space.sample(study.ask())
-        assert ("loss.margin" in s) == (s["loss"] == "triplet") and ("loss.symmetric" in s) == (s["loss"] == "infonce")
+        assert ("loss.margin" in s) == (s["loss"] == "triplet") and ("loss.symmetric" in s) == (
+            s["loss"] == "infonce"
+        )
         assert any(o.startswith("loss.") and "=" in o for o in space.overrides(s))
 
 
@@ -88,7 +101,11 @@ def test_custom_search_space_adds_overrides():
         ({"a": "tag(log, interval(0, 1))"}, {}, "hydra.sweeper.params.a"),
         ({"a": "choice(1, 2)"}, {"b": "a==1"}, "hydra.sweeper.conditional.b"),
         ({"a": "choice(1, 2)"}, {"a": "a=1"}, "hydra.sweeper.conditional.a"),
-        ({"a": "choice(1, 2)", "b": "choice(1, 2)"}, {"a": "b==1", "b": "a==1"}, "hydra.sweeper.conditional.a"),
+        (
+            {"a": "choice(1, 2)", "b": "choice(1, 2)"},
+            {"a": "b==1", "b": "a==1"},
+            "hydra.sweeper.conditional.a",
+        ),
     ],
 )
 def test_bad_space_names_the_key(params, conditional, key):
@@ -103,15 +120,33 @@ def test_grid_and_override_text():
     with pytest.raises(ConfigError):
         SearchSpace.build({"x": "interval(0, 1)"}, []).grid()
     assert override_value("sqlite:////tmp/a b.db") == "'sqlite:////tmp/a b.db'"
-    assert override_value(0.05) == "0.05" and override_value("lora") == "lora" and override_value("1e-3") == "'1e-3'"
+    assert (
+        override_value(0.05) == "0.05"
+        and override_value("lora") == "lora"
+        and override_value("1e-3") == "'1e-3'"
+    )
     assert override_value({"n_startup_trials": 2}) == "{n_startup_trials:2}"
-    assert pruning_metric_for("final/dev/ndcg@10") == "dev/ndcg@10" == pruning_metric_for("final/test/ndcg@10")
+    assert (
+        pruning_metric_for("final/dev/ndcg@10") == "dev/ndcg@10" == pruning_metric_for("final/test/ndcg@10")
+    )
 
 
 def test_budget_counts_retried_and_not_run_trials_once():
     S = optuna.trial.TrialState
-    mk = lambda n, state, sys=None, user=None: optuna.trial.create_trial(state=state, value=1.0 if state == S.COMPLETE else None, system_attrs=sys or {}, user_attrs=user or {})
-    trials = [mk(0, S.COMPLETE), mk(1, S.FAIL), mk(2, S.FAIL, user={"fail_reason": "OOM"}), mk(3, S.COMPLETE, sys={"failed_trial": 1, "retry_history": [1]}), mk(4, S.FAIL, user={"not_run": "budget"})]
+
+    def mk(n, state, sys=None, user=None):
+        value = 1.0 if state == S.COMPLETE else None
+        return optuna.trial.create_trial(
+            state=state, value=value, system_attrs=sys or {}, user_attrs=user or {}
+        )
+
+    trials = [
+        mk(0, S.COMPLETE),
+        mk(1, S.FAIL),
+        mk(2, S.FAIL, user={"fail_reason": "OOM"}),
+        mk(3, S.COMPLETE, sys={"failed_trial": 1, "retry_history": [1]}),
+        mk(4, S.FAIL, user={"not_run": "budget"}),
+    ]
     for i, t in enumerate(trials):
         t.number = i
     c = counts(trials)
@@ -121,11 +156,18 @@ def test_budget_counts_retried_and_not_run_trials_once():
 @pytest.mark.parametrize("name", SEARCHES)
 def test_shipped_sweeps_compose_and_parse(name):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"hparams_search={name}", "data=beir", "data.path=/x"], return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=[f"hparams_search={name}", "data=beir", "data.path=/x"],
+            return_hydra_config=True,
+        )
     sw = cfg.hydra.sweeper
     assert sw._target_.endswith("EmbexpOptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.optimized_metric
-    assert sw.study_name.startswith(f"{name}-beir-") and "${hydra.sweeper.study_name}" in OmegaConf.to_container(cfg.hydra.sweep)["dir"]
+    assert (
+        sw.study_name.startswith(f"{name}-beir-")
+        and "${hydra.sweeper.study_name}" in OmegaConf.to_container(cfg.hydra.sweep)["dir"]
+    )
     space = SearchSpace.build(OmegaConf.to_container(sw.params), [], OmegaConf.to_container(sw.conditional))
     assert space.params
     directions = [sw.direction] if isinstance(sw.direction, str) else list(sw.direction)
@@ -135,5 +177,9 @@ def test_shipped_sweeps_compose_and_parse(name):
 
 def test_slurm_launcher_config_composes():
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=["hparams_search=lora_rank_alpha_lr", "hydra/launcher=slurm"], return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=["hparams_search=lora_rank_alpha_lr", "hydra/launcher=slurm"],
+            return_hydra_config=True,
+        )
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1

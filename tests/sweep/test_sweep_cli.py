@@ -19,7 +19,13 @@ import yaml
 
 from conftest import ROOT, run_cli
 
-TINY = ["model=tiny", "logger=none", "train.batch_size=2", "eval.show_progress=false", "callbacks.progress_bar=null"]
+TINY = [
+    "model=tiny",
+    "logger=none",
+    "train.batch_size=2",
+    "eval.show_progress=false",
+    "callbacks.progress_bar=null",
+]
 PG_URL = os.environ.get("EMBEXP_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 FINISHED = ("COMPLETE", "PRUNED")
 
@@ -28,7 +34,17 @@ def sweep_args(beir, sweep_dir, *extra, plots=False, grace=2):
     """Tiny trials; plots (6 s of plotly + matplotlib) only where a test looks at them. A short
     grace period makes a killed worker's trial stale fast; where another worker checks for
     stale trials meanwhile, a longer one keeps a busy machine's late heartbeat from counting."""
-    return ["data=beir", f"data.path={beir}", *TINY, "trainer.max_epochs=2", f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.heartbeat_interval=1", f"hydra.sweeper.grace_period={grace}", f"hydra.sweeper.plots={str(plots).lower()}", *extra]
+    return [
+        "data=beir",
+        f"data.path={beir}",
+        *TINY,
+        "trainer.max_epochs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweeper.heartbeat_interval=1",
+        f"hydra.sweeper.grace_period={grace}",
+        f"hydra.sweeper.plots={str(plots).lower()}",
+        *extra,
+    ]
 
 
 def rows(sweep_dir: Path) -> list[dict]:
@@ -47,7 +63,18 @@ def load_study(url: str, name: str):
 
 def test_tpe_median_sweep_writes_reports(tiny_beir, tmp_path):
     sd = tmp_path / "sweep"
-    p = run_cli("embexp.cli.train", "hparams_search=temperature_x_loss", *sweep_args(tiny_beir, sd, "hydra.sweeper.n_trials=3", "hydra.sweeper.pruner_kwargs.n_startup_trials=1", "hydra.sweeper.pruner_kwargs.n_warmup_steps=0", plots=True))
+    p = run_cli(
+        "embexp.cli.train",
+        "hparams_search=temperature_x_loss",
+        *sweep_args(
+            tiny_beir,
+            sd,
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.pruner_kwargs.n_startup_trials=1",
+            "hydra.sweeper.pruner_kwargs.n_warmup_steps=0",
+            plots=True,
+        ),
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     table = rows(sd)
     assert [r["number"] for r in table] == ["0", "1", "2"] and all(r["state"] in FINISHED for r in table)
@@ -58,7 +85,11 @@ def test_tpe_median_sweep_writes_reports(tiny_beir, tmp_path):
         assert Path(r["run_dir"]).name == f"trial_{r['number']}" and rec["status"] in ("finished", "pruned")
         assert r["last_epoch"] != ""  # the dev metric was reported every epoch
     best = yaml.safe_load((sd / "best_params.yaml").read_text())
-    assert best["optimized_metric"] == "final/dev/ndcg@10" and best["best_trial"] in (0, 1, 2) and "loss" in best["params"]
+    assert (
+        best["optimized_metric"] == "final/dev/ndcg@10"
+        and best["best_trial"] in (0, 1, 2)
+        and "loss" in best["params"]
+    )
     assert "hparams_search" not in best["command"] and f"loss={best['params']['loss']}" in best["command"]
     for plot in ("optimization_history", "parallel_coordinate", "intermediate_values"):
         assert (sd / "plots" / f"{plot}.html").stat().st_size > 1000, plot
@@ -72,19 +103,37 @@ def test_failing_trial_is_recorded_and_the_sweep_goes_on(tiny_beir, tmp_path):
     error as its reason; the valid one is pruned by a threshold no dev metric reaches. Each
     trial logs to its own (offline) W&B run in the study's group; the sweep to a summary run."""
     sd = tmp_path / "sweep"
-    args = sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", "hydra.sweeper.sampler=grid", "hydra.sweeper.study_name=failing", "hydra.sweeper.pruner=threshold", "+hydra.sweeper.pruner_kwargs.lower=2.0", "optimized_metric=final/dev/mrr@10", "loss.temperature=choice(-1,0.05)", "train.baseline=false")
+    args = sweep_args(
+        tiny_beir,
+        sd,
+        "hydra/sweeper=embexp_optuna",
+        "hydra.sweeper.sampler=grid",
+        "hydra.sweeper.study_name=failing",
+        "hydra.sweeper.pruner=threshold",
+        "+hydra.sweeper.pruner_kwargs.lower=2.0",
+        "optimized_metric=final/dev/mrr@10",
+        "loss.temperature=choice(-1,0.05)",
+        "train.baseline=false",
+    )
     args = [a for a in args if a != "logger=none"] + ["logger=wandb"]
     p = run_cli("embexp.cli.train", "-m", *args, env={"WANDB_MODE": "offline"})
     assert p.returncode == 0, p.stderr[-3000:]
     table = {r["params.loss.temperature"]: r for r in rows(sd)}
     bad, good = table["-1"], table["0.05"]
-    assert bad["state"] == "FAIL" and "loss.temperature" in bad["fail_reason"] and "ConfigError" in bad["fail_reason"]
+    assert (
+        bad["state"] == "FAIL"
+        and "loss.temperature" in bad["fail_reason"]
+        and "ConfigError" in bad["fail_reason"]
+    )
     assert json.loads((Path(bad["run_dir"]) / "metrics.json").read_text())["status"] == "failed"
     assert good["state"] == "PRUNED" and good["last_epoch"] == "0" and good["fail_reason"] == ""
     rec = json.loads((Path(good["run_dir"]) / "metrics.json").read_text())
     assert rec["status"] == "pruned" and "dev/mrr@10" in rec["metrics"] and rec["epoch"] == 0
     cfg = yaml.safe_load((Path(good["run_dir"]) / ".hydra" / "config.yaml").read_text())
-    assert cfg["logger"]["wandb"]["group"] == "failing" and f"trial_{good['number']}" in cfg["logger"]["wandb"]["tags"]
+    assert (
+        cfg["logger"]["wandb"]["group"] == "failing"
+        and f"trial_{good['number']}" in cfg["logger"]["wandb"]["tags"]
+    )
     assert list((Path(good["run_dir"]) / "wandb").glob("offline-run-*")), "trial W&B run"
     assert list((sd / "wandb").glob("offline-run-*")), "sweep summary W&B run"
     assert yaml.safe_load((sd / "best_params.yaml").read_text())["best"] is None  # nothing completed
@@ -103,7 +152,10 @@ def _wait_mid_trial(sd: Path, proc, timeout: float = 300) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:
         assert proc.poll() is None, "sweep ended before it could be killed"
-        if (sd / "optuna.db").exists() and any(n >= 1 and (sd / f"trial_{n}" / "checkpoints" / "last.ckpt").exists() for n in _running(sd / "optuna.db")):
+        if (sd / "optuna.db").exists() and any(
+            n >= 1 and (sd / f"trial_{n}" / "checkpoints" / "last.ckpt").exists()
+            for n in _running(sd / "optuna.db")
+        ):
             return
         time.sleep(0.2)
     raise AssertionError("no trial got past its first epoch in time")
@@ -111,7 +163,24 @@ def _wait_mid_trial(sd: Path, proc, timeout: float = 300) -> None:
 
 def test_sigkill_mid_trial_then_rerun_finishes_the_study(tiny_beir, tmp_path):
     sd = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "embexp.cli.train", "-m", *sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", "hydra.sweeper.study_name=killed", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=0", "trainer.max_epochs=3", "train.baseline=false", "loss.temperature=interval(0.02,0.1)")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "embexp.cli.train",
+        "-m",
+        *sweep_args(
+            tiny_beir,
+            sd,
+            "hydra/sweeper=embexp_optuna",
+            "hydra.sweeper.study_name=killed",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.sampler=random",
+            "hydra.sweeper.seed=0",
+            "trainer.max_epochs=3",
+            "train.baseline=false",
+            "loss.temperature=interval(0.02,0.1)",
+        ),
+    ]
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -159,14 +228,38 @@ def _pg_reachable() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _pg_reachable(), reason=f"no PostgreSQL at EMBEXP_TEST_PG_URL={PG_URL} (bash scripts/ci_postgres.sh starts one)")
+@pytest.mark.skipif(
+    not _pg_reachable(),
+    reason=f"no PostgreSQL at EMBEXP_TEST_PG_URL={PG_URL} (bash scripts/ci_postgres.sh starts one)",
+)
 def test_two_workers_share_a_postgres_study(tiny_beir, tmp_path):
     import optuna
 
     name = f"embexp-test-{uuid.uuid4().hex[:8]}"
     sd = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "embexp.cli.train", "-m", *sweep_args(tiny_beir, sd, "hydra/sweeper=embexp_optuna", f"hydra.sweeper.study_name={name}", f"hydra.sweeper.storage={PG_URL}", "hydra.sweeper.n_trials=4", "hydra.sweeper.seed=0", "trainer.max_epochs=1", "train.baseline=false", "loss.temperature=interval(0.02,0.1)", grace=30)]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "embexp.cli.train",
+        "-m",
+        *sweep_args(
+            tiny_beir,
+            sd,
+            "hydra/sweeper=embexp_optuna",
+            f"hydra.sweeper.study_name={name}",
+            f"hydra.sweeper.storage={PG_URL}",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.seed=0",
+            "trainer.max_epochs=1",
+            "train.baseline=false",
+            "loss.temperature=interval(0.02,0.1)",
+            grace=30,
+        ),
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     try:
         outs = [pr.communicate(timeout=600)[0] for pr in procs]
         assert all(pr.returncode == 0 for pr in procs), "\n".join(o[-2000:] for o in outs)
@@ -174,9 +267,13 @@ def test_two_workers_share_a_postgres_study(tiny_beir, tmp_path):
         finished = [t for t in study.trials if t.state.name in FINISHED]
         assert len(finished) == 4
         launched = [t for t in study.trials if not t.user_attrs.get("not_run")]
-        assert len(launched) == 4 and len({t.user_attrs["run_dir"] for t in launched}) == 4  # no trial ran twice
+        assert (
+            len(launched) == 4 and len({t.user_attrs["run_dir"] for t in launched}) == 4
+        )  # no trial ran twice
         assert sorted(p.name for p in sd.glob("trial_*")) == sorted(f"trial_{t.number}" for t in finished)
-        assert len({t.params["loss.temperature"] for t in finished}) == 4  # the two workers did not sample alike
+        assert (
+            len({t.params["loss.temperature"] for t in finished}) == 4
+        )  # the two workers did not sample alike
     finally:
         try:
             from embexp.sweep.study import open_storage
@@ -190,7 +287,21 @@ def test_submitit_local_launcher_two_objectives(tiny_beir, tmp_path):
     """lora_vs_full (NSGA-II: dev nDCG@10 up, trainable params down, conditional adapter knobs)
     with both trials of the batch in their own processes (submitit's local executor)."""
     sd = tmp_path / "sweep"
-    p = run_cli("embexp.cli.train", "hparams_search=lora_vs_full", *sweep_args(tiny_beir, sd, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "trainer.max_epochs=1", "adapter.n_layers=choice(1,2)", plots=True))  # the tiny model has 2 layers
+    p = run_cli(
+        "embexp.cli.train",
+        "hparams_search=lora_vs_full",
+        *sweep_args(
+            tiny_beir,
+            sd,
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=2",
+            "trainer.max_epochs=1",
+            "adapter.n_layers=choice(1,2)",
+            plots=True,
+        ),
+    )  # the tiny model has 2 layers
     assert p.returncode == 0, p.stderr[-3000:]
     table = rows(sd)
     assert [r["state"] for r in table] == ["COMPLETE", "COMPLETE"]
@@ -199,7 +310,9 @@ def test_submitit_local_launcher_two_objectives(tiny_beir, tmp_path):
         assert bool(r.get("params.adapter.r")) == (r["params.adapter"] == "lora")
         assert bool(r.get("params.adapter.n_layers")) == (r["params.adapter"] == "last_layer")
         rec = json.loads((Path(r["run_dir"]) / "metrics.json").read_text())
-        assert rec["status"] == "finished" and rec["cost"]["trainable_params"] == float(r["cost/trainable_params"])
+        assert rec["status"] == "finished" and rec["cost"]["trainable_params"] == float(
+            r["cost/trainable_params"]
+        )
     assert list((sd / ".submitit").iterdir())  # the jobs went through submitit
     best = yaml.safe_load((sd / "best_params.yaml").read_text())
     assert best["optimized_metric"] == ["final/dev/ndcg@10", "cost/trainable_params"] and best["pareto_front"]

@@ -24,7 +24,13 @@ from conftest import ROOT, run_cli
 
 wandb = pytest.importorskip("wandb")
 
-TINY_WANDB = ["model=tiny", "train.batch_size=2", "eval.show_progress=false", "callbacks.progress_bar=null", "logger.wandb.mode=offline"]
+TINY_WANDB = [
+    "model=tiny",
+    "train.batch_size=2",
+    "eval.show_progress=false",
+    "callbacks.progress_bar=null",
+    "logger.wandb.mode=offline",
+]
 OFFLINE_ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
 
 
@@ -38,7 +44,13 @@ def offline_run_dir(root: Path) -> Path:
 def _leet(run_dir: Path, *flags: str) -> str:
     wandb_cli = Path(sys.executable).with_name("wandb")
     cmd = [str(wandb_cli)] if wandb_cli.exists() else [sys.executable, "-m", "wandb"]
-    p = subprocess.run([*cmd, "leet", "inspect", str(run_dir), *flags, "--json"], capture_output=True, text=True, timeout=120, env={**os.environ, **OFFLINE_ENV})
+    p = subprocess.run(
+        [*cmd, "leet", "inspect", str(run_dir), *flags, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **OFFLINE_ENV},
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     return p.stdout
 
@@ -107,7 +119,15 @@ def wandb_train_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wandb-train")
     beir = write_beir(tmp / "tiny-beir")
     out = tmp / "run"
-    p = run_cli("embexp.cli.train", "data=beir", f"data.path={beir}", *TINY_WANDB, "trainer.max_epochs=2", f"hydra.run.dir={out}", env=OFFLINE_ENV)
+    p = run_cli(
+        "embexp.cli.train",
+        "data=beir",
+        f"data.path={beir}",
+        *TINY_WANDB,
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={out}",
+        env=OFFLINE_ENV,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return out
 
@@ -170,7 +190,9 @@ def test_wandb_run_finishes_on_exception(tmp_path):
 def test_wandb_run_success_and_disabled(tmp_path):
     from embexp.tracking.wandb import wandb_run
 
-    with wandb_run({"wandb": {"mode": "offline", "project": "embexp-test"}}, run_dir=tmp_path, name="ok", config={}) as run:
+    with wandb_run(
+        {"wandb": {"mode": "offline", "project": "embexp-test"}}, run_dir=tmp_path, name="ok", config={}
+    ) as run:
         run.log({"x": 1})
     assert wandb.run is None
     assert read_summary(offline_run_dir(tmp_path))["exit_code"] == 0
@@ -196,8 +218,22 @@ finally:
 
 def test_crashing_training_job_finishes_its_run_as_failed(tiny_beir, tmp_path):
     out = tmp_path / "run"
-    args = ["data=beir", f"data.path={tiny_beir}", *TINY_WANDB, "trainer.max_epochs=1", "train.baseline=false", f"hydra.run.dir={out}"]
-    p = subprocess.run([sys.executable, "-c", CRASH, *args], cwd=ROOT, env={**os.environ, **OFFLINE_ENV}, capture_output=True, text=True, timeout=600)
+    args = [
+        "data=beir",
+        f"data.path={tiny_beir}",
+        *TINY_WANDB,
+        "trainer.max_epochs=1",
+        "train.baseline=false",
+        f"hydra.run.dir={out}",
+    ]
+    p = subprocess.run(
+        [sys.executable, "-c", CRASH, *args],
+        cwd=ROOT,
+        env={**os.environ, **OFFLINE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode != 0 and "boom while saving" in p.stderr, p.stderr[-3000:]
     assert "WANDB_RUN_AFTER=none" in p.stdout
     rec = json.loads((out / "metrics.json").read_text())  # the run record says so too

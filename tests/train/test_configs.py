@@ -1,7 +1,5 @@
 """Every experiment composes and every group instantiates (lightning-hydra-template style)."""
 
-from pathlib import Path
-
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -38,12 +36,31 @@ def test_experiment_values():
     assert _compose(["experiment=scifact_full"]).adapter.kind == "full"
     assert _compose(["experiment=scifact_last_layer"]).adapter.kind == "last_layer"
     lora = _compose(["experiment=scifact_lora"])
-    assert lora.adapter.kind == "lora" and list(lora.adapter.target_modules) == ["query", "key", "value", "dense"]
+    assert lora.adapter.kind == "lora" and list(lora.adapter.target_modules) == [
+        "query",
+        "key",
+        "value",
+        "dense",
+    ]
     assert "r" not in _compose(["experiment=scifact_full"]).adapter  # deltas do not leak LoRA keys
     assert lora.data.kind == "beir"
 
 
-@pytest.mark.parametrize("group", ["adapter", "loss", "negatives", "optimizer", "scheduler", "trainer", "model", "data", "logger", "callbacks"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "adapter",
+        "loss",
+        "negatives",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "model",
+        "data",
+        "logger",
+        "callbacks",
+    ],
+)
 def test_every_group_option_composes(group):
     for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
         cfg = _compose([f"{group}={option}"])

@@ -14,9 +14,17 @@ from conftest import ROOT, run_cli
 
 FAULTS = str(ROOT / "tests" / "train")
 ARGS = [
-    "model=tiny", "logger=none", "adapter=full", "negatives=iterative", "train.batch_size=16",
-    "trainer.max_epochs=3", "trainer.deterministic=true", "seed=3", "eval.show_progress=false",
-    "callbacks.progress_bar=null", "+callbacks.fault._target_=faults.KillAtStep",
+    "model=tiny",
+    "logger=none",
+    "adapter=full",
+    "negatives=iterative",
+    "train.batch_size=16",
+    "trainer.max_epochs=3",
+    "trainer.deterministic=true",
+    "seed=3",
+    "eval.show_progress=false",
+    "callbacks.progress_bar=null",
+    "+callbacks.fault._target_=faults.KillAtStep",
 ]
 
 
@@ -24,14 +32,24 @@ ARGS = [
 def qs_data(tmp_path_factory):
     from embexp.data import quickstart
 
-    return quickstart.generate(tmp_path_factory.mktemp("qs") / "qs", seed=0, n_products=2, n_train=200, n_dev=40, n_test=60)
+    return quickstart.generate(
+        tmp_path_factory.mktemp("qs") / "qs", seed=0, n_products=2, n_train=200, n_dev=40, n_test=60
+    )
 
 
 def train(run_dir, data, *extra, kill_at=None):
     env = {"PYTHONPATH": FAULTS}
     if kill_at is not None:
         env["EMBEXP_TEST_KILL_AT_STEP"] = str(kill_at)
-    return run_cli("embexp.cli.train", "data=beir", f"data.path={data}", *ARGS, *extra, f"hydra.run.dir={run_dir}", env=env)
+    return run_cli(
+        "embexp.cli.train",
+        "data=beir",
+        f"data.path={data}",
+        *ARGS,
+        *extra,
+        f"hydra.run.dir={run_dir}",
+        env=env,
+    )
 
 
 def metrics(run_dir):

@@ -14,8 +14,15 @@ from conftest import run_cli
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "before_refactor.json").read_text())
 COMMON = [
-    "model=tiny", "logger=none", "trainer.max_epochs=2", "trainer.deterministic=true", "train.batch_size=16",
-    "seed=0", "callbacks.progress_bar=null", "eval.show_progress=false", "trainer.precision=32-true",
+    "model=tiny",
+    "logger=none",
+    "trainer.max_epochs=2",
+    "trainer.deterministic=true",
+    "train.batch_size=16",
+    "seed=0",
+    "callbacks.progress_bar=null",
+    "eval.show_progress=false",
+    "trainer.precision=32-true",
     "eval.dtype=fp32",
 ]
 RUNS = {"full-iterative": ["adapter=full", "negatives=iterative"], "lora-in_batch": []}
@@ -29,7 +36,9 @@ def _same_cpu() -> bool:
 
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_metrics_equal_the_recorded_ones(name, tmp_path):
-    p = run_cli("embexp.cli.train", *COMMON, *RUNS[name], f"run_id={name}", env={"EMBEXP_ROOT": str(tmp_path)})
+    p = run_cli(
+        "embexp.cli.train", *COMMON, *RUNS[name], f"run_id={name}", env={"EMBEXP_ROOT": str(tmp_path)}
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads((tmp_path / "runs" / "train" / name / "metrics.json").read_text())["metrics"]
     want = RECORDED["runs"][name]

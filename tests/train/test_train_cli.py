@@ -8,12 +8,26 @@ import pytest
 from conftest import ROOT, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-TINY = ["model=tiny", "logger=none", "train.batch_size=2", "eval.show_progress=false", "callbacks.progress_bar=null"]
+TINY = [
+    "model=tiny",
+    "logger=none",
+    "train.batch_size=2",
+    "eval.show_progress=false",
+    "callbacks.progress_bar=null",
+]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_fast_dev_run_every_experiment(name, tiny_beir, tmp_path):
-    p = run_cli("embexp.cli.train", f"experiment={name}", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", f"hydra.run.dir={tmp_path}")
+    p = run_cli(
+        "embexp.cli.train",
+        f"experiment={name}",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        *TINY,
+        "debug=fast_dev_run",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     rec = json.loads((tmp_path / "metrics.json").read_text())
     assert rec["status"] == "finished" and "final/test/ndcg@10" in rec["metrics"]
@@ -24,7 +38,12 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     p = run_cli("embexp.cli.train", *args)
     assert p.returncode == 0, p.stderr[-3000:]
     rec = json.loads((tmp_path / "metrics.json").read_text())
-    for k in ("baseline/test/ndcg@10", "baseline/dev/mrr@10", "final/test/ndcg@10", "final/test/slice/jargon/ndcg@10"):
+    for k in (
+        "baseline/test/ndcg@10",
+        "baseline/dev/mrr@10",
+        "final/test/ndcg@10",
+        "final/test/slice/jargon/ndcg@10",
+    ):
         assert k in rec["metrics"], k
     c = rec["cost"]
     assert c["trainable_params"] < c["total_params"] and c["adapter"] == "lora"
@@ -33,12 +52,23 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     assert (tmp_path / "model" / "adapter_config.json").exists()
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
     prov = json.loads((tmp_path / "provenance.json").read_text())
-    assert prov["data"]["fingerprint"] == rec["data"]["fingerprint"] and prov["config"]["adapter"]["kind"] == "lora"
-    rows = [json.loads(l) for l in (tmp_path / "per_query.jsonl").read_text().splitlines()]
+    assert (
+        prov["data"]["fingerprint"] == rec["data"]["fingerprint"]
+        and prov["config"]["adapter"]["kind"] == "lora"
+    )
+    rows = [json.loads(line) for line in (tmp_path / "per_query.jsonl").read_text().splitlines()]
     assert {r["model"] for r in rows} == {"baseline", "final"}
     # embexp-eval on the saved adapter reproduces the run's final test metrics
     ev = tmp_path / "eval"
-    pe = run_cli("embexp.cli.eval", "data=beir", f"data.path={tiny_beir}", "model=checkpoint", f"model.name_or_path={tmp_path / 'model'}", "logger=none", f"hydra.run.dir={ev}")
+    pe = run_cli(
+        "embexp.cli.eval",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "model=checkpoint",
+        f"model.name_or_path={tmp_path / 'model'}",
+        "logger=none",
+        f"hydra.run.dir={ev}",
+    )
     assert pe.returncode == 0, pe.stderr[-3000:]
     m_eval = json.loads((ev / "metrics.json").read_text())["metrics"]
     assert m_eval["test/ndcg@10"] == pytest.approx(rec["metrics"]["final/test/ndcg@10"], abs=1e-6)
@@ -55,7 +85,16 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
 
 def test_two_job_multirun(tiny_beir, tmp_path):
     """Out of the box: no hydra.sweep.dir given, folders under paths.root_dir."""
-    p = run_cli("embexp.cli.train", "-m", "data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run", "adapter=lora,full", env={"EMBEXP_ROOT": str(tmp_path)})
+    p = run_cli(
+        "embexp.cli.train",
+        "-m",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        *TINY,
+        "debug=fast_dev_run",
+        "adapter=lora,full",
+        env={"EMBEXP_ROOT": str(tmp_path)},
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     (sweep,) = (tmp_path / "runs" / "train").glob("multirun-*")
     recs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
@@ -75,7 +114,14 @@ def test_two_job_multirun(tiny_beir, tmp_path):
     ],
 )
 def test_bad_config_fails_before_training(override, key, tiny_beir, tmp_path):
-    p = run_cli("embexp.cli.train", "data=beir", f"data.path={tiny_beir}", *TINY, *override.split(), f"hydra.run.dir={tmp_path}")
+    p = run_cli(
+        "embexp.cli.train",
+        "data=beir",
+        f"data.path={tiny_beir}",
+        *TINY,
+        *override.split(),
+        f"hydra.run.dir={tmp_path}",
+    )
     assert p.returncode == 2, p.stderr[-2000:]
     assert key in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "checkpoints").exists()

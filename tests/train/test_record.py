@@ -1,0 +1,88 @@
+"""The run record on its own: what the config hash sees, how a folder is bound, refused, moved
+aside, and which states a failure may overwrite."""
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from embexp.errors import ConfigError
+from embexp.train.record import RunRecord, config_hash, diff_keys, hashed_config
+
+
+def cfg(**over):
+    base = {
+        "run_id": "r1",
+        "paths": {"root_dir": "/a"},
+        "logger": {"wandb": {"project": "p"}},
+        "loss": {"_target_": "embexp.losses.InfoNCELoss", "temperature": 0.05},
+        "trainer": {"max_epochs": 3, "enable_progress_bar": True},
+        "data": {"path": "${paths.root_dir}/data"},
+        "callbacks": {"progress_bar": {"leave": False}},
+    }
+    return OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(over))
+
+
+def test_hash_ignores_keys_that_cannot_change_results():
+    h = config_hash(hashed_config(cfg()))
+    same = cfg(run_id="r2", logger={"wandb": {"project": "q"}}, trainer={"enable_progress_bar": False})
+    assert config_hash(hashed_config(same)) == h
+    assert config_hash(hashed_config(cfg(loss={"temperature": 0.2}))) != h
+    assert hashed_config(cfg())["data"]["path"] == "/a/data"  # resolved against the whole config
+    assert "paths" not in hashed_config(cfg()) and "callbacks" in hashed_config(cfg())
+
+
+def test_diff_keys_names_leaves():
+    assert diff_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3, "d": 4}}) == [
+        ("a.c", 2, 3),
+        ("a.d", "<absent>", 4),
+    ]
+
+
+def test_bind_refuses_another_config_and_restores_hydra_files(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("original\n")
+    rec = RunRecord(tmp_path)
+    assert rec.bind(cfg()) is None and (tmp_path / "run.json").exists()
+    (tmp_path / ".hydra" / "config.yaml").write_text("overwritten by hydra\n")
+    with pytest.raises(ConfigError, match=r"loss\.temperature: 0\.05 -> 0\.2.*run_id=.*force=true"):
+        rec.bind(cfg(loss={"temperature": 0.2}))
+    assert (tmp_path / ".hydra" / "config.yaml").read_text() == "original\n"
+    assert rec.bind(cfg(run_id="other")) is None  # same hash: resume
+
+
+def test_finished_run_is_returned_and_failures_never_overwrite_it(tmp_path):
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg())
+    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [{"query_id": "q"}], {"base_model": "m"})
+    assert rec.bind(cfg())["metrics"] == {"final/test/ndcg@10": 0.5}
+    rec.fail("boom")
+    assert rec.status() == "finished"
+    rows = (tmp_path / "per_query.jsonl").read_text().splitlines()
+    assert [json.loads(r) for r in rows] == [{"query_id": "q"}]
+
+
+def test_failed_then_pruned_states(tmp_path):
+    rec = RunRecord(tmp_path)
+    rec.fail("RuntimeError: x", "tb", optuna={"trial_number": 3})
+    assert rec.read()["status"] == "failed" and rec.read()["optuna"]["trial_number"] == 3
+    rec.prune(1, {"dev/ndcg@10": 0.1})
+    rec.fail("TrialPruned")  # the pruning exception must not turn a pruned record into a failure
+    assert rec.status() == "pruned"
+
+
+def test_start_over_moves_everything_but_this_invocations_files(tmp_path):
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / "train.log").write_text("log\n")
+    (run / "metrics.json").write_text("{}")
+    (run / "checkpoints").mkdir()
+    old = RunRecord(run).start_over()
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "train.log"]
+    assert sorted(p.name for p in old.iterdir()) == ["checkpoints", "metrics.json", "train.log"]
+    assert RunRecord(run).start_over() is None  # nothing left to move
+
+
+def test_legacy_finished_folder_without_run_json_is_returned(tmp_path):
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "finished", "metrics": {}}))
+    assert RunRecord(tmp_path).bind(cfg())["status"] == "finished"
