@@ -68,7 +68,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # relative import: this module imports only the standard library and its own schema module
-from .quickstart_schema import PRODUCT_LINES, Content, ContentError, Family, Noise, load_content
+from .quickstart_schema import (
+    PRODUCT_LINES,
+    Content,
+    ContentError,
+    ErrorCode,
+    Family,
+    Noise,
+    Variant,
+    load_content,
+)
 
 __all__ = ["PRODUCT_LINES", "Content", "ContentError", "generate", "load_content", "main", "normalize_query"]
 
@@ -228,83 +237,101 @@ def _catalog_articles(rng: random.Random, c: Content) -> list[_Article]:
 
 def _family_articles(rng: random.Random, c: Content, fam: Family) -> list[_Article]:
     """Issue and spec articles per variant, error-code articles, release notes."""
-    hw = c.hardware
     arts = []
     for var in fam.variants:
-        ctx = {
-            "sku": f"{fam.code}-{var.suffix}",
-            "name": fam.name,
-            "conn": var.conn,
-            "pair": var.pair,
-            "power": var.power,
-            "reset": fam.reset,
-            "label": var.label,
-            "brand": fam.brand,
-            "prod": f"{fam.brand} {var.label[0].upper()}{var.label[1:]}",
-        }
-        qctx = {"variant": var.suffix}
-        for issue in fam.issues:
-            if issue == "battery" and not var.battery:
-                continue
-            tpl = hw.issues[issue]
-            # titles use the marketing name; the body gives the model code once
-            title = tpl.title.replace("{sku} {name}", "{prod}").replace("{sku}", "{prod}")
-            body = tpl.body.replace("{sku}", "{prod}")
-            arts.append(
-                _Article(
-                    f"{fam.code}-{var.suffix}-{issue}".lower(),
-                    "hardware",
-                    _fill(rng, title, ctx),
-                    _body(rng, c, "hardware", body, ctx),
-                    list(tpl.cores),
-                    False,
-                    qctx,
-                    fam.code,
-                    f"{fam.code}/{issue}",
-                )
-            )
-        ctx["extras"] = rng.choice(hw.spec_extras)
-        arts.append(
-            _Article(
-                f"{fam.code}-{var.suffix}-specs".lower(),
-                "hardware",
-                _fill(rng, hw.specs.title, ctx),
-                _body(rng, c, "hardware", hw.specs.body, ctx),
-                list(hw.specs.cores),
-                False,
-                qctx,
-                fam.code,
-                f"{fam.code}/specs",
-            )
-        )
+        arts += _variant_articles(rng, c, fam, var)
     for err in fam.error_codes:
-        ctx = {
-            "code": fam.code,
-            "name": fam.name,
-            "ecode": err.code,
-            "meaning": err.meaning,
-            "what": err.what,
-            "fix": err.fix,
-            "brand": fam.brand,
-        }
-        num = err.code.split("-")[1]
-        qctx = {
-            "ec": _alt([err.code.lower(), f"e{num}", f"error {num}", f"e {num}"]),
-            "desc": _alt(hw.error_words[err.code]),
-        }
+        arts.append(_error_article(rng, c, fam, err))
+    arts.append(_release_notes_article(rng, c, fam))
+    return arts
+
+
+def _variant_articles(rng: random.Random, c: Content, fam: Family, var: Variant) -> list[_Article]:
+    """One article per issue the variant can have, then its spec sheet."""
+    hw = c.hardware
+    arts = []
+    ctx = {
+        "sku": f"{fam.code}-{var.suffix}",
+        "name": fam.name,
+        "conn": var.conn,
+        "pair": var.pair,
+        "power": var.power,
+        "reset": fam.reset,
+        "label": var.label,
+        "brand": fam.brand,
+        "prod": f"{fam.brand} {var.label[0].upper()}{var.label[1:]}",
+    }
+    qctx = {"variant": var.suffix}
+    for issue in fam.issues:
+        if issue == "battery" and not var.battery:
+            continue
+        tpl = hw.issues[issue]
+        # titles use the marketing name; the body gives the model code once
+        title = tpl.title.replace("{sku} {name}", "{prod}").replace("{sku}", "{prod}")
+        body = tpl.body.replace("{sku}", "{prod}")
         arts.append(
             _Article(
-                f"{fam.code}-{err.code}".lower(),
+                f"{fam.code}-{var.suffix}-{issue}".lower(),
                 "hardware",
-                _fill(rng, hw.error.title, ctx),
-                _body(rng, c, "hardware", hw.error.body, ctx),
-                list(hw.error.cores),
+                _fill(rng, title, ctx),
+                _body(rng, c, "hardware", body, ctx),
+                list(tpl.cores),
                 False,
                 qctx,
                 fam.code,
-                None,
+                f"{fam.code}/{issue}",
             )
         )
+    ctx["extras"] = rng.choice(hw.spec_extras)
+    arts.append(
+        _Article(
+            f"{fam.code}-{var.suffix}-specs".lower(),
+            "hardware",
+            _fill(rng, hw.specs.title, ctx),
+            _body(rng, c, "hardware", hw.specs.body, ctx),
+            list(hw.specs.cores),
+            False,
+            qctx,
+            fam.code,
+            f"{fam.code}/specs",
+        )
+    )
+    return arts
+
+
+def _error_article(rng: random.Random, c: Content, fam: Family, err: ErrorCode) -> _Article:
+    """The article for one of the family's error codes."""
+    hw = c.hardware
+    ctx = {
+        "code": fam.code,
+        "name": fam.name,
+        "ecode": err.code,
+        "meaning": err.meaning,
+        "what": err.what,
+        "fix": err.fix,
+        "brand": fam.brand,
+    }
+    num = err.code.split("-")[1]
+    qctx = {
+        "ec": _alt([err.code.lower(), f"e{num}", f"error {num}", f"e {num}"]),
+        "desc": _alt(hw.error_words[err.code]),
+    }
+    return _Article(
+        f"{fam.code}-{err.code}".lower(),
+        "hardware",
+        _fill(rng, hw.error.title, ctx),
+        _body(rng, c, "hardware", hw.error.body, ctx),
+        list(hw.error.cores),
+        False,
+        qctx,
+        fam.code,
+        None,
+    )
+
+
+def _release_notes_article(rng: random.Random, c: Content, fam: Family) -> _Article:
+    """The family's firmware release notes."""
+    hw = c.hardware
     ver = f"{rng.randint(2, 5)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}"
     ctx = {
         "code": fam.code,
@@ -313,20 +340,17 @@ def _family_articles(rng: random.Random, c: Content, fam: Family) -> list[_Artic
         "days": str(rng.choice([7, 10, 14])),
         "brand": fam.brand,
     }
-    arts.append(
-        _Article(
-            f"{fam.code}-release-notes".lower(),
-            "hardware",
-            _fill(rng, hw.release_notes.title, ctx),
-            _body(rng, c, "hardware", hw.release_notes.body, ctx),
-            [],
-            False,
-            {},
-            fam.code,
-            None,
-        )
+    return _Article(
+        f"{fam.code}-release-notes".lower(),
+        "hardware",
+        _fill(rng, hw.release_notes.title, ctx),
+        _body(rng, c, "hardware", hw.release_notes.body, ctx),
+        [],
+        False,
+        {},
+        fam.code,
+        None,
     )
-    return arts
 
 
 def _add_related(rng: random.Random, arts: list[_Article]) -> None:

@@ -9,6 +9,7 @@ counts, which every run records.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from embexp.config.schema import ADAPTER_SCHEMAS, FullAdapter, LastLayerAdapter,
 from embexp.config.store import to_schema
 from embexp.errors import ConfigError
 from embexp.model.encoder import BiEncoder
+
+log = logging.getLogger("embexp.model")
 
 KINDS = tuple(ADAPTER_SCHEMAS)
 AdapterConfig = FullAdapter | LoraAdapter | LastLayerAdapter
@@ -107,6 +110,7 @@ def apply_adapter(encoder: BiEncoder, cfg) -> AdapterInfo:
 
         encoder.backbone = get_peft_model(backbone, adapter.to_peft())
     trainable, total = count_params(encoder.backbone)
+    log.info("adapter %s: %s trainable of %s parameters", adapter.kind, f"{trainable:,}", f"{total:,}")
     return AdapterInfo(adapter.kind, trainable, total)
 
 

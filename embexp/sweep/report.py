@@ -184,64 +184,58 @@ def write_plots(study, out_dir: Path, names: Sequence[str]) -> dict[str, Any]:
 def log_to_wandb(
     logger_cfg, sweep_dir: Path, study, rows: list[dict], best: dict, figs: dict, sweeper_conf: dict
 ) -> None:
-    from embexp.tracking.wandb import wandb_settings
+    from embexp.tracking.wandb import wandb_run
 
-    settings = wandb_settings(logger_cfg)
-    if settings is None:
-        return
+    run_id = f"{study.study_name}-summary".replace("/", "-")
+    with wandb_run(
+        logger_cfg,
+        run_dir=sweep_dir,
+        name=run_id,
+        run_id=run_id,
+        config=sweeper_conf,
+        group=study.study_name,
+        job_type="sweep",
+    ) as run:
+        if run is not None:
+            _log_summary(run, sweep_dir, rows, best, figs)
+
+
+def _log_summary(run, sweep_dir: Path, rows: list[dict], best: dict, figs: dict) -> None:
     import wandb
 
-    mode = settings.pop("mode")
-    settings.pop("job_type", None)
-    settings["group"] = study.study_name
-    run_id = f"{study.study_name}-summary".replace("/", "-")
-    run = wandb.init(
-        dir=str(sweep_dir),
-        name=run_id,
-        id=run_id,
-        resume="allow",
-        mode=mode,
-        job_type="sweep",
-        config=sweeper_conf,
-        reinit="finish_previous",
-        **{k: v for k, v in settings.items() if v is not None},
+    cols = list(rows[0]) if rows else ["number"]
+    run.log(
+        {
+            "trials": wandb.Table(
+                columns=cols,
+                data=[
+                    [
+                        ("" if r.get(c) is None else r.get(c))
+                        if not isinstance(r.get(c), (int, float))
+                        else r.get(c)
+                        for c in cols
+                    ]
+                    for r in rows
+                ],
+            )
+        }
     )
-    try:
-        cols = list(rows[0]) if rows else ["number"]
-        run.log(
-            {
-                "trials": wandb.Table(
-                    columns=cols,
-                    data=[
-                        [
-                            ("" if r.get(c) is None else r.get(c))
-                            if not isinstance(r.get(c), (int, float))
-                            else r.get(c)
-                            for c in cols
-                        ]
-                        for r in rows
-                    ],
-                )
-            }
-        )
-        for name, fig in figs.items():
-            try:
-                run.log({f"optuna/{name}": fig})
-            except Exception as e:
-                log.info("W&B plot %s skipped: %s", name, e)
-        for png in sorted((sweep_dir / "plots").glob("*.png")):
-            run.log({f"optuna_png/{png.stem}": wandb.Image(str(png))})
-        for k, v in best.items():
-            if isinstance(v, (int, float, str)) or v is None:
-                run.summary[k] = v
-        if best.get("params"):
-            for k, v in best["params"].items():
-                run.summary[f"best_params/{k}"] = v
-        for f in ("trials.csv", "best_params.yaml"):
-            if (sweep_dir / f).exists():
-                run.save(str(sweep_dir / f), base_path=str(sweep_dir), policy="now")
-    finally:
-        wandb.finish()
+    for name, fig in figs.items():
+        try:
+            run.log({f"optuna/{name}": fig})
+        except Exception as e:
+            log.info("W&B plot %s skipped: %s", name, e)
+    for png in sorted((sweep_dir / "plots").glob("*.png")):
+        run.log({f"optuna_png/{png.stem}": wandb.Image(str(png))})
+    for k, v in best.items():
+        if isinstance(v, (int, float, str)) or v is None:
+            run.summary[k] = v
+    if best.get("params"):
+        for k, v in best["params"].items():
+            run.summary[f"best_params/{k}"] = v
+    for f in ("trials.csv", "best_params.yaml"):
+        if (sweep_dir / f).exists():
+            run.save(str(sweep_dir / f), base_path=str(sweep_dir), policy="now")
 
 
 def write_reports(

@@ -176,12 +176,42 @@ class OptunaSweep:
     # ---- the sweep -----------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> Any:
-        import optuna
-
-        from embexp.sweep.report import write_reports
-
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        space = self._search_space(arguments)
+        directions = directions_of(self.direction)
+        names = self._objective_names(len(directions))
+        grid = space.grid() if self.sampler_name.lower() == "grid" else None
+        self.url = self.storage_url or default_storage(self.sweep_dir)
+        rdb = not self.url.startswith("journal:")
+        hb = int(self.heartbeat_interval) if (self.heartbeat_interval and rdb) else None
+        storage = open_storage(
+            self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry
+        )
+        study, study_name = self._open_study(storage, directions, grid)
+        self._note_command(study, space, names)
+        n_target = self.n_trials
+        if grid is not None:
+            n_target = min(n_target, math.prod(len(v) for v in grid.values()))
+        self._set_report_metric()
+        self.study_name_resolved = study_name
+        log.info(
+            "study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)",
+            study_name,
+            self.url,
+            "/".join(directions),
+            self.sampler_name,
+            self.pruner_name,
+            self.report_metric,
+            n_target,
+            self.n_jobs,
+        )
+        self._run_and_report(study, storage, hb, space, n_target, names, directions)
+        return None
+
+    def _search_space(self, arguments: list[str]) -> SearchSpace:
+        """The search space from ``params``/``conditional`` and the sweep overrides on the
+        command line (less the keys the sweeper sets itself)."""
         arguments = [a for a in arguments if a.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
         space = SearchSpace.build(
             self.params, arguments, self.conditional, self.custom_search_space, base_lookup=self._base_lookup
@@ -192,15 +222,13 @@ class OptunaSweep:
                 "nothing to search: give params (hparams_search config) "
                 "or sweep overrides like 'loss.temperature=interval(0.01,0.1)'",
             )
-        directions = directions_of(self.direction)
-        names = self._objective_names(len(directions))
-        grid = space.grid() if self.sampler_name.lower() == "grid" else None
-        self.url = self.storage_url or default_storage(self.sweep_dir)
-        rdb = not self.url.startswith("journal:")
-        hb = int(self.heartbeat_interval) if (self.heartbeat_interval and rdb) else None
-        storage = open_storage(
-            self.url, heartbeat_interval=hb, grace_period=self.grace_period, max_retry=self.max_retry
-        )
+        return space
+
+    def _open_study(self, storage, directions: list[str], grid: dict | None) -> tuple[Any, str]:
+        """Create or resume the study (pruner, per-worker seeded sampler); returns it and its name.
+        A resumed study must have the configured directions."""
+        import optuna
+
         if len(directions) > 1 and self.pruner_name != "none":
             log.warning(
                 "pruning needs a single objective: pruner=%s ignored for %d objectives",
@@ -229,10 +257,10 @@ class OptunaSweep:
                 "hydra.sweeper.direction",
                 f"study '{study_name}' in {self.url} has directions {have}, not {directions}",
             )
-        self._note_command(study, space, names)
-        n_target = self.n_trials
-        if grid is not None:
-            n_target = min(n_target, math.prod(len(v) for v in grid.values()))
+        return study, study_name
+
+    def _set_report_metric(self) -> None:
+        """Warn when optimising on the test split; pick the metric trials report for pruning."""
         opt = _plain(OmegaConf.select(self.config, "optimized_metric", default=None))
         if opt is None or any("/test/" in str(k) for k in ([opt] if isinstance(opt, str) else opt)):
             log.warning(
@@ -245,18 +273,19 @@ class OptunaSweep:
             or pruning_metric_for(opt)
             or f"dev/{OmegaConf.select(self.config, 'eval.primary', default='ndcg@10')}"
         )
-        self.study_name_resolved = study_name
-        log.info(
-            "study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)",
-            study_name,
-            self.url,
-            "/".join(directions),
-            self.sampler_name,
-            self.pruner_name,
-            self.report_metric,
-            n_target,
-            self.n_jobs,
-        )
+
+    def _run_and_report(
+        self,
+        study,
+        storage,
+        hb: int | None,
+        space: SearchSpace,
+        n_target: int,
+        names: list[str],
+        directions: list[str],
+    ) -> None:
+        """Run the trial loop with heartbeats; then, whatever happened, write the sweep reports."""
+        from embexp.sweep.report import write_reports
 
         beats = Heartbeats(storage, hb)
         try:
@@ -276,7 +305,6 @@ class OptunaSweep:
                 )
             except Exception:
                 log.exception("writing the sweep reports failed")
-        return None
 
     def _worker_seed(self, study) -> int | None:
         """``seed`` for a fresh study on local storage (reproducible); otherwise mixed with the

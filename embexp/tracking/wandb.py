@@ -47,13 +47,21 @@ def wandb_settings(logger_cfg) -> dict | None:
 
 @contextlib.contextmanager
 def wandb_run(
-    logger_cfg, *, run_dir: str | Path, name: str, config: dict[str, Any], run_id: str | None = None
+    logger_cfg,
+    *,
+    run_dir: str | Path,
+    name: str,
+    config: dict[str, Any],
+    run_id: str | None = None,
+    **overrides,
 ):
-    """Yield a wandb run (or None when tracking is off); ``wandb.finish()`` always runs."""
+    """Yield a wandb run (or None when tracking is off); ``wandb.finish()`` always runs.
+    ``overrides`` replace settings of the logger config (``group``, ``job_type``, ...)."""
     kwargs = wandb_settings(logger_cfg)
     if kwargs is None:
         yield None
         return
+    kwargs.update(overrides)
     import wandb
 
     run = wandb.init(

@@ -71,56 +71,20 @@ def train(cfg: DictConfig, out: Path) -> dict:
         parts.encoder, corpus_embeddings=base.corpus_embeddings
     )
     info = apply_adapter(parts.encoder, cfg.adapter)
-    log.info(
-        "adapter %s: %s trainable of %s parameters",
-        info.kind,
-        f"{info.trainable_params:,}",
-        f"{info.total_params:,}",
-    )
-    module = BiEncoderModule(
-        parts.encoder,
-        instantiate(cfg.loss),
-        instantiate(cfg.optimizer),
-        instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        parts.dev_eval,
-        parts.test_eval,
-    )
-    dm = PairDataModule(
-        parts.encoder,
-        parts.data,
-        batch_size=int(cfg.train.batch_size),
-        n_negatives=int(cfg.negatives.get("n_negatives", 0)),
-        no_duplicates=bool(cfg.train.no_duplicates),
-        num_workers=int(cfg.train.num_workers),
-        seed=int(cfg.seed),
-    )
+    module, dm = build_module(cfg, parts)
     state = RunState()
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = tracking.make_logger(cfg.get("logger"), save_dir=out, run_id=str(cfg.run_id), config=config)
-    trainer = build_trainer(
-        cfg, out, [state, curriculum.attach(module, dm)], logger, has_dev=parts.dev_eval is not None
-    )
+    machinery = [state, curriculum.attach(module, dm)]
+    trainer = build_trainer(cfg, out, machinery, logger, has_dev=parts.dev_eval is not None)
     ok = False
     try:
-        last = out / "checkpoints" / "last.ckpt"
-        if last.exists():
-            log.info("resuming from %s", last)
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
-        if trainer.interrupted:
-            raise KeyboardInterrupt("training interrupted")
-        fitted = {"train_steps": trainer.global_step, "epochs": trainer.current_epoch}
-        t0 = time.perf_counter()
-        trainer.test(module, datamodule=dm, ckpt_path=best_checkpoint(trainer), verbose=False)
-        fitted["final_eval_s"] = time.perf_counter() - t0
+        fitted = fit_and_test(trainer, module, dm, out)
         parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
-        result = finish(
-            cfg, record, parts, base, module, dm, info, state, curriculum, fitted, trainer.precision
-        )
+        result = finish(cfg, record, parts, base, module, dm, info, state, curriculum, fitted)
         if logger is not None:
-            wb = cfg.logger.wandb
-            tracking.log_run_summary(
-                logger.experiment, result, model_dir=out / "model", log_model=bool(wb.get("log_model", False))
-            )
+            log_model = bool(cfg.logger.wandb.get("log_model", False))
+            tracking.log_run_summary(logger.experiment, result, model_dir=out / "model", log_model=log_model)
         ok = True
         return result
     except Exception as e:
@@ -166,6 +130,48 @@ def baseline(cfg, parts: Parts, record: RunRecord) -> Baseline:
     return Baseline(metrics, rows, test.corpus_embeddings, wall)
 
 
+def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
+    """The LightningModule (encoder, loss, optimizer, evaluators injected) and the data module."""
+    module = BiEncoderModule(
+        parts.encoder,
+        instantiate(cfg.loss),
+        instantiate(cfg.optimizer),
+        instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        parts.dev_eval,
+        parts.test_eval,
+    )
+    dm = PairDataModule(
+        parts.encoder,
+        parts.data,
+        batch_size=int(cfg.train.batch_size),
+        n_negatives=int(cfg.negatives.get("n_negatives", 0)),
+        no_duplicates=bool(cfg.train.no_duplicates),
+        num_workers=int(cfg.train.num_workers),
+        seed=int(cfg.seed),
+    )
+    return module, dm
+
+
+def fit_and_test(trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModule, out: Path) -> dict:
+    """Fit (continuing from ``last.ckpt`` when a killed run left one), then evaluate the best
+    epoch, which Lightning restores."""
+    last = out / "checkpoints" / "last.ckpt"
+    if last.exists():
+        log.info("resuming from %s", last)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    if trainer.interrupted:
+        raise KeyboardInterrupt("training interrupted")
+    fitted = {
+        "train_steps": trainer.global_step,
+        "epochs": trainer.current_epoch,
+        "precision": trainer.precision,
+    }
+    t0 = time.perf_counter()
+    trainer.test(module, datamodule=dm, ckpt_path=best_checkpoint(trainer), verbose=False)
+    fitted["final_eval_s"] = time.perf_counter() - t0
+    return fitted
+
+
 def build_trainer(cfg, out: Path, machinery: list, logger, *, has_dev: bool) -> pl.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` and ``cfg.callbacks`` (each entry instantiated;
     null entries dropped) plus the run machinery (exact-resume state, curriculum)."""
@@ -200,7 +206,6 @@ def finish(
     state: RunState,
     curriculum,
     fitted: dict,
-    precision,
 ) -> dict:
     """Write the finished run: metrics (baseline and final), cost, per-query rows, provenance."""
     final, final_dev = module.test_results["test"], module.test_results.get("dev")
@@ -222,7 +227,7 @@ def finish(
         "epochs": fitted["epochs"],
         "best_epoch": module.restored_epoch,
         "model_size_mb": cost.dir_size_mb(record.out / "model"),
-        "precision": str(precision),
+        "precision": str(fitted["precision"]),
         "device": str(parts.encoder.device),
     }
     metrics = {
