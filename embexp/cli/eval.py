@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
 from embexp.config.checks import check_config
 from embexp.data.prepare import prepare_data
-from embexp.eval.build import build_encoder, build_evaluator
+from embexp.eval.build import build_evaluator
+from embexp.model.encoder import build_encoder
 from embexp.report.table import metrics_table, print_table
 from embexp.tracking.wandb import log_eval, wandb_run
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl

@@ -25,7 +25,6 @@ log = logging.getLogger("embexp.mine")
 
 def mine_cmd(cfg: DictConfig) -> dict:
     from embexp.data.prepare import prepare_data
-    from embexp.eval.build import build_encoder
     from embexp.mining.curriculum import (
         MiningInputs,
         describe_round,
@@ -35,6 +34,7 @@ def mine_cmd(cfg: DictConfig) -> dict:
         validate_negatives,
     )
     from embexp.mining.files import NEGATIVES_FILE, write_negatives, write_rounds
+    from embexp.model.encoder import build_encoder
     from embexp.tracking.wandb import wandb_run
 
     check_config(cfg, task="mine")

@@ -1,4 +1,4 @@
-"""Evaluators and encoders from config nodes (shared by eval, train and mining)."""
+"""Evaluators from config nodes (shared by eval, train and mining)."""
 
 from __future__ import annotations
 
@@ -8,26 +8,9 @@ from omegaconf import OmegaConf
 
 from embexp.data.prepare import PreparedData
 from embexp.data.types import Qrels
-from embexp.errors import ConfigError
 from embexp.eval.cache import EmbeddingCache
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.eval.slices import build_slices
-from embexp.model.encoder import BiEncoder, EncoderSpec
-
-
-def encoder_spec(model_cfg) -> EncoderSpec:
-    d = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
-    return EncoderSpec.from_dict(d).validate()
-
-
-def build_encoder(model_cfg) -> BiEncoder:
-    enc = BiEncoder.from_spec(encoder_spec(model_cfg))
-    enc.train_attention = (model_cfg.get("train_attention") if hasattr(model_cfg, "get") else None) or "auto"
-    if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
-        raise ConfigError(
-            "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"
-        )
-    return enc
 
 
 def build_evaluator(

@@ -332,3 +332,22 @@ class BiEncoder(nn.Module):
                 t = t.float()
             h.update(t.cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
+
+
+def encoder_spec(model_cfg) -> EncoderSpec:
+    """The ``model`` config node as a validated :class:`EncoderSpec`."""
+    from omegaconf import OmegaConf
+
+    d = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
+    return EncoderSpec.from_dict(d).validate()
+
+
+def build_encoder(model_cfg) -> BiEncoder:
+    """The encoder a ``model`` config node names (short name, folder or hub id)."""
+    enc = BiEncoder.from_spec(encoder_spec(model_cfg))
+    enc.train_attention = (model_cfg.get("train_attention") if hasattr(model_cfg, "get") else None) or "auto"
+    if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
+        raise ConfigError(
+            "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"
+        )
+    return enc

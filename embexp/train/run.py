@@ -21,11 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from embexp.config.checks import check_config
 from embexp.data.prepare import PreparedData, prepare_data
-from embexp.eval.build import build_encoder, build_evaluator
+from embexp.eval.build import build_evaluator
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.mining.curriculum import Curriculum
 from embexp.model.adapters import AdapterInfo, apply_adapter, check_against_model
-from embexp.model.encoder import BiEncoder, resolve_precision
+from embexp.model.encoder import BiEncoder, build_encoder, resolve_precision
 from embexp.tracking import wandb as tracking
 from embexp.train import cost
 from embexp.train.callbacks import RunState

@@ -9,11 +9,11 @@ import torch
 
 from embexp.data.prepare import prepare_data
 from embexp.errors import ConfigError
-from embexp.eval.build import build_encoder
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.mining import curriculum as cur
 from embexp.mining.curriculum import Curriculum, MiningInputs, mine_with_encoder, validate_negatives
 from embexp.mining.miner import MiningParams
+from embexp.model.encoder import build_encoder
 from embexp.train.data import PairDataModule
 
 from mining_data import make_cfg, synthetic_beir
