@@ -7,7 +7,8 @@ process started" / "resumed at step N: X s ...").
     python benchmarks/resume.py --extra negatives=iterative trainer.precision=32-true eval.dtype=fp32
 
 The first run is killed (SIGKILL) a few seconds into its second epoch, i.e. after last.ckpt of
-epoch 0 was written; the same command is then run again in the same folder.
+epoch 0 was written; the same command is then run again in the same folder and stopped at its
+first new step (``--finish`` lets it train to the end).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="run folder (default: a temporary one, removed after)")
     ap.add_argument("--kill-after", type=float, default=5.0, help="seconds after last.ckpt appears")
     ap.add_argument("--extra", nargs="*", default=[])
+    ap.add_argument(
+        "--finish",
+        action="store_true",
+        help="let the resumed run finish (default: stop it at its first step)",
+    )
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="embexp-resume-")) / "run"
     cmd = [
@@ -74,7 +80,12 @@ def main() -> None:
     proc.wait()
     killed_at = time.time() - t0
     t1 = time.time()
-    rc = launch(cmd, out.parent / "second.log").wait()
+    second = launch(cmd, out.parent / "second.log")
+    while first_step(out.parent / "second.log") is None and second.poll() is None:
+        time.sleep(0.5)
+    if not args.finish:  # the overhead is measured: no need to train the rest
+        second.send_signal(signal.SIGKILL)
+    rc = second.wait()
     total2 = time.time() - t1
     fresh, resumed = first_step(out.parent / "first.log"), first_step(out.parent / "second.log")
     print(
