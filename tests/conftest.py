@@ -13,6 +13,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 
+# the overrides of a tiny, quiet CLI run (random 2-layer model, no tracking, no progress bars)
+TINY = [
+    "model=tiny",
+    "logger=none",
+    "train.batch_size=2",
+    "eval.show_progress=false",
+    "callbacks.progress_bar=null",
+]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_MODE", "offline")

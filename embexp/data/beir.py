@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from embexp.data.fingerprint import corpus_fingerprint, dataset_fingerprint
-from embexp.data.jsonl import get_id, get_text, iter_jsonl, iter_lines
+from embexp.data.jsonl import bad_frequency, get_id, get_text, iter_jsonl, iter_lines
 from embexp.data.splits import parse_timestamp
 from embexp.data.types import Corpus, Qrels, RetrievalDataset
 from embexp.errors import DataError, Problem, ProblemCollector
@@ -75,12 +75,7 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict]]:
         m = {}
         if "frequency" in obj:
             f = obj["frequency"]
-            if (
-                isinstance(f, bool)
-                or not isinstance(f, (int, float))
-                or (isinstance(f, float) and not math.isfinite(f))
-                or f < 0
-            ):
+            if bad_frequency(f):
                 problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
             else:
                 m["frequency"] = f

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,3 +124,10 @@ def get_text(
         problems.add(path, lineno, key, "is empty")
         return None
     return v
+
+
+def bad_frequency(f) -> bool:
+    """A query's ``frequency`` must be a finite, non-negative number (not a bool)."""
+    if isinstance(f, bool) or not isinstance(f, (int, float)):
+        return True
+    return (isinstance(f, float) and not math.isfinite(f)) or f < 0

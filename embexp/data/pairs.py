@@ -18,12 +18,11 @@ time (``temporal=True``: the newest ``test_fraction`` go to test).
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from pathlib import Path
 
 from embexp.data.fingerprint import corpus_fingerprint, dataset_fingerprint, hash_strings
-from embexp.data.jsonl import get_id, iter_jsonl
+from embexp.data.jsonl import bad_frequency, get_id, iter_jsonl
 from embexp.data.leakage import normalise_text
 from embexp.data.splits import parse_timestamp, temporal_split
 from embexp.data.types import Corpus, RetrievalDataset
@@ -157,12 +156,7 @@ def _merge_meta(obj: dict, m: dict, qid: str, path: Path, lineno: int, problems:
     """Merge the line's frequency, timestamp and slices into the query's ``m``; False after a problem."""
     if "frequency" in obj:
         f = obj["frequency"]
-        if (
-            isinstance(f, bool)
-            or not isinstance(f, (int, float))
-            or (isinstance(f, float) and not math.isfinite(f))
-            or f < 0
-        ):
+        if bad_frequency(f):
             problems.add(path, lineno, "frequency", f"must be a non-negative number, got {f!r}")
             return False
         m["frequency"] = f

@@ -4,15 +4,8 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import TINY, run_cli
 
-TINY = [
-    "model=tiny",
-    "logger=none",
-    "train.batch_size=2",
-    "eval.show_progress=false",
-    "callbacks.progress_bar=null",
-]
 LOOSE = [
     "negatives.margin_rel=null",
     "negatives.window=[1,5]",

@@ -17,15 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, TINY, run_cli
 
-TINY = [
-    "model=tiny",
-    "logger=none",
-    "train.batch_size=2",
-    "eval.show_progress=false",
-    "callbacks.progress_bar=null",
-]
 PG_URL = os.environ.get("EMBEXP_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 FINISHED = ("COMPLETE", "PRUNED")
 

@@ -5,16 +5,9 @@ import json
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, TINY, run_cli
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-TINY = [
-    "model=tiny",
-    "logger=none",
-    "train.batch_size=2",
-    "eval.show_progress=false",
-    "callbacks.progress_bar=null",
-]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
