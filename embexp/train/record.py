@@ -51,7 +51,6 @@ HASH_EXCLUDE = (
     "eval.show_progress",
     "eval.cache",
     "train.num_workers",
-    "train.progress_every_s",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
