@@ -19,10 +19,11 @@ class Problem:
     line: int | None
     field: str | None
     message: str
+    kind: str = "field"  # what ``field`` names: a JSON "field", a table "column" (data=hf)
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        what = f"field '{self.field}': " if self.field else ""
+        what = f"{self.kind} '{self.field}': " if self.field else ""
         return f"{where}: {what}{self.message}"
 
 
@@ -71,14 +72,15 @@ class ConfigError(ValueError):
 class ProblemCollector:
     """Collect problems while reading a file, raise one DataError at the end."""
 
-    def __init__(self, limit: int = 10_000):
+    def __init__(self, limit: int = 10_000, *, kind: str = "field"):
         self.problems: list[Problem] = []
         self.limit = limit
+        self.kind = kind  # Problem.kind of every problem added
         self.not_kept = 0
 
     def add(self, file: str | Path, line: int | None, field: str | None, message: str) -> None:
         if len(self.problems) < self.limit:
-            self.problems.append(Problem(str(file), line, field, message))
+            self.problems.append(Problem(str(file), line, field, message, self.kind))
         else:
             self.not_kept += 1
 

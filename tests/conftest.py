@@ -106,3 +106,46 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=timeout
     )
+
+
+# A multi-positive, graded BEIR set (the shape of dense-label datasets): three topics of four
+# documents; each query's topic documents are relevant, the closest one with grade 2.
+MULTI_DOCS = [
+    (f"{t}{i}", f"{title} {i}", f"{text} (article {i})")
+    for t, title, text in [
+        ("r", "Refunds", "Refunds go back to the original card within five business days"),
+        ("a", "ACH transfers", "An ACH reversal can be requested within five banking days"),
+        ("p", "Pairing devices", "Hold the pair button until the light blinks to pair the TX-4410-B"),
+    ]
+    for i in range(4)
+] + [(f"n{i}", f"Note {i}", f"Unrelated release note number {i} about fonts") for i in range(4)]
+MULTI_QUERIES = [
+    ("tq1", "how do i get my money back"),
+    ("tq2", "refund to card how long"),
+    ("tq3", "ACH reversal deadline"),
+    ("tq4", "undo an ACH payment"),
+    ("tq5", "TX-4410-B wont pair"),
+    ("tq6", "pairing light blinking"),
+    ("tq7", "refund timing for card payments"),
+    ("tq8", "ACH reversal window length"),
+    ("eq1", "where is my refund"),
+    ("eq2", "reverse an ACH transfer"),
+    ("eq3", "pair my terminal"),
+]
+_TOPIC = {"tq1": "r", "tq2": "r", "tq7": "r", "tq3": "a", "tq4": "a", "tq8": "a", "tq5": "p", "tq6": "p"}
+MULTI_QRELS = {
+    "train": [
+        (q, f"{t}{i}", 2 if i == n % 4 else 1) for n, (q, t) in enumerate(_TOPIC.items()) for i in range(4)
+    ]
+    + [("tq1", "n0", 0)],
+    "test": [
+        (q, f"{t}{i}", 2 if i == 3 else 1)
+        for q, t in [("eq1", "r"), ("eq2", "a"), ("eq3", "p")]
+        for i in range(4)
+    ],
+}
+
+
+@pytest.fixture()
+def multi_beir(tmp_path) -> Path:
+    return write_beir(tmp_path / "multi-beir", MULTI_DOCS, MULTI_QUERIES, MULTI_QRELS)

@@ -44,6 +44,14 @@ def show(record: dict) -> None:
             by["baseline" if stage == "baseline" else "fine-tuned"][rest] = v
     title = f"{record['data']['name']}: baseline vs fine-tuned ({record['cost'].get('adapter')}, {split})"
     print_table(metrics_table(by, split, title=title))
+    sel = record.get("model_selection") or {}
+    if sel:
+        print(
+            f"model selection on {sel['monitor']}: base {sel['base']:.4f}, best epoch {sel['best_epoch']} "
+            f"{sel['best_epoch_score']:.4f} -> kept: {sel['selected']}"
+        )
+    for w in record.get("warnings") or []:
+        print(f"WARNING: {w}")
 
 
 def _train(cfg: DictConfig):

@@ -36,13 +36,13 @@ from embexp.model import registry
 from embexp.model.adapters import adapter_config
 from embexp.model.encoder import DTYPES, EncoderSpec
 
-TASKS = ("train", "eval", "mine")
+TASKS = ("train", "eval", "mine", "data_inspect")  # data_inspect: data and model only (no eval node)
 # values the training job resolves before Lightning sees them (embexp.model.encoder.resolve_precision)
 TRAINER_ALSO = {"precision": ("auto",)}
 
 
 def check_config(cfg, task: str = "train") -> None:
-    """All cheap checks of a composed config for ``task`` (``train``, ``eval`` or ``mine``):
+    """All cheap checks of a composed config for ``task`` (``train``, ``eval``, ``mine``, ``data_inspect``):
     raises :class:`~embexp.errors.ConfigError` naming the first bad key. Loads no model, reads
     no data, writes nothing."""
     if task not in TASKS:
@@ -50,7 +50,7 @@ def check_config(cfg, task: str = "train") -> None:
     check_top_level_keys(cfg)
     data_config(_node(cfg, "data", task))
     model = _check_model(_node(cfg, "model", task))
-    ev = _check_eval(_node(cfg, "eval", task))
+    ev = _check_eval(_node(cfg, "eval", task)) if task != "data_inspect" else None
     if task in ("train", "mine"):
         params = validate_negatives(_node(cfg, "negatives", task))
         if task == "mine" and params is None:

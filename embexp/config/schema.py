@@ -59,12 +59,18 @@ class BeirData:
     temporal: bool = False  # carve dev by timestamp (queries need a timestamp field)
     leakage: str = "drop"  # drop | fail | warn (embexp.data.leakage.POLICIES)
     skip_unknown_ids: bool = False
+    min_positive_grade: int = 1  # training positives: qrels grade >= this (eval: graded nDCG, grade > 0)
+    max_positives_per_query: int | None = None  # training pairs per query, a seeded sample; null: all
+    sample_seed: int = 0  # seeds the max_positives_per_query sample
 
     def __post_init__(self) -> None:
         frac = self.dev_fraction
         _check(0 < frac < 1, "data.dev_fraction", f"must be in (0, 1), got {frac!r}")
         if self.dev_max_queries is not None:
             _positive_int(self.dev_max_queries, "data.dev_max_queries")
+        _positive_int(self.min_positive_grade, "data.min_positive_grade")
+        if self.max_positives_per_query is not None:
+            _positive_int(self.max_positives_per_query, "data.max_positives_per_query")
 
 
 @dataclass
@@ -93,7 +99,66 @@ class QuickstartData(BeirData):
     seed: int = 0
 
 
-DATA_SCHEMAS: dict[str, type] = {"beir": BeirData, "pairs": PairsData, "quickstart": QuickstartData}
+HF_FORMATS = ("auto", "pairs", "beir")
+
+
+@dataclass
+class HfColumns:
+    """``data.columns`` of ``data=hf`` pairs: which column holds what. null: found by name as in
+    sentence-transformers' training sets (query | anchor; positive | positives; negative |
+    negatives | negative_1..n, each optional)."""
+
+    KEY: ClassVar[str] = "data.columns"
+    query: str | None = None
+    positive: str | None = None  # texts, or lists of texts (several positives)
+    negative: Any = None  # a column (texts or lists of texts), a list of columns, [] for none
+
+    def __post_init__(self) -> None:
+        for key in ("query", "positive"):
+            v = getattr(self, key)
+            _check(v is None or bool(v.strip()), f"data.columns.{key}", f"must be a column name, got {v!r}")
+        neg = self.negative
+        cols = [neg] if isinstance(neg, str) else neg
+        ok = neg is None or (isinstance(cols, list) and all(isinstance(c, str) and c.strip() for c in cols))
+        msg = f"must be a column name, a list of column names or null, got {neg!r}"
+        _check(ok, "data.columns.negative", msg)
+
+
+@dataclass
+class HfData(BeirData):
+    """``data=hf``: Hugging Face ``datasets``: pairs/triplets or BEIR-style corpus/queries/qrels
+    from a hub id, a local dataset folder or a data file (``embexp/data/hf.py``)."""
+
+    kind: str = "hf"
+    path: str = field(
+        default=MISSING,
+        metadata={_MISSING_MESSAGE: "set a hub id, a dataset folder or a file: data.path=FILE.parquet"},
+    )
+    format: str = "auto"  # HF_FORMATS; auto: beir when the source has corpus and queries parts
+    config_name: str | None = None  # pairs: the dataset's config (hub), e.g. 'triplet'
+    revision: str | None = None  # a hub branch, tag or commit
+    hf_split: str = "train"  # pairs: the split read (a data file is one); test_fraction of it held out
+    columns: HfColumns = field(default_factory=HfColumns)
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    corpus: str = "corpus"  # beir: the config (hub) or file name (folder: corpus.parquet, .jsonl, ...)
+    queries: str = "queries"
+    qrels: str = "qrels"  # beir: config, or qrels.* with a 'split' column, or qrels/<split>.*
+    qrels_path: str | None = None  # beir: a separate qrels dataset (BeIR/scifact-qrels); null: found
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.format in HF_FORMATS, "data.format", f"must be one of {HF_FORMATS}, got {self.format!r}")
+        frac = self.test_fraction
+        _check(0 < frac < 1, "data.test_fraction", f"must be in (0, 1), got {frac!r}")
+
+
+DATA_SCHEMAS: dict[str, type] = {
+    "beir": BeirData,
+    "pairs": PairsData,
+    "quickstart": QuickstartData,
+    "hf": HfData,
+}
 
 
 # ---- model --------------------------------------------------------------------------------
@@ -211,6 +276,9 @@ class MinedNegatives:
     depth: int = 100
     margin_abs: float | None = None
     margin_rel: float | None = 0.05
+    margin_reference: str = "best"  # best | lowest training positive (embexp.mining.miner)
+    min_coverage: float = 0.9  # warn when fewer training examples get a mined negative
+    fill_below_window: bool = True  # too few survivors in the window: take the best ones below it
     text_filter: bool = True
     veto_file: str | None = None
     veto_hook: str | None = None
@@ -223,6 +291,8 @@ class MinedNegatives:
         _positive_int(self.n_negatives, "negatives.n_negatives", 0)
         _positive_int(self.warmup_epochs, "negatives.warmup_epochs", 0)
         _positive_int(self.refresh_every, "negatives.refresh_every", 1)
+        cov = self.min_coverage
+        _check(0 <= cov <= 1, "negatives.min_coverage", f"must be in [0, 1], got {cov!r}")
 
 
 NEGATIVES_SCHEMAS: dict[str, type] = {
@@ -235,8 +305,8 @@ MINED = ("static", "iterative")
 
 # ---- loss (dispatched on _target_) ---------------------------------------------------------
 @dataclass
-class InfoNCELossConfig:
-    """``loss=infonce``; formula and conventions in ``embexp/losses/infonce.py``."""
+class _InfoNCEKeys:
+    """The keys ``loss=infonce`` and ``loss=cached_infonce`` share."""
 
     KEY: ClassVar[str] = "loss"
     _target_: str = "embexp.losses.InfoNCELoss"
@@ -247,6 +317,25 @@ class InfoNCELossConfig:
     def __post_init__(self) -> None:
         t = self.temperature
         _check(math.isfinite(t) and t > 0, "loss.temperature", f"must be > 0 and finite, got {t!r}")
+
+
+@dataclass
+class InfoNCELossConfig(_InfoNCEKeys):
+    """``loss=infonce``; formula and conventions in ``embexp/losses/infonce.py``."""
+
+    gather_across_ranks: bool = True  # DDP: score against every rank's candidates (docs/multi-gpu.md)
+
+
+@dataclass
+class CachedInfoNCELossConfig(_InfoNCEKeys):
+    """``loss=cached_infonce``: InfoNCE with a gradient cache; ``embexp/losses/cached.py``."""
+
+    _target_: str = "embexp.losses.cached.CachedInfoNCELoss"
+    chunk_size: int = 32  # rows embedded with a graph at a time (memory), not the batch size
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive_int(self.chunk_size, "loss.chunk_size")
 
 
 @dataclass
@@ -263,7 +352,9 @@ class TripletLossConfig:
         _check(math.isfinite(m) and m >= 0, "loss.margin", f"must be >= 0 and finite, got {m!r}")
 
 
-LOSS_SCHEMAS: dict[str, type] = {c._target_: c for c in (InfoNCELossConfig, TripletLossConfig)}
+LOSS_SCHEMAS: dict[str, type] = {
+    c._target_: c for c in (InfoNCELossConfig, CachedInfoNCELossConfig, TripletLossConfig)
+}
 
 
 # ---- eval ---------------------------------------------------------------------------------
@@ -285,11 +376,12 @@ class SlicesConfig:
     head_tail: bool = True
     head_quantile: float = 0.8
     tail_quantile: float = 0.5
+    seen_share: float = 0.5  # no frequency field: head = share of relevant docs seen in training >= this
     file: str | None = None  # TSV 'query-id<TAB>slice[,slice]' or JSON {query_id: [slices]}
     rules: list[str] = field(default_factory=list)  # 'package.module:function' per slice of yours
 
     def __post_init__(self) -> None:
-        for key in ("head_quantile", "tail_quantile"):
+        for key in ("head_quantile", "tail_quantile", "seen_share"):
             q = getattr(self, key)
             _check(0 <= q <= 1, f"eval.slices.{key}", f"must be in [0, 1], got {q!r}")
 
@@ -330,11 +422,17 @@ class TrainSettings:
     num_workers: int = 0
     no_duplicates: bool = True  # batches never hold two rows sharing a positive
     baseline: bool = True  # evaluate the untouched base model on dev and test first
+    max_steps: int | None = None  # step budget; null: trainer.max_epochs full passes
+    val_every_steps: int | None = None  # an "epoch" (validation, re-mining, checkpoint) in steps
+    select_base: bool = True  # the base model competes in model selection (embexp.train.run)
 
     def __post_init__(self) -> None:
         b = self.batch_size
         _check(b >= 2, "train.batch_size", f"in-batch negatives need a batch size >= 2, got {b!r}")
         _positive_int(self.num_workers, "train.num_workers", 0)
+        for key in ("max_steps", "val_every_steps"):
+            if getattr(self, key) is not None:
+                _positive_int(getattr(self, key), f"train.{key}")
 
 
 # Everything registered in Hydra's ConfigStore as schema/<group>/<name> (embexp.config.store).
@@ -343,7 +441,11 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"default": ModelConfig},
     "adapter": ADAPTER_SCHEMAS,
     "negatives": {"in_batch": InBatchNegatives, "mined": MinedNegatives},
-    "loss": {"infonce": InfoNCELossConfig, "triplet": TripletLossConfig},
+    "loss": {
+        "infonce": InfoNCELossConfig,
+        "cached_infonce": CachedInfoNCELossConfig,
+        "triplet": TripletLossConfig,
+    },
     "eval": {"default": EvalConfig},
     "train": {"default": TrainSettings},
 }

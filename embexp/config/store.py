@@ -33,7 +33,7 @@ from embexp.config.schema import _MISSING_MESSAGE, SCHEMAS
 from embexp.errors import ConfigError
 
 CONF_DIR = Path(os.environ.get("EMBEXP_CONF", Path(__file__).resolve().parents[2] / "conf"))
-PRIMARY_CONFIGS = ("train", "eval", "mine")
+PRIMARY_CONFIGS = ("train", "eval", "mine", "data_inspect")
 EXTRA_TOP_LEVEL = ("hydra", "optuna")  # Hydra's own node; a sweep trial gets ++optuna.*
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
 
@@ -41,6 +41,20 @@ HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_a
 # runtime config (a multirun resolves hydra.sweep.dir first).
 if not OmegaConf.has_resolver("embexp_cwd"):
     OmegaConf.register_new_resolver("embexp_cwd", os.getcwd)
+
+
+def _dataset_name(path) -> str:
+    """``${embexp_dataset_name:${data.path}}``: the folder or file name without its extensions
+    (``.../datasets/scifact`` -> ``scifact``, ``logs/pairs.jsonl.gz`` -> ``pairs``); a hub id
+    keeps its last part (``BeIR/nfcorpus`` -> ``nfcorpus``)."""
+    name = str(path or "").rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".jsonl", ".json", ".parquet", ".csv", ".tsv"):
+        name = name[: -len(ext)] if name.endswith(ext) else name
+    return name or "data"
+
+
+if not OmegaConf.has_resolver("embexp_dataset_name"):
+    OmegaConf.register_new_resolver("embexp_dataset_name", _dataset_name)
 
 
 def did_you_mean(word: str, options) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from embexp.data.fingerprint import corpus_fingerprint, dataset_fingerprint
@@ -33,9 +34,16 @@ def _require(folder: Path, name: str, field: str) -> Path:
 
 def load_corpus(path: Path) -> Corpus:
     problems = ProblemCollector()
+    return corpus_from_rows(iter_jsonl(path, problems), path, problems)
+
+
+def corpus_from_rows(
+    rows: Iterable[tuple[int, dict]], path: str | Path, problems: ProblemCollector
+) -> Corpus:
+    """Documents from ``(line or row number, {"_id", "title"?, "text"})`` rows of any source."""
     ids, titles, texts = [], [], []
     first_seen: dict[str, int] = {}
-    for lineno, obj in iter_jsonl(path, problems):
+    for lineno, obj in rows:
         did = get_id(obj, "_id", path, lineno, problems)
         title = get_text(obj, "title", path, lineno, problems, required=False, allow_empty=True)
         text = get_text(obj, "text", path, lineno, problems, required=True, allow_empty=True)
@@ -59,10 +67,17 @@ def load_corpus(path: Path) -> Corpus:
 
 def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict]]:
     problems = ProblemCollector()
+    return queries_from_rows(iter_jsonl(path, problems), path, problems)
+
+
+def queries_from_rows(
+    rows: Iterable[tuple[int, dict]], path: str | Path, problems: ProblemCollector
+) -> tuple[dict[str, str], dict[str, dict]]:
+    """Queries and their metadata from ``(line or row number, {"_id", "text", ...})`` rows."""
     queries: dict[str, str] = {}
     meta: dict[str, dict] = {}
     first_seen: dict[str, int] = {}
-    for lineno, obj in iter_jsonl(path, problems):
+    for lineno, obj in rows:
         qid = get_id(obj, "_id", path, lineno, problems)
         text = get_text(obj, "text", path, lineno, problems)
         if qid is None or text is None:
@@ -101,9 +116,13 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict]]:
 def load_qrels(path: Path, corpus: Corpus, queries: dict[str, str], *, skip_unknown: bool = False) -> Qrels:
     """Read ``query-id<TAB>corpus-id<TAB>score`` (header optional); ids must exist."""
     problems = ProblemCollector()
-    qrels: Qrels = {}
-    seen: dict[tuple[str, str], tuple[int, int]] = {}
-    skipped = 0
+    return qrels_from_rows(
+        _tsv_rows(path, problems), path, problems, corpus, queries, skip_unknown=skip_unknown
+    )
+
+
+def _tsv_rows(path: Path, problems: ProblemCollector) -> Iterator[tuple[int, str, str, str]]:
+    """``(line number, query id, doc id, score text)`` of a qrels TSV; bad lines go to ``problems``."""
     for lineno, line in iter_lines(path, problems):
         row = line.rstrip("\r\n").split("\t")
         if all(not c.strip() for c in row):
@@ -122,6 +141,26 @@ def load_qrels(path: Path, corpus: Corpus, queries: dict[str, str], *, skip_unkn
             )
             continue
         qid, did, score_s = (c.strip() for c in row)
+        yield lineno, qid, did, score_s
+
+
+def qrels_from_rows(
+    rows: Iterable[tuple[int, str, str, object]],
+    path: str | Path,
+    problems: ProblemCollector,
+    corpus: Corpus,
+    queries: dict[str, str],
+    *,
+    skip_unknown: bool = False,
+) -> Qrels:
+    """Judgments from ``(line or row number, query id, doc id, score)`` rows of any source: the
+    score an integer or its text, both ids known (or skipped with ``skip_unknown``), no
+    conflicting duplicates."""
+    qrels: Qrels = {}
+    seen: dict[tuple[str, str], tuple[int, int]] = {}
+    skipped = 0
+    for lineno, qid, did, given in rows:
+        score_s = given if isinstance(given, str) else str(given)
         try:
             score = int(score_s)
         except ValueError:
@@ -130,7 +169,7 @@ def load_qrels(path: Path, corpus: Corpus, queries: dict[str, str], *, skip_unkn
             except ValueError:
                 fs = None
             if fs is None or not math.isfinite(fs) or fs != int(fs):
-                problems.add(path, lineno, "score", f"must be an integer, got {score_s!r}")
+                problems.add(path, lineno, "score", f"must be an integer, got {given!r}")
                 continue
             score = int(fs)
         unknown = False

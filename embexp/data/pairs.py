@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 from embexp.data.fingerprint import corpus_fingerprint, dataset_fingerprint, hash_strings
@@ -277,27 +278,48 @@ def load_pairs(
             )
         )
     problems = ProblemCollector()
+    rows = iter_jsonl(path, problems)
+    return pairs_dataset(
+        rows, path, problems, name=path.stem, test_fraction=test_fraction, seed=seed, temporal=temporal
+    )
+
+
+def pairs_dataset(
+    rows: Iterable[tuple[int, dict]],
+    source: str | Path,
+    problems: ProblemCollector,
+    *,
+    name: str,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    temporal: bool = False,
+) -> RetrievalDataset:
+    """Pairs from any source: ``(line or row number, object)`` rows, each object shaped like one
+    JSONL line (see the module docstring). Problems go to ``problems`` (which names them: a
+    subclass may rename fields, e.g. to a table's columns) as ``source:LINE``; all are raised
+    in one DataError once every row has been read."""
     acc = _Collected()
-    for lineno, obj in iter_jsonl(path, problems):
-        _add_line(acc, obj, path, lineno, problems)
+    for lineno, obj in rows:
+        _add_line(acc, obj, source, lineno, problems)
     problems.raise_if_any()
     if not acc.queries:
-        raise DataError(Problem(str(path), None, "query", "no training pairs in file"))
+        problems.add(source, None, "query", "no training pairs in file")
+        problems.raise_if_any()
     for m in acc.meta.values():
         m.pop("_given", None)
     qrels_all = {q: {d: 1 for d in sorted(acc.positives[q])} for q in acc.queries}
-    splits = _split(path, acc, qrels_all, test_fraction, seed, temporal)
+    splits = _split(source, acc, qrels_all, test_fraction, seed, temporal)
     ids = sorted(acc.docs)
     corpus = Corpus(ids, [""] * len(ids), [acc.docs[d] for d in ids])
     cfp = corpus_fingerprint(corpus)
     return RetrievalDataset(
-        name=path.stem,
+        name=name,
         corpus=corpus,
         queries=acc.queries,
         qrels=splits,
         query_meta=acc.meta,
         negatives={q: v for q, v in acc.negatives.items() if v},
-        source=str(path),
+        source=str(source),
         fingerprint=dataset_fingerprint(cfp, acc.queries, splits),
         corpus_fingerprint=cfp,
     )

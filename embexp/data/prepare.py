@@ -4,20 +4,21 @@ leak-free train/dev/eval splits."""
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embexp.config.schema import DATA_SCHEMAS, BeirData, PairsData, QuickstartData
+from embexp.config.schema import DATA_SCHEMAS, BeirData, HfData, PairsData, QuickstartData
 from embexp.config.store import to_schema
 from embexp.data.beir import load_beir
 from embexp.data.leakage import POLICIES, LeakageReport, guard
 from embexp.data.splits import carve_dev, parse_timestamp, temporal_split
-from embexp.data.types import Qrels, RetrievalDataset
+from embexp.data.types import Qrels, RetrievalDataset, positives
 from embexp.errors import ConfigError, DataError, Problem
 
 log = logging.getLogger(__name__)
 KINDS = tuple(DATA_SCHEMAS)
-DataConfig = BeirData | PairsData | QuickstartData
+DataConfig = BeirData | PairsData | QuickstartData | HfData
 
 
 @dataclass
@@ -28,10 +29,26 @@ class PreparedData:
     eval_split: str
     leakage: LeakageReport = field(default_factory=LeakageReport)
     notes: list[str] = field(default_factory=list)
+    # query id -> the positives it trains on (grade >= min_positive_grade, capped at
+    # max_positives_per_query), sorted; None: every train judgment with grade >= 1
+    train_positives: dict[str, list[str]] | None = None
+    selection: dict = field(default_factory=dict)  # how train_positives was chosen (summary)
+
+    def __post_init__(self) -> None:
+        if self.train_positives is None:
+            self.train_positives, self.selection = select_positives(self.train)
 
     @property
     def eval(self) -> Qrels:
         return self.dataset.qrels[self.eval_split]
+
+    def train_qrels(self) -> Qrels:
+        """The training pairs as graded qrels (only the judgments training uses as positives)."""
+        return {q: {d: self.train[q][d] for d in docs} for q, docs in self.train_positives.items()}
+
+    @property
+    def n_train_pairs(self) -> int:
+        return sum(map(len, self.train_positives.values()))
 
     def summary(self) -> dict:
         return {
@@ -41,12 +58,46 @@ class PreparedData:
             "corpus_fingerprint": self.dataset.corpus_fingerprint,
             "n_docs": len(self.dataset.corpus),
             "n_train_queries": len(self.train),
+            "n_train_pairs": self.n_train_pairs,
+            "positives": self.selection,
             "n_dev_queries": len(self.dev),
             "eval_split": self.eval_split,
             "n_eval_queries": len(self.eval),
             "leakage": self.leakage.as_dict(),
             "notes": self.notes,
         }
+
+
+def select_positives(
+    train: Qrels, min_grade: int = 1, cap: int | None = None, seed: int = 0
+) -> tuple[dict[str, list[str]], dict]:
+    """The training positives per query: judgments with grade >= ``min_grade``; with ``cap``,
+    at most ``cap`` per query, highest grades first and a seeded draw within a grade (the
+    draw of one query depends only on ``seed`` and its id). Returns (positives, summary)."""
+    out: dict[str, list[str]] = {}
+    n_graded = n_below = n_capped = 0
+    for q in sorted(train):
+        judged = train[q]
+        pos = sorted(positives(judged, min_grade))
+        n_graded += len(positives(judged))
+        n_below += len(positives(judged)) - len(pos)
+        if cap is not None and len(pos) > cap:
+            rng = random.Random(f"{seed}\x00{q}")  # str seeds hash with SHA-512: stable across runs
+            keyed = sorted(pos, key=lambda d: (-judged[d], rng.random()))
+            n_capped += len(pos) - cap
+            pos = sorted(keyed[:cap])
+        if pos:
+            out[q] = pos
+    summary = {
+        "min_positive_grade": int(min_grade),
+        "max_positives_per_query": cap,
+        "n_relevant_judgments": n_graded,
+        "n_below_min_grade": n_below,
+        "n_dropped_by_cap": n_capped,
+        "n_pairs": sum(map(len, out.values())),
+        "n_queries": len(out),
+    }
+    return out, summary
 
 
 def data_config(cfg) -> DataConfig:
@@ -75,6 +126,10 @@ def load_dataset(cfg) -> RetrievalDataset:
         from embexp.data.pairs import load_pairs
 
         return load_pairs(d.path, test_fraction=d.test_fraction, seed=d.split_seed, temporal=d.temporal)
+    if isinstance(d, HfData):
+        from embexp.data.hf import load_hf
+
+        return load_hf(d)
     return load_beir(d.path, name=d.name, skip_unknown_ids=d.skip_unknown_ids)
 
 
@@ -136,4 +191,39 @@ def prepare_data(cfg, *, need_train: bool = True) -> PreparedData:
         report = report.merged(dev_report)
     if report:
         notes.append(f"leakage guard ({policy}): {report.describe()}")
-    return PreparedData(dataset=ds, train=train, dev=dev, eval_split=eval_split, leakage=report, notes=notes)
+    chosen, selection = _training_positives(d, ds, train, need_train, notes)
+    return PreparedData(
+        dataset=ds,
+        train=train,
+        dev=dev,
+        eval_split=eval_split,
+        leakage=report,
+        notes=notes,
+        train_positives=chosen,
+        selection=selection,
+    )
+
+
+def _training_positives(d, ds: RetrievalDataset, train: Qrels, need_train: bool, notes: list[str]):
+    """:func:`select_positives` with the data node's grade threshold, cap and seed; a note when
+    they removed pairs, an error when nothing is left to train on."""
+    chosen, selection = select_positives(
+        train, d.min_positive_grade, d.max_positives_per_query, seed=d.sample_seed
+    )
+    if selection["n_below_min_grade"] or selection["n_dropped_by_cap"]:
+        notes.append(
+            f"training pairs: {selection['n_pairs']} of {selection['n_relevant_judgments']} relevant "
+            f"judgments ({selection['n_below_min_grade']} below data.min_positive_grade="
+            f"{d.min_positive_grade}, {selection['n_dropped_by_cap']} over "
+            f"data.max_positives_per_query={d.max_positives_per_query})"
+        )
+    if need_train and not chosen:
+        raise DataError(
+            Problem(
+                _split_file(ds, d.train_split),
+                None,
+                "data.min_positive_grade",
+                f"no training pair has a grade >= {d.min_positive_grade}",
+            )
+        )
+    return chosen, selection

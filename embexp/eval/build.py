@@ -25,22 +25,25 @@ def build_evaluator(
     ds = data.dataset
     qrels = ds.qrels[split] if qrels is None else qrels
     sc = eval_cfg.slices
+    notes: list[str] = []
     slices = build_slices(
         sorted(qrels),
         ds.queries,
         ds.query_meta,
         corpus=ds.corpus,
         eval_qrels=qrels,
-        train_qrels=data.train,
+        train_qrels=data.train_qrels(),
         jargon=bool(sc.jargon),
         rare_max_df=int(sc.rare_max_df),
         head_tail=bool(sc.head_tail),
         head_quantile=float(sc.head_quantile),
         tail_quantile=float(sc.tail_quantile),
+        seen_share=float(sc.get("seen_share", 0.5)),
         file=sc.file,
         rules=list(sc.get("rules") or []),
+        notes=notes,
     )
-    return RetrievalEvaluator(
+    evaluator = RetrievalEvaluator(
         ds.corpus,
         ds.queries,
         qrels,
@@ -59,3 +62,5 @@ def build_evaluator(
         bm25=OmegaConf.to_container(eval_cfg.bm25, resolve=True),
         show_progress=bool(eval_cfg.show_progress if show_progress is None else show_progress),
     )
+    evaluator.notes = [f"{split}: {n}" for n in notes]
+    return evaluator

@@ -122,6 +122,7 @@ class RetrievalEvaluator:
         self.k_values = k_values
         self.primary = metric_key(name, primary)
         # members in query order, so slice means never depend on a set's (hash-seeded) order
+        self.notes: list[str] = []  # why a built-in slice is missing (embexp.eval.build)
         self.slices = {
             s: [q for q in self.query_ids if q in ids]
             for s, ids in ((s, set(i)) for s, i in (slices or {}).items())

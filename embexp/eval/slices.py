@@ -7,14 +7,21 @@
   is tagged ``jargon`` in the data;
 - ``head`` / ``tail``: with a ``frequency`` field, head = frequency at or above the
   ``head_quantile`` quantile, tail = at or below the ``tail_quantile`` quantile of the
-  eval queries' frequencies. Without one, by training exposure: head = at least one
-  relevant document is a positive of some training query, tail = none is (queries the
-  fine-tune never saw an answer for).
+  eval queries' frequencies. Without one, by training exposure: the *seen share* of a
+  query is the share of its relevant documents that are training positives; head = seen
+  share >= ``seen_share`` (default 0.5), tail = below it. With one relevant document per
+  query (SciFact) this is "the fine-tune saw this answer" vs "never saw it"; with many
+  (dense labels, where nearly every relevant document is some training query's positive)
+  it still splits the queries whose answers were mostly trained on from the others.
+
+An empty built-in slice is not reported as a metric; :func:`build_slices` records why in
+``notes`` (logged by the evaluator's builder and written to ``metrics.json``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from pathlib import Path
@@ -32,6 +39,7 @@ _CODE = re.compile(
     r"|\b(?=\w*\d)(?=\w*[A-Za-z])[A-Za-z]{1,5}\d{2,}[A-Za-z]?\b"
 )
 _WORD = re.compile(r"[a-z][a-z\-]{3,}")
+log = logging.getLogger("embexp.eval")
 
 
 def load_slice_file(path: str | Path) -> dict[str, list[str]]:
@@ -90,10 +98,13 @@ def build_slices(
     head_tail: bool = True,
     head_quantile: float = 0.8,
     tail_quantile: float = 0.5,
+    seen_share: float = 0.5,
     file: str | None = None,
     rules: list[str] | tuple[str, ...] = (),
+    notes: list[str] | None = None,
 ) -> dict[str, set[str]]:
-    """Slice name -> eval query ids. Empty slices are dropped.
+    """Slice name -> eval query ids. Empty slices are dropped; for the built-in ones (jargon,
+    head, tail) the reason is appended to ``notes`` and logged.
 
     ``rules`` (``eval.slices.rules``) name your own slices as ``package.module:function``; each
     is called as ``function(query_ids, queries, query_meta, corpus)`` and returns the ids of the
@@ -119,13 +130,42 @@ def build_slices(
             hi, lo = np.quantile(vals, head_quantile), np.quantile(vals, tail_quantile)
             slices["head"] = {q for q, f in freq.items() if f >= hi}
             slices["tail"] = {q for q, f in freq.items() if f <= lo}
+            _note_empty(slices, ("head", "tail"), "by the queries' frequency field", notes)
         elif train_qrels is not None and eval_qrels is not None:
-            seen = set().union(*positives_by_query(train_qrels).values())
-            slices["head"] = {q for q in eval_set if not seen.isdisjoint(positives(eval_qrels.get(q, {})))}
+            shares = seen_shares(eval_set, eval_qrels, train_qrels)
+            slices["head"] = {q for q, x in shares.items() if x >= seen_share}
             slices["tail"] = set(eval_set) - slices["head"]
+            why = f"by seen share (relevant documents among training positives) vs {seen_share}"
+            _note_empty(slices, ("head", "tail"), f"{why}, mean seen share {_mean(shares):.2f}", notes)
     for spec in rules:
         rule = import_hook(spec, "eval.slices.rules")
         slices.setdefault(rule.__name__, set()).update(
             members & set(rule(eval_set, queries, query_meta, corpus))
         )
+    if jargon:
+        _note_empty(slices, ("jargon",), "no query has an acronym, a code or a rare term", notes)
     return {k: v for k, v in sorted(slices.items()) if v}
+
+
+def seen_shares(eval_qids: list[str], eval_qrels: Qrels, train_qrels: Qrels) -> dict[str, float]:
+    """Per eval query: the share of its relevant documents (grade > 0) that are positives of
+    some training query (0.0 for a query without a relevant document)."""
+    seen = set().union(*positives_by_query(train_qrels).values())
+    out = {}
+    for q in eval_qids:
+        rel = positives(eval_qrels.get(q, {}))
+        out[q] = len(rel & seen) / len(rel) if rel else 0.0
+    return out
+
+
+def _mean(values: dict[str, float]) -> float:
+    return float(np.mean(list(values.values()))) if values else 0.0
+
+
+def _note_empty(slices: dict[str, set[str]], names, why: str, notes: list[str] | None) -> None:
+    for name in names:
+        if name in slices and not slices[name]:
+            msg = f"slice '{name}' is empty on this split ({why}): not reported"
+            log.warning(msg)
+            if notes is not None:
+                notes.append(msg)

@@ -29,6 +29,14 @@ diagonal) is never masked. The backward (symmetric) term uses ``mask[:, :B].T``:
 query ``j`` is a false negative for passage ``i`` iff passage ``i`` is a positive of
 query ``j``.
 
+Several processes (DDP, ``gather_across_ranks=True``): every rank all-gathers the positives
+and hard negatives (and, for the symmetric term, the queries) *with gradient*, so each local
+query ``i`` (global row ``offset + i``) is scored against all ``W`` ranks' candidates
+``[p_1..p_G, n_11..n_GN]`` with target column ``offset + i``; the false-negative mask is rebuilt
+on the global batch from key hashes (``keys``). Each rank returns ``W / G * sum`` of its rows'
+terms, so that DDP's gradient averaging yields exactly the gradient of the loss above on the
+concatenated global batch of ``G`` rows (:mod:`embexp.losses.distributed`).
+
 References:
     * sentence-transformers ``MultipleNegativesRankingLoss`` (and
       ``MultipleNegativesSymmetricRankingLoss``), https://sbert.net
@@ -48,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from embexp.errors import ConfigError
+from embexp.losses.distributed import gather_batch, world
 
 __all__ = ["InfoNCELoss", "compute_loss_from_embeddings", "infonce_logits"]
 
@@ -83,13 +92,18 @@ def _check_mask(mask: Tensor, rows: int, cols: int, device: torch.device) -> Ten
     return mask.to(device)
 
 
-def _masked_logits(logits: Tensor, mask: Tensor | None) -> Tensor:
-    """Replace masked entries by the most negative finite value; the diagonal stays."""
+def _masked_logits(logits: Tensor, mask: Tensor | None, own: Tensor | None = None) -> Tensor:
+    """Replace masked entries by the most negative finite value; each row's own column (the
+    diagonal, or ``own[i]``) stays."""
     if mask is None:
         return logits
     b = logits.shape[0]
-    keep_diag = torch.eye(b, logits.shape[1], dtype=torch.bool, device=logits.device)  # (batch, n_candidates)
-    mask = mask & ~keep_diag
+    if own is None:
+        keep = torch.eye(b, logits.shape[1], dtype=torch.bool, device=logits.device)  # (batch, n_candidates)
+    else:
+        keep = torch.zeros_like(mask, dtype=torch.bool)  # (batch, n_candidates)
+        keep[torch.arange(b, device=keep.device), own.to(keep.device)] = True
+    mask = mask & ~keep
     return logits.masked_fill(mask, torch.finfo(logits.dtype).min)
 
 
@@ -166,6 +180,36 @@ def _loss(
     return (loss + F.cross_entropy(back, target)) / 2
 
 
+def _gathered_loss(
+    q: Tensor,
+    p: Tensor,
+    negatives: Tensor | None,
+    temperature: float,
+    symmetric: bool,
+    mask: Tensor | None,
+    keys: dict | None,
+) -> Tensor:
+    """This rank's share of the loss on the global batch of every rank (module docstring)."""
+    n_neg = _check_inputs(q, p, negatives)
+    if mask is not None:
+        mask = _check_mask(mask, q.shape[0], q.shape[0] * (1 + n_neg), q.device)
+    g = gather_batch(q, p, negatives, mask=mask, keys=keys, with_queries=symmetric)
+    total, d = g.total, q.shape[1]
+    if n_neg:
+        candidates = torch.cat([g.p, g.negatives.reshape(total * n_neg, d)])  # (G * (1 + n_neg), dim)
+    else:
+        candidates = g.p  # (G, dim)
+    logits = (q @ candidates.T).float() / temperature  # (batch, G * (1 + n_neg))
+    logits = _masked_logits(logits, g.mask, own=g.rows)
+    scale = world()[1] / total  # DDP averages over ranks: sum_r L_r / W is the global mean
+    loss = F.cross_entropy(logits, g.rows, reduction="sum") * scale
+    if not symmetric:
+        return loss
+    back = (p @ g.q.T).float() / temperature  # (batch, G): local passage i vs every query
+    back = _masked_logits(back, g.mask_back, own=g.rows)
+    return (loss + F.cross_entropy(back, g.rows, reduction="sum") * scale) / 2
+
+
 class InfoNCELoss(nn.Module):
     """InfoNCE / multiple-negatives ranking loss (sentence-transformers MNRL convention).
 
@@ -174,8 +218,12 @@ class InfoNCELoss(nn.Module):
             the default 0.05 equals sentence-transformers' default ``scale=20``.
         symmetric: also apply the passage-to-query cross-entropy and average
             (``MultipleNegativesSymmetricRankingLoss``).
-        mask_false_negatives: use the ``mask`` passed to :meth:`forward`; when False
-            the mask is ignored and duplicates count as negatives.
+        mask_false_negatives: use the ``mask`` (and ``keys``) passed to :meth:`forward`; when
+            False they are ignored and duplicates count as negatives.
+        gather_across_ranks: under ``torch.distributed`` with several processes, score every
+            local query against all ranks' candidates (gathered with gradient); the loss and
+            DDP-averaged gradients equal one process's on the concatenated batch. Ignored in a
+            single process; False keeps each rank's loss local (in-batch negatives per rank).
 
     The encoder lives outside the loss: embed, L2-normalise, then call
     ``loss(q, p, negatives, mask=false_negative_mask(...))``.
@@ -185,11 +233,18 @@ class InfoNCELoss(nn.Module):
 
     compute_loss_from_embeddings = staticmethod(compute_loss_from_embeddings)
 
-    def __init__(self, temperature: float = 0.05, symmetric: bool = False, mask_false_negatives: bool = True):
+    def __init__(
+        self,
+        temperature: float = 0.05,
+        symmetric: bool = False,
+        mask_false_negatives: bool = True,
+        gather_across_ranks: bool = True,
+    ):
         super().__init__()
         self.temperature = _check_temperature(temperature)
         self.symmetric = bool(symmetric)
         self.mask_false_negatives = bool(mask_false_negatives)
+        self.gather_across_ranks = bool(gather_across_ranks)
 
     @property
     def scale(self) -> float:
@@ -197,15 +252,25 @@ class InfoNCELoss(nn.Module):
         return 1.0 / self.temperature
 
     def forward(
-        self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None
+        self,
+        q: Tensor,
+        p: Tensor,
+        negatives: Tensor | None = None,
+        mask: Tensor | None = None,
+        keys: dict[str, Tensor] | None = None,
     ) -> Tensor:
+        """``keys``: the collate's key hashes (``batch["keys"]``), used only across ranks to
+        rebuild the false-negative mask on the global batch."""
         # the temperature was validated once, in __init__
-        return _loss(
-            q, p, negatives, self.temperature, self.symmetric, mask if self.mask_false_negatives else None
-        )
+        if not self.mask_false_negatives:
+            mask = keys = None
+        if self.gather_across_ranks and world()[1] > 1:
+            return _gathered_loss(q, p, negatives, self.temperature, self.symmetric, mask, keys)
+        return _loss(q, p, negatives, self.temperature, self.symmetric, mask)
 
     def extra_repr(self) -> str:
         return (
             f"temperature={self.temperature}, symmetric={self.symmetric}, "
-            f"mask_false_negatives={self.mask_false_negatives}"
+            f"mask_false_negatives={self.mask_false_negatives}, "
+            f"gather_across_ranks={self.gather_across_ranks}"
         )

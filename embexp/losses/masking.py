@@ -19,17 +19,30 @@ Candidate layout (shared by every loss in :mod:`embexp.losses`)::
 
 so query ``i``'s own positive is column ``i`` (the diagonal) unless ``own_columns``
 says otherwise. :func:`candidate_ids` builds the id list in this order.
+
+Across processes (DDP), keys travel as tensors: :func:`key_tensor` turns each item's key set
+into a row of int64 hashes (:func:`key_hash`, 0 = padding) that can be all-gathered, and
+:func:`key_sets` turns the gathered rows back into sets for :func:`false_negative_mask`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Hashable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["as_key_set", "candidate_ids", "false_negative_mask", "text_key"]
+__all__ = [
+    "as_key_set",
+    "candidate_ids",
+    "false_negative_mask",
+    "key_hash",
+    "key_sets",
+    "key_tensor",
+    "text_key",
+]
 
 # Values treated as ONE id even though they are Collections.
 _SCALAR_ID_TYPES = (str, bytes, tuple)
@@ -56,6 +69,41 @@ def text_key(text: str) -> str:
     Prefixed with ``"text:"`` so it never collides with a real doc id.
     """
     return "text:" + hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_hash(key: Hashable) -> int:
+    """One key as a non-zero signed int64 (blake2b, 8 bytes; 0 is :func:`key_tensor`'s padding).
+
+    A ``str`` key hashes its text; any other key its type name and ``repr``, so ``"5"`` and
+    ``5`` stay different keys. Two distinct keys collide with probability about ``2**-64``.
+    """
+    text = key if isinstance(key, str) else f"{type(key).__name__}:{key!r}"
+    h = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+    return h or 1
+
+
+def key_tensor(items: Sequence[Hashable | Collection[Hashable]], width: int | None = None) -> torch.Tensor:
+    """The keys of each item as a row of :func:`key_hash` values, padded with 0.
+
+    Args:
+        items: one id or key collection per item (as :func:`as_key_set` reads it).
+        width: columns; default the largest key set (at least 1).
+
+    Returns:
+        int64 tensor ``(len(items), width)``; row ``i`` holds item ``i``'s key hashes, sorted.
+    """
+    rows = [sorted(key_hash(k) for k in as_key_set(item)) for item in items]
+    width = max([1, *map(len, rows)]) if width is None else width
+    if any(len(r) > width for r in rows):
+        raise ValueError(f"an item has more than width={width} keys")
+    padded = [r + [0] * (width - len(r)) for r in rows]
+    return torch.tensor(padded, dtype=torch.int64).reshape(len(rows), width)  # (items, width)
+
+
+def key_sets(keys: torch.Tensor) -> list[frozenset[int]]:
+    """The inverse of :func:`key_tensor` (as hashes): one frozenset per row, padding dropped."""
+    return [frozenset(k for k in row if k) for row in keys.tolist()]
 
 
 def candidate_ids(

@@ -125,8 +125,15 @@ class TripletMarginLoss(nn.Module):
         self.mask_false_negatives = bool(mask_false_negatives)
 
     def forward(
-        self, q: Tensor, p: Tensor, negatives: Tensor | None = None, mask: Tensor | None = None
+        self,
+        q: Tensor,
+        p: Tensor,
+        negatives: Tensor | None = None,
+        mask: Tensor | None = None,
+        keys: dict[str, Tensor] | None = None,
     ) -> Tensor:
+        """``keys`` (the collate's key hashes) is accepted for the losses' common call and
+        ignored: under DDP the triplet loss stays per rank (no gathered negatives)."""
         return compute_loss_from_embeddings(
             q, p, negatives, margin=self.margin, mask=mask if self.mask_false_negatives else None
         )

@@ -82,7 +82,7 @@ class MiningInputs:
     @classmethod
     def from_data(cls, data: PreparedData) -> MiningInputs:
         ds = data.dataset
-        train = {q: r for q, r in data.train.items() if positives(r)}
+        train = data.train_qrels()  # the queries that train, with their training positives
         held_out = set(data.eval) | set(data.dev)
         skipped = sorted(find_leakage(train, held_out, ds.queries).train_ids)
         by_text: dict[str, set[str]] = {}
@@ -110,7 +110,7 @@ class MiningInputs:
 
     @property
     def qrels(self):
-        return self.data.train
+        return self.data.train_qrels()
 
     @property
     def queries(self) -> list[str]:
@@ -303,8 +303,33 @@ def describe_round(rec: dict) -> str:
         f"text {f('removed_text_share')}, margin_abs {f('removed_margin_abs_share')}, "
         f"margin_rel {f('removed_margin_rel_share')}, "
         f"veto {f('removed_veto_share')}; false-negative est. {f('false_negative_rate')}; "
-        f"overlap with previous {f('overlap_previous')}"
+        f"overlap with previous {f('overlap_previous')}; training examples with mined negatives "
+        f"{f('example_coverage', '{:.1%}')} ({rec.get('n_examples_topped_up', '-')} topped up at random)"
     )
+
+
+def example_coverage(
+    pool: dict[str, list[str]], train_positives: dict[str, list[str]], n_negatives: int
+) -> dict:
+    """How many training examples (query, positive pairs) a pool serves: ``example_coverage`` is the
+    share that get all ``n_negatives`` mined (``example_coverage_any``: at least one); the others
+    are topped up with random documents by the collate (``n_examples_topped_up``, and
+    ``n_random_negatives`` drawn per epoch)."""
+    n_neg = max(1, n_negatives)
+    n_ex = full = any_ = n_random = 0
+    for q, docs in train_positives.items():
+        have, n = len(pool.get(q, ())), len(docs)
+        n_ex += n
+        full += n if have >= n_neg else 0
+        any_ += n if have > 0 else 0
+        n_random += n * max(0, n_neg - have)
+    return {
+        "n_examples": n_ex,
+        "example_coverage": full / n_ex if n_ex else None,
+        "example_coverage_any": any_ / n_ex if n_ex else None,
+        "n_examples_topped_up": n_ex - full,
+        "n_random_negatives": n_random,
+    }
 
 
 # ---- the curriculum ------------------------------------------------------------------------
@@ -353,6 +378,8 @@ class Curriculum(pl.Callback):
         self._mined_after: set[int] = set()
         self._unlogged: list[dict] = []
         self._code: dict | None = None
+        self.min_coverage = float(_get(self.node, "min_coverage", 0.9) or 0.0)
+        self.warnings: list[str] = []
 
     @property
     def enabled(self) -> bool:
@@ -582,10 +609,38 @@ class Curriculum(pl.Callback):
         return result
 
     def _record(self, rec: dict) -> None:
+        rec.update(self.coverage(self.pool or {}))
+        self._check_coverage(rec)
         self.rounds.append(rec)
         write_rounds(self.out, self.rounds)
         log.info(describe_round(rec))
         self._unlogged.append(rec)
+
+    def coverage(self, pool: dict[str, list[str]]) -> dict:
+        return example_coverage(pool, self.data.train_positives, self.n_negatives)
+
+    def _check_coverage(self, rec: dict) -> None:
+        cov = rec.get("example_coverage")
+        if cov is None or cov >= self.min_coverage:
+            return
+        shares = {k[len("removed_") : -len("_share")]: v for k, v in rec.items() if k.startswith("removed_")}
+        shares = {k: v for k, v in shares.items() if v}
+        if shares:
+            top = max(shares, key=shares.get)
+            cause = f"the filter that removed most window candidates: {top} ({shares[top]:.0%} of them)"
+        else:
+            cause = "the window held too few candidates (negatives.window / depth, or a small corpus)"
+        msg = (
+            f"mining round {rec.get('round')}: only {cov:.0%} of {rec['n_examples']} training examples "
+            f"got {max(1, self.n_negatives)} mined negative(s) (negatives.min_coverage="
+            f"{self.min_coverage}); {rec['n_examples_topped_up']} are topped up with "
+            f"{rec['n_random_negatives']} random documents per epoch, i.e. easy negatives; {cause}"
+        )
+        if self.params is not None and self.params.margin_reference == "lowest" and "margin" in cause:
+            msg += "; negatives.margin_reference=best keeps hard negatives on multi-positive data"
+        log.warning(msg)
+        rec["warning"] = msg
+        self.warnings.append(msg)
 
     def _flush_logs(self) -> None:
         loggers = getattr(self.trainer, "loggers", None) if self.trainer is not None else None
@@ -651,6 +706,9 @@ class Curriculum(pl.Callback):
             "false_negative_rate",
             "overlap_previous",
             "corpus_source",
+            "example_coverage",
+            "n_examples_topped_up",
+            "n_random_negatives",
         )
         out.update(
             {
@@ -658,6 +716,8 @@ class Curriculum(pl.Callback):
                 "refresh_every": self.refresh_every if self.kind == "iterative" else None,
                 "params": self.params.as_dict(),
                 "n_rounds": len(self.rounds),
+                "min_coverage": self.min_coverage,
+                "warnings": [r["warning"] for r in self.rounds if r.get("warning")],
                 "rounds": [{k: r.get(k) for k in keys} for r in self.rounds],
                 "pool_round_by_epoch": {
                     str(e): sorted(v, key=lambda x: -1 if x is None else x)

@@ -24,9 +24,18 @@ rank
     positives never shortens the list).
 ``window = [a, b]``
     Candidates are the documents with ``a <= rank <= b`` (both inclusive, ``b <= D``).
-reference positive score ``p(q)``
-    The **lowest** score among ``q``'s training positives (a candidate must be clearly
-    below every labelled positive to be kept).
+reference positive score ``p(q)`` (``margin_reference``)
+    ``best`` (default): the **highest** score among ``q``'s training positives — a candidate
+    is dropped when it scores within the margin of (or above) the query's best positive,
+    i.e. when it looks like one more answer to the query. ``lowest``: the lowest score among
+    them — a candidate must be clearly below *every* labelled positive. With one positive
+    per query both are that positive's score. With many positives per query (dense,
+    graded labels) ``lowest`` is the score of a positive the model ranks deep (often
+    hundreds of ranks down), so the margins remove nearly every window candidate and the
+    collate tops the examples up with random documents; ``best`` keeps the window's hard
+    negatives while still dropping near-duplicates of the best answer. Labelled positives
+    never need the margin: every one of them (any split, any grade > 0) is in ``X(q)``.
+    Measurements (coverage and quality on SciFact and on multi-positive data) in BENCHMARKS.md.
 filters (applied to window candidates in this order; a candidate counts only for the
 first filter that removes it, so the per-filter shares add up to the removed share)
     1. ``text``: its normalised text (:func:`embexp.data.leakage.normalise_text`) equals
@@ -43,8 +52,11 @@ sampling (``pool = pool_size or n_negatives`` survivors per query)
     ``top``: the ``pool`` best-ranked survivors. ``random``: a uniform sample without
     replacement, keyed by a hash of ``(seed, round, query id, document)``: the same seed
     and round give the same negatives, and one query's draw does not depend on others.
-    Queries with fewer survivors get fewer negatives (the collate tops them up with
-    random non-positive documents).
+    ``fill_below_window`` (default true): a query with fewer than ``pool`` survivors in the
+    window takes the best-ranked survivors *below* it (ranks ``b+1..D``, same filters) — the
+    queries whose positive the model ranks deep, where every window candidate scores above
+    the positive and the margin removes it. Only queries with fewer survivors even down to
+    ``D`` get fewer negatives (the collate tops them up with random non-positive documents).
 """
 
 from __future__ import annotations
@@ -62,6 +74,7 @@ from embexp.errors import ConfigError
 from embexp.eval.index import DenseIndex, check_normalised
 
 SAMPLING = ("top", "random")
+REFERENCES = ("best", "lowest")
 FILTERS = ("text", "margin_abs", "margin_rel", "veto")
 VetoHook = Callable[[str, list[str]], "set[str] | Sequence[str]"]
 
@@ -83,7 +96,9 @@ class MiningParams:
     depth: int = 100
     margin_abs: float | None = None
     margin_rel: float | None = None
+    margin_reference: str = "best"
     text_filter: bool = True
+    fill_below_window: bool = True
     seed: int = 0
 
     @property
@@ -122,8 +137,13 @@ class MiningParams:
             raise ConfigError(
                 f"{prefix}.margin_rel", f"must be null or a number in [0, 1), got {self.margin_rel!r}"
             )
-        if not isinstance(self.text_filter, bool):
-            raise ConfigError(f"{prefix}.text_filter", f"must be true or false, got {self.text_filter!r}")
+        if self.margin_reference not in REFERENCES:
+            raise ConfigError(
+                f"{prefix}.margin_reference", f"must be one of {REFERENCES}, got {self.margin_reference!r}"
+            )
+        for key in ("text_filter", "fill_below_window"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{prefix}.{key}", f"must be true or false, got {getattr(self, key)!r}")
         if not _is_int(self.seed):
             raise ConfigError(f"{prefix}.seed", f"must be an integer, got {self.seed!r}")
         return self
@@ -144,7 +164,9 @@ class MiningParams:
             depth=get("depth", d.depth),
             margin_abs=get("margin_abs", d.margin_abs),
             margin_rel=get("margin_rel", d.margin_rel),
+            margin_reference=get("margin_reference", d.margin_reference),
             text_filter=get("text_filter", d.text_filter),
+            fill_below_window=get("fill_below_window", d.fill_below_window),
             seed=get("seed", d.seed),
         ).validate(prefix)
 
@@ -225,6 +247,7 @@ class _Retrieval(NamedTuple):
     idx: np.ndarray  # (n_queries, k) corpus rows, -1 where the index returned fewer
     valid: np.ndarray  # idx >= 0
     rank: np.ndarray  # 1-based rank after removing X(q) (meaningful where kept)
+    kept: np.ndarray  # a result that is not in X(q)
     cand: np.ndarray  # in the window, not excluded, query has a training positive
     has_pos: np.ndarray  # (n_queries,)
     qrow: np.ndarray  # (n_queries, 1) query row numbers
@@ -285,7 +308,7 @@ def _retrieve(
     rank = np.cumsum(keep, axis=1)  # 1-based rank of each kept column
     a, b = params.window
     cand = keep & (rank >= a) & (rank <= min(b, params.depth)) & has_pos[:, None]
-    return _Retrieval(scores, idx, valid, rank, cand, has_pos, qrow, search_s)
+    return _Retrieval(scores, idx, valid, rank, keep, cand, has_pos, qrow, search_s)
 
 
 def _text_hits(ret: _Retrieval, doc_text_ids: np.ndarray, text_rows: list[np.ndarray]) -> np.ndarray:
@@ -422,6 +445,7 @@ def _stats(
         "round": int(round_),
         "n_queries": int(has_pos.sum()),
         "n_queries_short": int((counts < n_pool).sum()),
+        "n_queries_empty": int((counts == 0).sum()),
         "n_candidates": n_cand,
         "n_negatives": n_sel,
         "negatives_per_query": n_sel / max(1, int(has_pos.sum())),
@@ -436,7 +460,7 @@ def _stats(
     stats["mean_positive_score"] = float(pos_score.mean()) if pos_score.size else None
     stats["mean_negative_score"] = float(picked.scores.mean()) if n_sel else None
     stats["mean_negative_rank"] = float(picked.ranks.mean()) if n_sel else None
-    # false-negative estimate: kept negatives scoring above the query's (lowest) positive
+    # false-negative estimate: kept negatives scoring above the reference positive score
     stats["false_negative_rate"] = float((picked.scores > ref[picked.rows]).mean()) if n_sel else None
     if previous is not None:
         inter = sum(len(set(previous.get(q, ())) & {n.doc_id for n in negs}) for q, negs in negatives.items())
@@ -489,19 +513,34 @@ def mine(
     has_pos = np.bincount(pq, minlength=nq) > 0  # (n_queries,)
     ret = _retrieve(C, Q, excl_rows, has_pos, params, index)
 
-    # reference positive score p(q): the lowest training-positive score
+    # reference positive score p(q): the best (or lowest) training-positive score
     pos_score, pos_rank = _positive_scores_and_ranks(Q, C, pq, pr)
-    ref = np.full(nq, np.inf, dtype=np.float32)
-    np.minimum.at(ref, pq, pos_score)
+    if params.margin_reference == "best":
+        ref = np.full(nq, -np.inf, dtype=np.float32)
+        np.maximum.at(ref, pq, pos_score)
+    else:
+        ref = np.full(nq, np.inf, dtype=np.float32)
+        np.minimum.at(ref, pq, pos_score)
 
     survivors, n_removed = _apply_filters(
         ret, ref, params, text_rows, doc_text_ids, veto_pairs, veto, query_ids, corpus_ids, row_of
     )
     sel = _sample(survivors, ret, params, query_ids, round)
+    n_filled = 0
+    if params.fill_below_window:
+        need = params.n_pool - sel.sum(1)  # (n_queries,)
+        below = ret.kept & (ret.rank > params.window[1]) & (ret.rank <= params.depth)
+        below &= ret.has_pos[:, None] & (need > 0)[:, None]
+        filters = (text_rows, doc_text_ids, veto_pairs, veto, query_ids, corpus_ids, row_of)
+        deep, _ = _apply_filters(ret._replace(cand=below), ref, params, *filters)
+        fill = deep & (np.cumsum(deep, axis=1) <= need[:, None])  # the best-ranked ones
+        n_filled = int(fill.any(1).sum())
+        sel = sel | fill
     negatives, picked = _collect(sel, ret, corpus_ids, query_ids)
     stats = _stats(
         round, ret, survivors, n_removed, params.n_pool, picked, negatives, pos_score, pos_rank, ref, previous
     )
+    stats["n_queries_filled_below_window"] = n_filled
     stats["search_s"] = ret.search_s
     stats["mine_s"] = time.perf_counter() - t0
     return MiningResult(negatives, stats)

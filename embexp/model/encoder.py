@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -351,3 +352,52 @@ def build_encoder(model_cfg) -> BiEncoder:
             "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"
         )
     return enc
+
+
+# ---- tokenizer only (data cards: token lengths without loading weights) -------------------------
+TokenCounter = Callable[[list[str], str], list[int]]
+
+
+def _count_tokens(tokenizer, spec: EncoderSpec, texts: list[str], kind: Kind, batch: int = 1024) -> list[int]:
+    """Tokens per text as the encoder sees it (prefix and special tokens included), untruncated."""
+    prefix = spec.prefix(kind) or ""
+    out: list[int] = []
+    for s in range(0, len(texts), batch):
+        enc = tokenizer(
+            [prefix + t for t in texts[s : s + batch]], truncation=False, padding=False, verbose=False
+        )
+        out += [len(ids) for ids in enc["input_ids"]]
+    return out
+
+
+def tokenizer_spec(model_cfg) -> EncoderSpec:
+    """The ``model`` node's spec with a checkpoint's saved prefixes filled in where the config
+    leaves them null (as :meth:`BiEncoder.load` does); lengths are the config's."""
+    spec = encoder_spec(model_cfg)
+    saved = Path(registry.resolve(spec.name_or_path)) / SPEC_FILE
+    have = EncoderSpec.from_dict(json.loads(saved.read_text())) if saved.exists() else spec
+
+    def pick(key: str) -> str:
+        return (getattr(spec, key) if getattr(spec, key) is not None else getattr(have, key)) or ""
+
+    return dataclasses.replace(spec, query_prefix=pick("query_prefix"), passage_prefix=pick("passage_prefix"))
+
+
+def load_tokenizer(model_cfg):
+    """The tokenizer of the model a ``model`` node names (short name, folder, checkpoint or hub
+    id); no weights are loaded."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(registry.resolve(encoder_spec(model_cfg).name_or_path))
+
+
+def token_counter(model_cfg) -> TokenCounter:
+    """``count(texts, kind) -> [tokens per text]`` for the model a ``model`` node names, with its
+    ``query_prefix`` / ``passage_prefix`` and special tokens, without truncation."""
+    tokenizer, spec = load_tokenizer(model_cfg), tokenizer_spec(model_cfg)
+    return functools.partial(_count_tokens, tokenizer, spec)
+
+
+def encoder_token_counter(encoder: BiEncoder) -> TokenCounter:
+    """:func:`token_counter` for a built encoder (its tokenizer and spec)."""
+    return functools.partial(_count_tokens, encoder.tokenizer, encoder.spec)

@@ -151,6 +151,14 @@ def log_run_summary(
     for k, v in record.get("cost", {}).items():
         if v is not None:
             run.summary[f"cost/{k}"] = v
+    for k, v in (record.get("model_selection") or {}).items():
+        if v is not None and k != "warning":
+            run.summary[f"model_selection/{k}"] = v
+    warnings = record.get("warnings") or []
+    run.summary["n_warnings"] = len(warnings)
+    if warnings:
+        run.summary["warnings"] = "\n".join(warnings)
+        run.log({"warnings": wandb.Table(columns=["warning"], data=[[w] for w in warnings])})
     rows = slice_table(record["metrics"])
     if rows:
         cols = sorted({c for r in rows for c in r}, key=lambda c: (c not in ("split", "slice"), c))

@@ -51,6 +51,7 @@ class RunState(pl.Callback):
     fitting resumes (not when ``trainer.test`` loads the best epoch)."""
 
     def __init__(self):
+        self.pairs = 0  # training pairs (query rows) stepped on, over every segment
         self.train_s = 0.0  # fit wall time of earlier segments (restored from the checkpoint)
         self._t0: float | None = None
         self.resumed_at_step: int | None = None
@@ -76,9 +77,14 @@ class RunState(pl.Callback):
                 f"{age:.1f} s" if age is not None else "(unknown time)",
             )
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if isinstance(batch, dict) and "query" in batch:
+            self.pairs += int(batch["query"]["input_ids"].shape[0])
+
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[STATE_KEY] = {
             "rng": rng_states(),
+            "pairs": self.pairs,
             "train_s": self.elapsed(),
             "val_s": float(getattr(pl_module, "val_time_s", 0.0)),
         }
@@ -92,6 +98,7 @@ class RunState(pl.Callback):
             return
         set_rng_states(state["rng"])
         self.train_s = float(state["train_s"])
+        self.pairs = int(state.get("pairs", 0))
         pl_module.val_time_s = float(state["val_s"])
         self.resumed_at_step = int(checkpoint.get("global_step", 0))
 
@@ -131,3 +138,16 @@ class ProgressLog(pl.Callback):
             f"{pairs:.1f} pairs/s" if pairs else "",
             f"{eta:.0f} s" if eta is not None else "-",
         )
+
+
+class StepBudget(pl.Callback):
+    """``train.max_steps`` ends the run *after validating* the last steps: Lightning's own
+    ``max_steps`` stops mid-epoch without a validation, so the last weights would never be a
+    model-selection candidate. Requesting a stop at the budget makes Lightning validate first."""
+
+    def __init__(self, max_steps: int):
+        self.max_steps = int(max_steps)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.max_steps:
+            trainer.should_stop = True

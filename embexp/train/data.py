@@ -15,19 +15,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from embexp.data.prepare import PreparedData
-from embexp.data.types import TrainExample, positives, positives_by_query
+from embexp.data.types import TrainExample, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
-from embexp.losses.masking import false_negative_mask, text_key
-from embexp.train.sampler import NoDuplicateBatchSampler
+from embexp.losses.masking import false_negative_mask, key_tensor, text_key
+from embexp.train.sampler import NoDuplicateBatchSampler, RankShardedBatches
 
 
 def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = None) -> list[TrainExample]:
-    """One example per (train query, relevant document) pair, in a stable order."""
+    """One example per training pair (``data.train_positives``: grade and cap applied), in a
+    stable order."""
     ds = data.dataset
     negatives = negatives if negatives is not None else ds.negatives
     out = []
-    for q in sorted(data.train):
-        for d in sorted(positives(data.train[q])):
+    for q in sorted(data.train_positives):
+        for d in data.train_positives[q]:
             out.append(TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))))
     if not out:
         raise DataError(
@@ -91,7 +92,8 @@ class _ShuffledBatches:
 
 class Collator:
     """Tokenises queries and passages (positives then hard negatives) and builds the
-    false-negative mask over the candidate columns."""
+    false-negative mask over the candidate columns; ships the keys behind it as int64 hashes
+    (``keys``), from which the loss rebuilds the mask on the batch gathered from every DDP rank."""
 
     def __init__(
         self,
@@ -150,6 +152,11 @@ class Collator:
             "query": dict(self.encoder.tokenize([ex.query for ex in exs], "query")),
             "passage": dict(self.encoder.tokenize(texts, "passage")),
             "mask": false_negative_mask(pos_sets, cand),  # (batch, batch * (1 + n_neg))
+            # the same keys as int64 hashes, for the loss to rebuild the mask across DDP ranks
+            "keys": {
+                "candidates": key_tensor(cand),  # (batch * (1 + n_neg), 2): doc id, text hash
+                "positives": key_tensor(pos_sets),  # (batch, most positive keys of a query)
+            },
             "n_neg": self.n_negatives,
         }
 
@@ -187,12 +194,23 @@ class PairDataModule(pl.LightningDataModule):
             self.encoder, self.data, self.examples, n_negatives=self.n_negatives, seed=self.seed
         )
 
+    def world(self) -> tuple[int, int]:
+        """``(rank, world_size)`` of the attached trainer; ``(0, 1)`` before one is attached."""
+        trainer = self.trainer
+        return (int(trainer.global_rank), int(trainer.world_size)) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
+        """Seeded batches; under DDP each rank takes its part of every global batch of
+        ``world_size * batch_size`` (:class:`~embexp.train.sampler.RankShardedBatches`)."""
+        rank, world = self.world()
+        size = self.batch_size * world
         if self.no_duplicates:
             keys = [self.collator.doc_keys(ex.positive_ids[0]) | {text_key(ex.query)} for ex in self.examples]
-            inner = NoDuplicateBatchSampler(keys, self.batch_size, seed=self.seed, drop_last=self.drop_last)
+            inner = NoDuplicateBatchSampler(keys, size, seed=self.seed, drop_last=self.drop_last)
         else:
-            inner = _ShuffledBatches(len(self.examples), self.batch_size, self.seed, self.drop_last)
+            inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last)
+        if world > 1:
+            inner = RankShardedBatches(inner, len(self.examples), world, rank)
         return DataLoader(
             _Indexed(len(self.examples)),
             batch_sampler=EpochTaggedBatchSampler(inner),

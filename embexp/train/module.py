@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 
 from embexp.eval.evaluator import EvalResult, RetrievalEvaluator
+from embexp.losses.cached import cached_loss
 from embexp.model.encoder import BiEncoder
 
 
@@ -39,6 +40,7 @@ class BiEncoderModule(pl.LightningModule):
         self.val_time_s = 0.0  # wall time spent re-embedding and scoring dev (excluded from pairs/s)
         self.test_results: dict[str, EvalResult] = {}
         self.restored_epoch: int | None = None
+        self.dev_history: list[dict] = []  # per validation: epoch, step and the dev metrics (no slices)
 
     def on_train_start(self) -> None:
         # dropout on from the first step, whatever ran before (a loaded model is in eval mode;
@@ -46,11 +48,16 @@ class BiEncoderModule(pl.LightningModule):
         self.encoder.train()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        q = self.encoder(**batch["query"]).embeddings  # (batch, dim)
-        p = self.encoder(**batch["passage"]).embeddings  # (batch * (1 + n_neg), dim)
-        b, n = q.size(0), batch["n_neg"]
-        negatives = p[b:].view(b, n, -1) if n else None  # (batch, n_neg, dim)
-        loss = self.loss(q, p[:b], negatives, mask=batch["mask"].to(q.device))
+        if getattr(self.loss, "chunk_size", None):  # GradCache: the encoder runs inside the loss's step
+            loss, b = cached_loss(self.encoder, batch, self.loss), batch["query"]["input_ids"].size(0)
+        else:
+            q = self.encoder(**batch["query"]).embeddings  # (batch, dim)
+            p = self.encoder(**batch["passage"]).embeddings  # (batch * (1 + n_neg), dim)
+            b, n = q.size(0), batch["n_neg"]
+            negatives = p[b:].view(b, n, -1) if n else None  # (batch, n_neg, dim)
+            # keys: the mask's keys as hashes, for a loss that gathers across DDP ranks
+            keys = {"keys": batch["keys"]} if "keys" in batch and _takes_keys(self.loss) else {}
+            loss = self.loss(q, p[:b], negatives, mask=batch["mask"].to(q.device), **keys)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss
 
@@ -67,9 +74,9 @@ class BiEncoderModule(pl.LightningModule):
         self.val_time_s += result.timings.get("total_s", 0.0)
         self.last_eval, self.last_eval_epoch = result, self.current_epoch
         self.last_eval_fingerprint = self.encoder.fingerprint()
-        self.log_dict(
-            {k: v for k, v in result.metrics.items() if "/slice/" not in k and k != result.primary_metric}
-        )
+        overall = {k: v for k, v in result.metrics.items() if "/slice/" not in k}
+        self.dev_history.append({"epoch": self.current_epoch, "step": self.global_step, **overall})
+        self.log_dict({k: v for k, v in overall.items() if k != result.primary_metric})
         self.log(result.primary_metric, result.primary, prog_bar=True)
 
     def on_test_epoch_end(self) -> None:
@@ -86,8 +93,14 @@ class BiEncoderModule(pl.LightningModule):
             self.test_results["dev"] = self.evaluator(self.encoder, corpus_embeddings=final.corpus_embeddings)
         final.corpus_embeddings = None
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["embexp_dev_history"] = self.dev_history
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.restored_epoch = checkpoint.get("epoch")
+        fitting = self._trainer is not None and self.trainer.state.fn == "fit"
+        if fitting and "embexp_dev_history" in checkpoint:  # a resumed run keeps its history
+            self.dev_history = list(checkpoint["embexp_dev_history"])
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]
@@ -96,3 +109,10 @@ class BiEncoderModule(pl.LightningModule):
             return opt
         sched = self.scheduler_factory(opt, num_training_steps=self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _takes_keys(loss: torch.nn.Module) -> bool:
+    import inspect
+
+    params = inspect.signature(loss.forward).parameters
+    return "keys" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -10,7 +10,9 @@ A run folder is bound to its configuration the first time a run starts in it::
     provenance.json     base model, data fingerprint, resolved config, code version
 
 Every file is written atomically (``embexp.utils.io``). ``force=true`` moves an existing
-folder's contents aside to ``<run>.old-<time>/`` and starts over.
+folder's contents aside to ``<run>.old-<time>/`` and starts over. In a multi-process (DDP) run
+only global rank 0 writes (:func:`is_rank_zero`); the other ranks read and check, and return
+what rank 0 writes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -55,6 +58,19 @@ HASH_EXCLUDE = (
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
 )
+
+
+# ---- DDP: only rank 0 writes -----------------------------------------------------------------
+def is_rank_zero() -> bool:
+    """Whether this process writes the run files: global rank 0 of a DDP run, or the only process.
+
+    Before the Trainer sets Lightning's ``rank_zero_only.rank``, Lightning reads it from the
+    launcher's environment (``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``); a process on a node with
+    ``NODE_RANK`` > 0 is never rank 0.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0 and os.environ.get("NODE_RANK", "0") in ("", "0")
 
 
 def hashed_config(cfg) -> dict:
@@ -141,7 +157,7 @@ class RunRecord:
             self._restore_hydra(bound.get("hydra") or {})
             if bound.get("config_hash") != h:
                 raise ConfigError("run_id", self._mismatch(diff_keys(bound.get("config") or {}, hashed)))
-        else:
+        elif is_rank_zero():  # DDP: the other ranks only check against rank 0's run.json
             hydra_files = {p.name: p.read_text() for p in sorted(self.path(HYDRA_DIR).glob("*.yaml"))}
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_json(
@@ -171,11 +187,15 @@ class RunRecord:
 
     def _restore_hydra(self, files: dict[str, str]) -> None:
         """Hydra rewrote ``.hydra/*.yaml`` for this invocation: put the bound run's back."""
+        if not is_rank_zero():  # DDP: rank 0 does it
+            return
         for name, text in files.items():
             atomic_write_text(self.path(HYDRA_DIR) / name, text)
 
     def start_over(self) -> Path | None:
         """``force=true``: move everything but this invocation's Hydra files and log aside."""
+        if not is_rank_zero():  # DDP: rank 0 does it
+            return None
         keep = {HYDRA_DIR} | {p.name for p in self.out.glob("*.log")}
         entries = [p for p in self.out.iterdir() if p.name not in keep] if self.out.exists() else []
         if not entries:
@@ -196,12 +216,15 @@ class RunRecord:
 
     def save_baseline(self, metrics: dict, rows: list[dict], wall_s: float | None) -> dict:
         rec = {"metrics": metrics, "per_query": rows, "wall_s": wall_s}
-        atomic_write_json(self.path(BASELINE_FILE), rec)
+        if is_rank_zero():  # DDP: rank 0 writes
+            atomic_write_json(self.path(BASELINE_FILE), rec)
         return rec
 
     # ---- terminal states ----------------------------------------------------------------------
     def finish(self, record: dict, rows: list[dict], provenance: dict) -> dict:
         record = {**record, "status": "finished"}
+        if not is_rank_zero():  # DDP: rank 0 writes
+            return record
         atomic_write_jsonl(self.path(PER_QUERY_FILE), rows)
         atomic_write_json(self.path(PROVENANCE_FILE), provenance)
         atomic_write_json(self.path(METRICS_FILE), record)  # last: its presence means done
@@ -210,7 +233,7 @@ class RunRecord:
 
     def fail(self, reason: str, details: str = "", **extra) -> None:
         """Record a failure unless the run had finished or was pruned (never hide either)."""
-        if self.status() in ("finished", "pruned"):
+        if self.status() in ("finished", "pruned") or not is_rank_zero():  # DDP: rank 0 writes
             return
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
@@ -218,6 +241,8 @@ class RunRecord:
         )
 
     def prune(self, epoch: int, metrics: dict, **extra) -> None:
+        if not is_rank_zero():  # DDP: rank 0 writes
+            return
         atomic_write_json(
             self.path(METRICS_FILE), {"status": "pruned", "epoch": int(epoch), "metrics": metrics, **extra}
         )

@@ -16,19 +16,21 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from embexp.config.checks import check_config
+from embexp.data.card import data_card, format_card
 from embexp.data.prepare import PreparedData, prepare_data
 from embexp.eval.build import build_evaluator
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.mining.curriculum import Curriculum
 from embexp.model.adapters import AdapterInfo, apply_adapter, check_against_model
-from embexp.model.encoder import BiEncoder, build_encoder, resolve_precision
+from embexp.model.encoder import BiEncoder, build_encoder, encoder_token_counter, resolve_precision
 from embexp.tracking import wandb as tracking
 from embexp.train import cost
-from embexp.train.callbacks import RunState
+from embexp.train.callbacks import RunState, StepBudget
 from embexp.train.data import PairDataModule
 from embexp.train.module import BiEncoderModule
 from embexp.train.record import RunRecord
@@ -45,6 +47,7 @@ class Parts:
     encoder: BiEncoder
     test_eval: RetrievalEvaluator
     dev_eval: RetrievalEvaluator | None
+    card: dict  # the data card (embexp.data.card), also logged before training
 
 
 @dataclass
@@ -71,16 +74,18 @@ def train(cfg: DictConfig, out: Path) -> dict:
         parts.encoder, corpus_embeddings=base.corpus_embeddings
     )
     info = apply_adapter(parts.encoder, cfg.adapter)
+    candidate = BaseCandidate.of(cfg, parts.encoder, base)
     module, dm = build_module(cfg, parts)
     state = RunState()
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = tracking.make_logger(cfg.get("logger"), save_dir=out, run_id=str(cfg.run_id), config=config)
     machinery = [state, curriculum.attach(module, dm)]
-    trainer = build_trainer(cfg, out, machinery, logger, has_dev=parts.dev_eval is not None)
+    trainer = build_trainer(cfg, out, machinery, logger, has_dev=parts.dev_eval is not None, dm=dm)
     ok = False
     try:
-        fitted = fit_and_test(trainer, module, dm, out)
-        parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
+        fitted = fit_and_test(trainer, module, dm, out, candidate)
+        if trainer.is_global_zero:  # DDP: rank 0 writes model/ (RunRecord guards the run files)
+            parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
         result = finish(cfg, record, parts, base, module, dm, info, state, curriculum, fitted)
         if logger is not None:
             log_model = bool(cfg.logger.wandb.get("log_model", False))
@@ -101,13 +106,21 @@ def prepare(cfg) -> Parts:
         log.info(note)
     encoder = build_encoder(cfg.model)
     check_against_model(encoder, cfg.adapter)
+    card = data_card(
+        data,
+        min_positive_grade=int(cfg.data.get("min_positive_grade", 1)),
+        count_tokens=encoder_token_counter(encoder),
+        max_lengths={k: encoder.spec.max_length(k) for k in ("query", "passage")},
+        seed=int(cfg.seed),
+    )
+    log.info("data card\n%s", format_card(card))
     test_eval = build_evaluator(cfg.eval, data, split=data.eval_split, cache_dir=cfg.paths.cache_dir)
     dev_eval = None
     if data.dev:
         dev_eval = build_evaluator(
             cfg.eval, data, split="dev", qrels=data.dev, cache_dir=None, show_progress=False
         )
-    return Parts(data, encoder, test_eval, dev_eval)
+    return Parts(data, encoder, test_eval, dev_eval, card)
 
 
 def baseline(cfg, parts: Parts, record: RunRecord) -> Baseline:
@@ -152,9 +165,62 @@ def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
     return module, dm
 
 
-def fit_and_test(trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModule, out: Path) -> dict:
+@dataclass
+class BaseCandidate:
+    """The base model in model selection: its dev score on the monitored metric (already
+    computed by the baseline) and the trainable weights it starts from (LoRA's B = 0, the
+    loaded weights otherwise), to put back when no epoch beats it."""
+
+    monitor: str
+    score: float | None
+    keep: bool  # train.select_base
+    weights: dict
+
+    @classmethod
+    def of(cls, cfg, encoder: BiEncoder, base: Baseline) -> BaseCandidate:
+        monitor = str(cfg.get("monitor") or "")
+        keep = bool(cfg.train.get("select_base", True))
+        weights = {n: p.detach().clone() for n, p in encoder.named_parameters() if p.requires_grad}
+        return cls(monitor, base.metrics.get(f"baseline/{monitor}"), keep, weights if keep else {})
+
+    def restore(self, encoder: BiEncoder) -> None:
+        params = dict(encoder.named_parameters())
+        with torch.no_grad():
+            for n, w in self.weights.items():
+                params[n].copy_(w.to(params[n].device))
+
+    def compare(self, trainer: pl.Trainer, module: BiEncoderModule) -> dict | None:
+        """Base vs the best epoch on the monitored dev metric (None without both scores)."""
+        mode = next((cb.mode for cb in trainer.checkpoint_callbacks if cb.monitor == self.monitor), "max")
+        scored = [(h["epoch"], h[self.monitor]) for h in module.dev_history if self.monitor in h]
+        if self.score is None or not scored:
+            return None
+        sign = 1.0 if mode == "max" else -1.0
+        epoch, best = max(scored, key=lambda es: sign * es[1])  # the first of equal scores, as Lightning
+        base_wins = sign * self.score >= sign * best
+        selected = "base" if base_wins and self.keep else f"epoch {epoch}"
+        out = {"monitor": self.monitor, "mode": mode, "base": self.score, "best_epoch": epoch}
+        out.update(best_epoch_score=best, base_wins=base_wins, select_base=self.keep, selected=selected)
+        if base_wins:
+            kept = (
+                "keeps the base weights (train.select_base=true): final metrics and model/ are the base's"
+                if self.keep
+                else f"keeps epoch {epoch} anyway (train.select_base=false), worse than the base on dev"
+            )
+            out["warning"] = (
+                f"NO EPOCH BEATS THE BASE MODEL on {self.monitor} ({mode}): base {self.score:.4f}, "
+                f"best epoch {epoch} {best:.4f}; the run {kept}. Try another recipe (lr, adapter, negatives)."
+            )
+            log.warning(out["warning"])
+        return out
+
+
+def fit_and_test(
+    trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModule, out: Path, candidate: BaseCandidate
+) -> dict:
     """Fit (continuing from ``last.ckpt`` when a killed run left one), then evaluate the best
-    epoch, which Lightning restores."""
+    candidate: the best epoch, which Lightning restores, or the base model when it beats every
+    epoch on dev (``train.select_base``)."""
     last = out / "checkpoints" / "last.ckpt"
     if last.exists():
         log.info("resuming from %s", last)
@@ -165,14 +231,37 @@ def fit_and_test(trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModul
         "train_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "precision": trainer.precision,
+        "model_selection": candidate.compare(trainer, module),
     }
+    ckpt = best_checkpoint(trainer)
+    if (fitted["model_selection"] or {}).get("selected") == "base":
+        candidate.restore(module.encoder)
+        ckpt, module.restored_epoch = None, None
     t0 = time.perf_counter()
-    trainer.test(module, datamodule=dm, ckpt_path=best_checkpoint(trainer), verbose=False)
+    trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
     fitted["final_eval_s"] = time.perf_counter() - t0
     return fitted
 
 
-def build_trainer(cfg, out: Path, machinery: list, logger, *, has_dev: bool) -> pl.Trainer:
+def step_budget(cfg, steps_per_pass: int) -> dict:
+    """Trainer arguments for ``train.max_steps`` / ``train.val_every_steps``: an epoch (validation,
+    re-mining, checkpoint) is ``val_every_steps`` steps, by default ``ceil(max_steps /
+    trainer.max_epochs)``, never more than a full pass over the training pairs."""
+    max_steps, every = cfg.train.get("max_steps"), cfg.train.get("val_every_steps")
+    if max_steps is None and every is None:
+        return {}
+    if every is None:
+        every = -(-int(max_steps) // max(1, int(cfg.trainer.get("max_epochs") or 1)))
+    epoch = max(1, min(int(every), steps_per_pass))
+    out: dict = {"limit_train_batches": epoch} if epoch < steps_per_pass else {}
+    if max_steps is not None:
+        out.update(max_steps=int(max_steps), max_epochs=-(-int(max_steps) // epoch))
+    return out
+
+
+def build_trainer(
+    cfg, out: Path, machinery: list, logger, *, has_dev: bool, dm: PairDataModule | None = None
+) -> pl.Trainer:
     """Lightning's Trainer from ``cfg.trainer`` and ``cfg.callbacks`` (each entry instantiated;
     null entries dropped) plus the run machinery (exact-resume state, curriculum)."""
     callbacks = [
@@ -180,6 +269,13 @@ def build_trainer(cfg, out: Path, machinery: list, logger, *, has_dev: bool) -> 
     ]
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
+    if dm is not None:
+        budget = step_budget(cfg, len(dm.train_dataloader()))
+        if budget:
+            log.info("step budget: %s", budget)
+        kwargs.update(budget)
+        if "max_steps" in budget:
+            machinery = [*machinery, StepBudget(budget["max_steps"])]
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
     return instantiate(
@@ -209,27 +305,16 @@ def finish(
 ) -> dict:
     """Write the finished run: metrics (baseline and final), cost, per-query rows, provenance."""
     final, final_dev = module.test_results["test"], module.test_results.get("dev")
-    fast = bool(cfg.trainer.get("fast_dev_run"))
-    n_pairs = int(cfg.train.batch_size) if fast else len(dm.examples) * fitted["epochs"]
-    train_s = state.elapsed()
-    run_cost = {
-        **info.as_dict(),
-        "train_wall_s": train_s,
-        "reembed_corpus_s": final.timings.get("encode_corpus_s")
-        or (module.last_eval.timings.get("encode_corpus_s") if module.last_eval else None),
-        "baseline_eval_s": base.wall_s,
-        "final_eval_s": fitted["final_eval_s"],
-        "peak_rss_mb": cost.peak_rss_mb(),
-        "peak_cuda_mb": cost.peak_cuda_mb(),
-        "validation_s": module.val_time_s,
-        "pairs_per_s": n_pairs / max(1e-9, train_s - module.val_time_s),
-        "train_steps": fitted["train_steps"],
-        "epochs": fitted["epochs"],
-        "best_epoch": module.restored_epoch,
-        "model_size_mb": cost.dir_size_mb(record.out / "model"),
-        "precision": str(fitted["precision"]),
-        "device": str(parts.encoder.device),
-    }
+    run_cost = run_costs(record, parts, base, module, info, state, fitted)
+    selection = fitted.get("model_selection")
+    negatives = curriculum.summary()
+    warnings = [
+        *parts.card.get("warnings", []),
+        *negatives.get("warnings", []),
+        *([selection["warning"]] if selection and selection.get("warning") else []),
+        *parts.test_eval.notes,
+        *(parts.dev_eval.notes if parts.dev_eval is not None else []),
+    ]
     metrics = {
         **base.metrics,
         **_prefixed("final", final.metrics),
@@ -242,8 +327,12 @@ def finish(
         "primary_metric": f"final/{final.primary_metric}",
         "cost": run_cost,
         "data": parts.data.summary(),
-        "n_train_pairs": n_pairs,
-        "negatives": curriculum.summary(),
+        "data_card": parts.card,
+        "n_train_pairs": run_cost["n_train_pairs"],
+        "negatives": negatives,
+        "model_selection": selection,
+        "dev_history": module.dev_history,
+        "warnings": warnings,
     }
     rows = [
         {**r, "model": "final"} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))
@@ -257,6 +346,37 @@ def finish(
         "code": code_version(),
     }
     return record.finish(result, rows, provenance)
+
+
+def run_costs(
+    record: RunRecord, parts: Parts, base: Baseline, module, info: AdapterInfo, state: RunState, fitted: dict
+) -> dict:
+    """What the run cost. ``n_train_pairs`` counts the pairs actually stepped on (every segment of
+    a resumed run, any budget), so ``pairs_per_s`` is right under ``train.max_steps`` too."""
+    final = module.test_results["test"]
+    train_s = state.elapsed()
+    return {
+        **info.as_dict(),
+        "train_wall_s": train_s,
+        "reembed_corpus_s": final.timings.get("encode_corpus_s")
+        or (module.last_eval.timings.get("encode_corpus_s") if module.last_eval else None),
+        "baseline_eval_s": base.wall_s,
+        "final_eval_s": fitted["final_eval_s"],
+        "peak_rss_mb": cost.peak_rss_mb(),
+        "peak_cuda_mb": cost.peak_cuda_mb(),
+        "validation_s": module.val_time_s,
+        "n_train_pairs": state.pairs,
+        "n_train_examples": parts.data.n_train_pairs,
+        "passes": state.pairs / max(1, parts.data.n_train_pairs),
+        "pairs_per_s": state.pairs / max(1e-9, train_s - module.val_time_s),
+        "train_steps": fitted["train_steps"],
+        "epochs": fitted["epochs"],
+        "best_epoch": module.restored_epoch,
+        "selected": (fitted.get("model_selection") or {}).get("selected"),
+        "model_size_mb": cost.dir_size_mb(record.out / "model"),
+        "precision": str(fitted["precision"]),
+        "device": str(parts.encoder.device),
+    }
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

@@ -23,8 +23,10 @@ keep the loss's false-negative mask on to handle them.
 Every batch has ``batch_size`` indices except possibly the last; with
 ``drop_last=False`` every index appears exactly once per epoch, with
 ``drop_last=True`` the (possibly colliding) leftovers of the last partial batch are
-dropped. The sampler is not distributed-aware: under DDP give each rank its own
-sampler over its own shard of examples (or shard the yielded batches).
+dropped. The sampler itself is not distributed-aware: under DDP,
+:class:`RankShardedBatches` plans the *global* batches (``world_size * batch_size``) with it
+and gives each rank its part of every global batch, so the batch the loss gathers across
+ranks is free of shared keys wherever a single process's would be.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from torch.utils.data import Sampler
 
 from embexp.losses.masking import as_key_set
 
-__all__ = ["NoDuplicateBatchSampler"]
+__all__ = ["NoDuplicateBatchSampler", "RankShardedBatches"]
 
 # Deferred examples tried per colliding key and batch (they all share that key, so at
 # most one fits; trying a few covers a head that is blocked by another key).
@@ -201,3 +203,43 @@ class NoDuplicateBatchSampler(Sampler[list[int]]):
                             break
                     if swapped:
                         break
+
+
+class RankShardedBatches(Sampler[list[int]]):
+    """One DDP rank's part of every batch of a global batch plan.
+
+    Args:
+        inner: a seeded batch sampler (``set_epoch``, ``batch_size``, ``len``) planning batches of
+            the *global* size ``world_size * batch_size``, identically on every rank (e.g. a
+            :class:`NoDuplicateBatchSampler` with the same seed).
+        n: the number of examples ``inner`` draws from (for an exact ``len``).
+        world_size, rank: the process group.
+
+    Global batch ``k`` is cut into ``world_size`` contiguous parts of near-equal size (at most
+    one apart) and rank ``r`` yields part ``r``, so at step ``k`` the ranks together hold exactly
+    global batch ``k``: no two examples of the gathered batch share a key where the planner
+    could avoid it, and ``W`` ranks of batch ``b`` step on the batches one process of batch
+    ``W * b`` would. Every rank yields the same number of batches: a last global batch with
+    fewer examples than ranks (one part would be empty) is dropped on every rank.
+    """
+
+    def __init__(self, inner, n: int, world_size: int, rank: int):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.inner, self.n, self.world_size, self.rank = inner, int(n), int(world_size), int(rank)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        w, r = self.world_size, self.rank
+        for batch in self.inner:
+            if len(batch) < w:
+                continue  # only the last batch can be this small
+            yield list(batch[r * len(batch) // w : (r + 1) * len(batch) // w])
+
+    def __len__(self) -> int:
+        full = len(self.inner)
+        last = self.n - (full - 1) * self.inner.batch_size if full else 0
+        return full - (0 < last < self.world_size)

@@ -16,7 +16,9 @@ from embexp.config.schema import (
     ADAPTER_SCHEMAS,
     SCHEMAS,
     BeirData,
+    CachedInfoNCELossConfig,
     EvalConfig,
+    HfData,
     InBatchNegatives,
     InfoNCELossConfig,
     LoraAdapter,
@@ -38,6 +40,7 @@ TYPED = {  # group option -> the schema its YAML names
     "data/beir": BeirData,
     "data/pairs": PairsData,
     "data/quickstart": QuickstartData,
+    "data/hf": HfData,
     "adapter/full": ADAPTER_SCHEMAS["full"],
     "adapter/lora": LoraAdapter,
     "adapter/last_layer": ADAPTER_SCHEMAS["last_layer"],
@@ -45,6 +48,7 @@ TYPED = {  # group option -> the schema its YAML names
     "negatives/static": MinedNegatives,
     "negatives/iterative": MinedNegatives,
     "loss/infonce": InfoNCELossConfig,
+    "loss/cached_infonce": CachedInfoNCELossConfig,
     "loss/triplet": TripletLossConfig,
     "eval/default": EvalConfig,
     **{f"model/{p.stem}": ModelConfig for p in (CONF / "model").glob("*.yaml")},
@@ -61,6 +65,8 @@ def _compose(overrides=(), config_name="train"):
 def _missing_keys(node, prefix: str) -> set[str]:
     out = set()
     for k in node:
+        if OmegaConf.is_interpolation(node, k):  # e.g. data.name from data.path: set by its source
+            continue
         if OmegaConf.is_missing(node, k):
             out.add(f"{prefix}.{k}")
         elif OmegaConf.is_dict(node[k]):
@@ -94,9 +100,10 @@ def test_option_composes_to_its_schema_and_sets_every_key(option):
 @pytest.mark.parametrize(
     "option, ignore",
     [
-        ("data/beir", {"path", "name"}),
-        ("data/pairs", {"path"}),
-        ("data/quickstart", {"path"}),
+        ("data/beir", {"path", "name", "sample_seed"}),  # name: from the path; sample_seed: ${seed}
+        ("data/pairs", {"path", "sample_seed"}),
+        ("data/quickstart", {"path", "sample_seed"}),
+        ("data/hf", {"path", "name", "sample_seed"}),
         ("model/minilm-l6", {"name_or_path"}),
         ("adapter/full", set()),
         ("adapter/lora", set()),
@@ -104,6 +111,7 @@ def test_option_composes_to_its_schema_and_sets_every_key(option):
         ("negatives/in_batch", set()),
         ("negatives/static", {"seed"}),  # ${seed}
         ("loss/infonce", set()),
+        ("loss/cached_infonce", set()),
         ("loss/triplet", set()),
         ("eval/default", set()),
     ],
@@ -119,8 +127,10 @@ def test_yaml_values_are_the_schema_defaults(option, ignore):
 
 
 def test_train_node_matches_its_schema():
-    node = OmegaConf.to_container(_compose()["train"])
+    node = OmegaConf.to_container(_compose(["data=beir", "data.path=x"])["train"])
     assert node == dataclasses.asdict(TrainSettings())
+    # the quickstart data brings its step budget (conf/data/quickstart.yaml)
+    assert _compose()["train"]["max_steps"] == 50
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))

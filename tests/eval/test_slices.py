@@ -82,3 +82,30 @@ def test_user_rules_add_slices_named_after_the_function():
     assert got == {"long_queries": {"a", "c"}}
     with pytest.raises(ConfigError, match="eval.slices.rules"):
         build_slices(["a"], queries, {}, rules=["no_such_module:f"])
+
+
+def test_head_tail_by_seen_share_on_dense_labels():
+    """Every eval query has some relevant document among the training positives (the old 'any seen'
+    rule would put them all in head); the seen share splits them."""
+    train = {"t1": {"d1": 1, "d2": 1, "d3": 1}, "t2": {"d4": 2}}
+    ev = {
+        "a": {"d1": 1, "d2": 1, "d9": 1},  # 2/3 seen -> head
+        "b": {"d1": 1, "d8": 1, "d9": 1},  # 1/3 -> tail
+        "c": {"d4": 2, "d5": 0},  # grade 0 is not relevant: 1/1 -> head
+        "d": {"d7": 1},  # 0 -> tail
+    }
+    q = {k: k for k in ev}
+    s = build_slices(list(ev), q, {}, eval_qrels=ev, train_qrels=train, jargon=False)
+    assert s["head"] == {"a", "c"} and s["tail"] == {"b", "d"}
+    s = build_slices(list(ev), q, {}, eval_qrels=ev, train_qrels=train, jargon=False, seen_share=0.3)
+    assert s["head"] == {"a", "b", "c"} and s["tail"] == {"d"}
+
+
+def test_an_empty_built_in_slice_is_noted():
+    train = {"t": {"d1": 1, "d2": 1}}
+    ev = {"a": {"d1": 1}, "b": {"d2": 1}}
+    notes = []
+    s = build_slices(["a", "b"], {"a": "a", "b": "b"}, {}, eval_qrels=ev, train_qrels=train, notes=notes)
+    assert set(s) == {"head"}
+    assert any(n.startswith("slice 'tail' is empty") and "seen share" in n for n in notes)
+    assert any(n.startswith("slice 'jargon' is empty") for n in notes)

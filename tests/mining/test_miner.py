@@ -45,6 +45,7 @@ def _hand(**kw):
             "depth": 8,
             "margin_abs": None,
             "margin_rel": None,
+            "fill_below_window": False,  # the window's own semantics (filling below: its own test)
             **kw.pop("params", {}),
         }
     )
@@ -123,7 +124,15 @@ def _random_problem(seed=0, nq=30, nc=300, dim=16):
 @pytest.mark.parametrize("window", [(1, 5), (2, 20), (10, 12)])
 def test_window_never_returns_a_positive_or_excluded_doc(sampling, window):
     C, Q, qids, qrels, ids, exclude = _random_problem()
-    p = MiningParams(window=window, sampling=sampling, n_negatives=3, pool_size=4, depth=30, margin_rel=None)
+    p = MiningParams(
+        window=window,
+        sampling=sampling,
+        n_negatives=3,
+        pool_size=4,
+        depth=30,
+        margin_rel=None,
+        fill_below_window=False,
+    )
     r = mine(C, Q, qids, qrels, ids, p, exclude=exclude)
     for q, negs in r.negatives.items():
         got = [n.doc_id for n in negs]
@@ -216,3 +225,74 @@ def test_veto_file_formats(tmp_path):
 
     with pytest.raises(DataError, match="bad.tsv:1"):
         read_veto_pairs(bad)
+
+
+# ---- margin reference on multi-positive queries -------------------------------------------------
+# q = e_0 with two training positives: "p_hi" scores 0.90, "p_lo" 0.30; candidates below.
+MULTI = [("p_hi", 0.90), ("p_lo", 0.30), ("x", 0.86), ("y", 0.80), ("z", 0.50), ("w", 0.20)]
+#  ranks after removing both positives:  x=1  y=2  z=3  w=4
+
+
+def _multi(reference: str, **kw):
+    ids = [d for d, _ in MULTI]
+    C = np.stack([_vec(s, k + 1) for k, (_, s) in enumerate(MULTI)])
+    Q = _vec(1.0, 1)[None]
+    Q[0, 1] = 0.0
+    params = MiningParams(window=(1, 4), n_negatives=4, depth=4, margin_reference=reference, **kw)
+    return mine(C, Q, ["q"], {"q": {"p_hi": 2, "p_lo": 1}}, ids, params)
+
+
+def test_margin_reference_best_is_the_best_positive():
+    # kept iff s <= (1 - 0.05) * 0.90 = 0.855: x (0.86) is a near-duplicate of the best answer
+    res = _multi("best", margin_rel=0.05)
+    assert [n.doc_id for n in res.negatives["q"]] == ["y", "z", "w"]
+    assert res.stats["removed_margin_rel_share"] == pytest.approx(1 / 4)
+
+
+def test_margin_reference_lowest_is_the_lowest_positive():
+    # kept iff s <= (1 - 0.05) * 0.30 = 0.285: only w survives
+    res = _multi("lowest", margin_rel=0.05)
+    assert [n.doc_id for n in res.negatives["q"]] == ["w"]
+    assert res.stats["removed_margin_rel_share"] == pytest.approx(3 / 4)
+    # absolute margin, same reference: kept iff s <= 0.30 - 0.05
+    assert [n.doc_id for n in _multi("lowest", margin_abs=0.05).negatives["q"]] == ["w"]
+    assert [n.doc_id for n in _multi("best", margin_abs=0.05).negatives["q"]] == ["y", "z", "w"]
+
+
+def test_no_labelled_positive_is_ever_mined_whatever_the_reference():
+    for reference in ("best", "lowest"):
+        for sampling in ("top", "random"):
+            res = _multi(reference, sampling=sampling)
+            assert not {"p_hi", "p_lo"} & {n.doc_id for n in res.negatives["q"]}
+
+
+def test_bad_margin_reference_names_the_key():
+    with pytest.raises(ConfigError, match="negatives.margin_reference"):
+        MiningParams(margin_reference="median").validate()
+
+
+def test_fill_below_window_takes_the_best_survivors_below_it():
+    """Window [1, 3] with margin_abs 0.15 around the positive (0.80): a, b, c score above 0.65 and
+    are removed; filling takes the best-ranked survivors below the window under the same filters:
+    e (rank 4, 0.70) is within the margin, f (5) has the positive's text, so g (6), h (7)."""
+    kw = {"window": (1, 3), "depth": 8, "n_negatives": 2, "margin_abs": 0.15}
+    empty = _hand(params={**kw, "fill_below_window": False})
+    assert empty.negatives["q"] == [] and empty.stats["n_queries_empty"] == 1
+    r = _hand(params={**kw, "fill_below_window": True})
+    assert [(n.doc_id, n.rank) for n in r.negatives["q"]] == [("g", 6), ("h", 7)]
+    assert r.stats["n_queries_filled_below_window"] == 1 and r.stats["n_queries_empty"] == 0
+    # never below the depth
+    r = _hand(params={**kw, "depth": 6, "fill_below_window": True})
+    assert [n.doc_id for n in r.negatives["q"]] == ["g"]
+
+
+@pytest.mark.parametrize("sampling", ["top", "random"])
+def test_filling_never_returns_a_positive_or_excluded_doc(sampling):
+    C, Q, qids, qrels, ids, exclude = _random_problem()
+    p = MiningParams(window=(1, 3), sampling=sampling, n_negatives=3, pool_size=6, depth=40, margin_rel=0.3)
+    res = mine(C, Q, qids, qrels, ids, p, exclude=exclude)
+    assert res.stats["n_queries_filled_below_window"] > 0
+    for q, negs in res.negatives.items():
+        bad = {d for d, g in qrels.get(q, {}).items() if g > 0} | set(exclude.get(q, ())) | {q}
+        assert not bad & {n.doc_id for n in negs}
+        assert all(n.rank <= 40 for n in negs) and len(negs) <= 6
