@@ -97,6 +97,7 @@ class QuickstartData(BeirData):
     path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: "set the folder to generate into"})
     name: str | None = "quickstart"
     seed: int = 0
+    max_steps: int | None = 50  # the recipe's step budget: train.max_steps defaults to it (train.yaml)
 
 
 HF_FORMATS = ("auto", "pairs", "beir")

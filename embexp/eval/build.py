@@ -32,7 +32,7 @@ def build_evaluator(
         ds.query_meta,
         corpus=ds.corpus,
         eval_qrels=qrels,
-        train_qrels=data.train_qrels(),
+        train_qrels=data.train,  # every judgment of the training split: the same slices for eval and train
         jargon=bool(sc.jargon),
         rare_max_df=int(sc.rare_max_df),
         head_tail=bool(sc.head_tail),

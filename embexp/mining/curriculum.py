@@ -379,7 +379,6 @@ class Curriculum(pl.Callback):
         self._unlogged: list[dict] = []
         self._code: dict | None = None
         self.min_coverage = float(_get(self.node, "min_coverage", 0.9) or 0.0)
-        self.warnings: list[str] = []
 
     @property
     def enabled(self) -> bool:
@@ -639,8 +638,7 @@ class Curriculum(pl.Callback):
         if self.params is not None and self.params.margin_reference == "lowest" and "margin" in cause:
             msg += "; negatives.margin_reference=best keeps hard negatives on multi-positive data"
         log.warning(msg)
-        rec["warning"] = msg
-        self.warnings.append(msg)
+        rec["warning"] = msg  # summary()["warnings"] collects them (they travel in the checkpoint)
 
     def _flush_logs(self) -> None:
         loggers = getattr(self.trainer, "loggers", None) if self.trainer is not None else None

@@ -78,8 +78,8 @@ class RunState(pl.Callback):
             )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if isinstance(batch, dict) and "query" in batch:
-            self.pairs += int(batch["query"]["input_ids"].shape[0])
+        if isinstance(batch, dict) and "query" in batch:  # every DDP rank steps on a batch this size
+            self.pairs += int(batch["query"]["input_ids"].shape[0]) * int(trainer.world_size)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[STATE_KEY] = {
@@ -145,9 +145,9 @@ class StepBudget(pl.Callback):
     ``max_steps`` stops mid-epoch without a validation, so the last weights would never be a
     model-selection candidate. Requesting a stop at the budget makes Lightning validate first."""
 
-    def __init__(self, max_steps: int):
-        self.max_steps = int(max_steps)
+    def __init__(self, max_steps: int | None = None):
+        self.max_steps = max_steps  # None: no budget
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step >= self.max_steps:
+        if self.max_steps is not None and trainer.global_step >= self.max_steps:
             trainer.should_stop = True

@@ -10,6 +10,7 @@ the adapter (PEFT ``save_pretrained``) or the full weights, the tokenizer and th
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,8 +181,13 @@ class BaseCandidate:
     def of(cls, cfg, encoder: BiEncoder, base: Baseline) -> BaseCandidate:
         monitor = str(cfg.get("monitor") or "")
         keep = bool(cfg.train.get("select_base", True))
-        weights = {n: p.detach().clone() for n, p in encoder.named_parameters() if p.requires_grad}
-        return cls(monitor, base.metrics.get(f"baseline/{monitor}"), keep, weights if keep else {})
+        score = base.metrics.get(f"baseline/{monitor}")
+        weights = (  # on the CPU: a full fine-tune's copy must not double the accelerator's memory
+            {n: p.detach().to("cpu", copy=True) for n, p in encoder.named_parameters() if p.requires_grad}
+            if keep and score is not None
+            else {}
+        )
+        return cls(monitor, score, keep, weights)
 
     def restore(self, encoder: BiEncoder) -> None:
         params = dict(encoder.named_parameters())
@@ -190,15 +196,24 @@ class BaseCandidate:
                 params[n].copy_(w.to(params[n].device))
 
     def compare(self, trainer: pl.Trainer, module: BiEncoderModule) -> dict | None:
-        """Base vs the best epoch on the monitored dev metric (None without both scores)."""
-        mode = next((cb.mode for cb in trainer.checkpoint_callbacks if cb.monitor == self.monitor), "max")
+        """Base vs the epoch the run would test on the monitored dev metric: the monitoring
+        checkpoint's best (its score travels in the checkpoints, so a resumed run sees every
+        epoch), else the last validated epoch (None without both scores)."""
         scored = [(h["epoch"], h[self.monitor]) for h in module.dev_history if self.monitor in h]
-        if self.score is None or not scored:
+        cb = next((c for c in trainer.checkpoint_callbacks if c.monitor == self.monitor), None)
+        if self.score is None or not scored and (cb is None or cb.best_model_score is None):
             return None
+        mode = cb.mode if cb is not None else "max"
+        if cb is not None and cb.best_model_score is not None:
+            best = float(cb.best_model_score)
+            epoch = next((e for e, v in scored if math.isclose(v, best, rel_tol=1e-6)), None)
+        else:
+            epoch, best = scored[-1]  # no best checkpoint: the last weights are tested
         sign = 1.0 if mode == "max" else -1.0
-        epoch, best = max(scored, key=lambda es: sign * es[1])  # the first of equal scores, as Lightning
         base_wins = sign * self.score >= sign * best
-        selected = "base" if base_wins and self.keep else f"epoch {epoch}"
+        selected = (
+            "base" if base_wins and self.keep else (f"epoch {epoch}" if epoch is not None else "best epoch")
+        )
         out = {"monitor": self.monitor, "mode": mode, "base": self.score, "best_epoch": epoch}
         out.update(best_epoch_score=best, base_wins=base_wins, select_base=self.keep, selected=selected)
         if base_wins:
@@ -243,20 +258,28 @@ def fit_and_test(
     return fitted
 
 
-def step_budget(cfg, steps_per_pass: int) -> dict:
-    """Trainer arguments for ``train.max_steps`` / ``train.val_every_steps``: an epoch (validation,
-    re-mining, checkpoint) is ``val_every_steps`` steps, by default ``ceil(max_steps /
-    trainer.max_epochs)``, never more than a full pass over the training pairs."""
+def apply_step_budget(trainer: pl.Trainer, cfg, n_batches: int) -> dict:
+    """``train.max_steps`` / ``train.val_every_steps`` on a built Trainer (which knows its world
+    size and gradient accumulation): an epoch (validation, re-mining, checkpoint) is
+    ``val_every_steps`` optimizer steps, by default ``ceil(max_steps / trainer.max_epochs)``, never
+    more than a full pass (``n_batches`` single-process batches, shared by the ranks); without
+    ``max_steps`` the run keeps ``trainer.max_epochs`` passes' worth of steps. Returns what it set."""
     max_steps, every = cfg.train.get("max_steps"), cfg.train.get("val_every_steps")
     if max_steps is None and every is None:
         return {}
-    if every is None:
-        every = -(-int(max_steps) // max(1, int(cfg.trainer.get("max_epochs") or 1)))
-    epoch = max(1, min(int(every), steps_per_pass))
-    out: dict = {"limit_train_batches": epoch} if epoch < steps_per_pass else {}
-    if max_steps is not None:
-        out.update(max_steps=int(max_steps), max_epochs=-(-int(max_steps) // epoch))
-    return out
+    acc = int(trainer.accumulate_grad_batches)
+    per_rank = math.ceil(n_batches / trainer.world_size)  # batches of one pass on each rank
+    pass_steps = max(1, math.ceil(per_rank / acc))  # optimizer steps of one pass
+    epochs = max(1, int(cfg.trainer.get("max_epochs") or 1))
+    max_steps = int(max_steps) if max_steps is not None else epochs * pass_steps
+    epoch = max(1, min(int(every) if every is not None else -(-max_steps // epochs), pass_steps))
+    budget = {"max_steps": max_steps, "max_epochs": -(-max_steps // epoch), "epoch_steps": epoch}
+    if epoch < pass_steps:
+        trainer.limit_train_batches = budget["limit_train_batches"] = epoch * acc
+    trainer.fit_loop.epoch_loop.max_steps = max_steps
+    trainer.fit_loop.max_epochs = budget["max_epochs"]
+    log.info("step budget: %s", budget)
+    return budget
 
 
 def build_trainer(
@@ -269,18 +292,15 @@ def build_trainer(
     ]
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
-    if dm is not None:
-        budget = step_budget(cfg, len(dm.train_dataloader()))
-        if budget:
-            log.info("step budget: %s", budget)
-        kwargs.update(budget)
-        if "max_steps" in budget:
-            machinery = [*machinery, StepBudget(budget["max_steps"])]
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
-    return instantiate(
-        kwargs, callbacks=[*callbacks, *machinery], logger=logger or False, default_root_dir=str(out)
+    budget = StepBudget()  # validates the last steps of a budget (inert without one)
+    trainer = instantiate(
+        kwargs, callbacks=[*callbacks, *machinery, budget], logger=logger or False, default_root_dir=str(out)
     )
+    if dm is not None and apply_step_budget(trainer, cfg, len(dm.train_dataloader())):
+        budget.max_steps = trainer.max_steps
+    return trainer
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str | None:

@@ -127,7 +127,7 @@ def test_yaml_values_are_the_schema_defaults(option, ignore):
 
 
 def test_train_node_matches_its_schema():
-    node = OmegaConf.to_container(_compose(["data=beir", "data.path=x"])["train"])
+    node = OmegaConf.to_container(_compose(["data=beir", "data.path=x"])["train"], resolve=True)
     assert node == dataclasses.asdict(TrainSettings())
     # the quickstart data brings its step budget (conf/data/quickstart.yaml)
     assert _compose()["train"]["max_steps"] == 50

@@ -139,3 +139,41 @@ def test_select_base_false_keeps_the_best_epoch_and_still_warns(multi_beir, tmp_
     assert sel["base_wins"] and sel["selected"] == "epoch 0" and rec["cost"]["best_epoch"] == 0
     assert any("select_base=false" in w for w in rec["warnings"])
     assert np.isfinite(rec["metrics"]["final/test/ndcg@10"])
+
+
+def _fake_trainer(world=1, acc=1):
+    from types import SimpleNamespace as NS
+
+    return NS(
+        world_size=world,
+        accumulate_grad_batches=acc,
+        limit_train_batches=1.0,
+        fit_loop=NS(max_epochs=3, epoch_loop=NS(max_steps=-1)),
+    )
+
+
+@pytest.mark.parametrize(
+    "world, acc, n_batches, train, want",
+    [  # an epoch of ceil(100 / 3) = 34 optimizer steps, 3 epochs
+        (1, 1, 3400, {"max_steps": 100}, {"max_epochs": 3, "epoch_steps": 34, "limit_train_batches": 34}),
+        # 4 ranks share a 100-batch pass: 25 steps a pass, the budget still 100 steps (4 epochs)
+        (4, 1, 100, {"max_steps": 100}, {"max_epochs": 4, "epoch_steps": 25}),
+        # accumulation: 34 optimizer steps are 136 batches
+        (1, 4, 3400, {"max_steps": 100}, {"max_epochs": 3, "epoch_steps": 34, "limit_train_batches": 136}),
+        # the cadence alone keeps trainer.max_epochs passes' worth of steps
+        (1, 1, 3400, {"val_every_steps": 500}, {"max_steps": 10200, "max_epochs": 21, "epoch_steps": 500}),
+    ],
+)
+def test_step_budget_counts_optimizer_steps_per_rank(world, acc, n_batches, train, want):
+    from omegaconf import OmegaConf
+
+    from embexp.train.run import apply_step_budget
+
+    cfg = OmegaConf.create(
+        {"train": {"max_steps": None, "val_every_steps": None, **train}, "trainer": {"max_epochs": 3}}
+    )
+    t = _fake_trainer(world, acc)
+    got = apply_step_budget(t, cfg, n_batches)
+    assert {k: got[k] for k in want} == want
+    assert t.fit_loop.epoch_loop.max_steps == got["max_steps"] and t.fit_loop.max_epochs == got["max_epochs"]
+    assert t.limit_train_batches == got.get("limit_train_batches", 1.0)
