@@ -265,8 +265,8 @@ def apply_step_budget(trainer: pl.Trainer, cfg, n_batches: int) -> dict:
     more than a full pass (``n_batches`` single-process batches, shared by the ranks); without
     ``max_steps`` the run keeps ``trainer.max_epochs`` passes' worth of steps. Returns what it set."""
     max_steps, every = cfg.train.get("max_steps"), cfg.train.get("val_every_steps")
-    if max_steps is None and every is None:
-        return {}
+    if (max_steps is None and every is None) or getattr(trainer, "fast_dev_run", False):
+        return {}  # fast_dev_run sets its own limits
     acc = int(trainer.accumulate_grad_batches)
     per_rank = math.ceil(n_batches / trainer.world_size)  # batches of one pass on each rank
     pass_steps = max(1, math.ceil(per_rank / acc))  # optimizer steps of one pass
