@@ -30,6 +30,7 @@ class BiEncoderModule(pl.LightningModule):
         super().__init__()
         self.encoder = encoder
         self.loss = loss
+        self._loss_takes_keys = _takes_keys(loss)  # once: not a signature lookup per training step
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluator = evaluator
@@ -56,7 +57,7 @@ class BiEncoderModule(pl.LightningModule):
             b, n = q.size(0), batch["n_neg"]
             negatives = p[b:].view(b, n, -1) if n else None  # (batch, n_neg, dim)
             # keys: the mask's keys as hashes, for a loss that gathers across DDP ranks
-            keys = {"keys": batch["keys"]} if "keys" in batch and _takes_keys(self.loss) else {}
+            keys = {"keys": batch["keys"]} if "keys" in batch and self._loss_takes_keys else {}
             loss = self.loss(q, p[:b], negatives, mask=batch["mask"].to(q.device), **keys)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss
