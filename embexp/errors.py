@@ -1,4 +1,4 @@
-"""The two error types users see: bad data and bad configuration.
+"""The error types users see: bad data, bad configuration, runs that cannot be compared.
 
 Both carry where the problem is, so the message always names file, line and
 field (data) or the config key (configuration). Entry points catch them and
@@ -69,6 +69,11 @@ class ConfigError(ValueError):
         super().__init__(f"config key '{key}': {message}")
 
 
+class ReportError(ValueError):
+    """Runs that cannot be compared (different eval data, split or base model) or none to read;
+    the message names the runs."""
+
+
 class ProblemCollector:
     """Collect problems while reading a file, raise one DataError at the end."""
 
@@ -93,10 +98,10 @@ class ProblemCollector:
 
 
 def user_error(e: BaseException | None) -> BaseException | None:
-    """The DataError/ConfigError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
+    """The DataError/ConfigError/ReportError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
     seen = 0
     while e is not None and seen < 10:
-        if isinstance(e, (DataError, ConfigError)):
+        if isinstance(e, (DataError, ConfigError, ReportError)):
             return e
         e = e.__cause__ or e.__context__
         seen += 1

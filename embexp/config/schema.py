@@ -404,7 +404,7 @@ class EvalConfig:
     hybrid_depth: int = 1000
     bm25: Bm25Config = field(default_factory=Bm25Config)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
-    per_query_top: int = 10
+    per_query_top: int = 100
     show_progress: bool = True
 
     def __post_init__(self) -> None:

@@ -57,6 +57,26 @@ if not OmegaConf.has_resolver("embexp_dataset_name"):
     OmegaConf.register_new_resolver("embexp_dataset_name", _dataset_name)
 
 
+def _wandb_group() -> str | None:
+    """``${embexp_wandb_group:}`` (conf/logger/wandb.yaml): the runs of one Hydra multirun or
+    sweep share a W&B group, the name of its sweep folder (``multirun-20250101-120000``, an
+    Optuna study's name); None in a single run or outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    name = Path(str(hc.sweep.dir)).name
+    return name or None
+
+
+if not OmegaConf.has_resolver("embexp_wandb_group"):
+    OmegaConf.register_new_resolver("embexp_wandb_group", _wandb_group)
+
+
 def did_you_mean(word: str, options) -> str:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

@@ -62,3 +62,15 @@ def reciprocal_rank_fusion(
             out_idx[qi, j] = d
             out_scores[qi, j] = s
     return out_scores, out_idx
+
+
+def fuse_ranked_ids(
+    rankings: list[list[str]], order: dict[str, int], *, k: int, rrf_k: int = 60
+) -> list[str]:
+    """:func:`reciprocal_rank_fusion` for one query's ranked id lists (same scores, same tie-break:
+    the smaller row index in ``order``, the corpus order), without building index arrays."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, d in enumerate(ranking, start=1):
+            fused[d] = fused.get(d, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(fused, key=lambda d: (-fused[d], order[d]))[:k]

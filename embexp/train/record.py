@@ -53,6 +53,7 @@ HASH_EXCLUDE = (
     "callbacks.pruning",
     "eval.show_progress",
     "eval.cache",
+    "eval.per_query_top",
     "train.num_workers",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",

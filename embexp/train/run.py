@@ -78,7 +78,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     candidate = BaseCandidate.of(cfg, parts.encoder, base)
     module, dm = build_module(cfg, parts)
     state = RunState()
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = {**tracking.comparison_keys(cfg), **OmegaConf.to_container(cfg, resolve=True)}  # + flat keys
     logger = tracking.make_logger(cfg.get("logger"), save_dir=out, run_id=str(cfg.run_id), config=config)
     machinery = [state, curriculum.attach(module, dm)]
     trainer = build_trainer(cfg, out, machinery, logger, has_dev=parts.dev_eval is not None, dm=dm)

@@ -19,9 +19,13 @@ def code_version() -> dict:
         out["git_dirty"] = bool(run([*git, "status", "--porcelain"]).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         pass
-    import torch
-    import transformers
+    import sys
+    from importlib import metadata
 
-    out["torch"] = torch.__version__
-    out["transformers"] = transformers.__version__
+    for pkg in ("torch", "transformers"):
+        mod = sys.modules.get(pkg)  # the imported version (a source checkout may lack metadata)
+        try:
+            out[pkg] = getattr(mod, "__version__", None) or metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
     return dict(out)

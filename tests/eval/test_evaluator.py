@@ -156,3 +156,16 @@ def test_real_encoder_end_to_end(tiny_encoder):
         "test/precision@1",
     }
     assert res.corpus_embeddings.shape == (2, tiny_encoder.dim)
+
+
+def test_fusing_ranked_ids_equals_reciprocal_rank_fusion_of_index_arrays():
+    from embexp.eval.bm25 import fuse_ranked_ids, reciprocal_rank_fusion
+
+    rng = np.random.default_rng(0)
+    ids = [f"d{i}" for i in range(50)]
+    order = {d: i for i, d in enumerate(ids)}
+    for _ in range(20):
+        a, b = rng.permutation(50)[:20], rng.permutation(50)[:15]
+        _, idx = reciprocal_rank_fusion([a[None], b[None]], k=10, rrf_k=60)
+        want = [ids[j] for j in idx[0] if j >= 0]
+        assert fuse_ranked_ids([[ids[j] for j in a], [ids[j] for j in b]], order, k=10) == want

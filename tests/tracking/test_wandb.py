@@ -1,24 +1,25 @@
-"""W&B tracking, offline: a tiny training run logs its metrics and cost, and a crashing
-job still finishes its run (marked failed).
-
-An offline run is read back from its ``.wandb`` transaction log. wandb >= 0.2x writes no
-``files/wandb-summary.json`` offline and 0.31 no longer ships the Python ``DataStore``, so
-the log is read with wandb's own reader, ``wandb leet inspect --json`` (every record) and
-``--summary --json`` (final state, exit code, summary, config). ``read_records_raw`` is a
-pure-Python fallback (leveldb log framing + wandb's protobuf ``Record``) that the tests
-check against it, should the CLI's output change.
+"""W&B tracking, offline: a tiny training run logs its metrics, cost and the flat comparison
+keys; a crashing job still finishes its run (marked failed); the runs of a multirun share a
+group. Offline runs are read back by :mod:`wandb_offline`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from wandb_offline import (
+    OFFLINE_ENV,
+    history,
+    offline_run_dir,
+    raw_summary,
+    read_records,
+    read_records_raw,
+    read_summary,
+)
 
 from conftest import ROOT, run_cli
 
@@ -31,84 +32,6 @@ TINY_WANDB = [
     "callbacks.progress_bar=null",
     "logger.wandb.mode=offline",
 ]
-OFFLINE_ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
-
-
-# ---- reading an offline run back ----------------------------------------------------------
-def offline_run_dir(root: Path) -> Path:
-    runs = sorted((Path(root) / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1, f"expected one offline run under {root}/wandb, found {runs}"
-    return runs[0]
-
-
-def _leet(run_dir: Path, *flags: str) -> str:
-    wandb_cli = Path(sys.executable).with_name("wandb")
-    cmd = [str(wandb_cli)] if wandb_cli.exists() else [sys.executable, "-m", "wandb"]
-    p = subprocess.run(
-        [*cmd, "leet", "inspect", str(run_dir), *flags, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **OFFLINE_ENV},
-    )
-    assert p.returncode == 0, p.stderr[-2000:]
-    return p.stdout
-
-
-def read_summary(run_dir: Path) -> dict:
-    """``{state, exit_code, summary, config, ...}`` of an offline run, by wandb's own reader."""
-    return json.loads(_leet(run_dir, "--summary"))
-
-
-def read_records(run_dir: Path) -> list[dict]:
-    """Every record of the transaction log as JSON (``{"num", "type", <type>: {...}}``)."""
-    return [json.loads(line) for line in _leet(run_dir).splitlines() if line.strip()]
-
-
-def history(records: list[dict]) -> list[dict]:
-    return [r["history"]["item"] for r in records if r["type"] == "history"]
-
-
-def read_records_raw(run_dir: Path) -> list:
-    """Fallback reader: the ``.wandb`` file is a 7-byte header (``:W&B``, magic 0xBEE1,
-    version) and then a leveldb log (32 KiB blocks; chunks of crc32 u32, length u16, type u8:
-    1 full, 2 first, 3 middle, 4 last) of serialised ``wandb_internal_pb2.Record``."""
-    from wandb.proto import wandb_internal_pb2
-
-    (path,) = Path(run_dir).glob("*.wandb")
-    data = path.read_bytes()
-    assert data[:4] == b":W&B" and struct.unpack_from("<HB", data, 4) == (0xBEE1, 0), data[:7]
-    block, pos, parts, out = 32768, 7, [], []
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # block trailer: zero padding
-            pos += block - pos % block
-            continue
-        _crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 2):
-            parts = [chunk]
-        elif kind in (3, 4):
-            parts.append(chunk)
-        else:
-            continue  # zero padding of a preallocated tail
-        if kind in (1, 4):
-            rec = wandb_internal_pb2.Record()
-            rec.ParseFromString(b"".join(parts))
-            out.append(rec)
-    return out
-
-
-def raw_summary(records) -> dict:
-    summary: dict = {}
-    for rec in records:
-        if rec.WhichOneof("record_type") == "summary":
-            for item in rec.summary.update:
-                key = "/".join(item.nested_key) if item.nested_key else item.key
-                summary[key] = json.loads(item.value_json)
-            for item in rec.summary.remove:
-                summary.pop("/".join(item.nested_key) if item.nested_key else item.key, None)
-    return summary
 
 
 # ---- a tiny training run with W&B offline -------------------------------------------------
@@ -156,6 +79,36 @@ def test_training_run_logs_metrics_and_cost(wandb_train_run):
     assert all(0.0 <= r["dev/mrr@10"] <= 1.0 for r in rows)
     # the slice table was logged
     assert summary["slices"]["_type"] == "table-file" and summary["slices"]["nrows"] > 0
+
+
+def test_training_run_config_has_flat_comparison_keys(wandb_train_run):
+    from embexp.tracking.wandb import COMPARISON_KEYS
+
+    config = read_summary(offline_run_dir(wandb_train_run))["config"]
+    flat = {k: config.get(k) for k in COMPARISON_KEYS}
+    assert set(COMPARISON_KEYS) <= set(config)
+    assert flat == {
+        "experiment": None,
+        "adapter_kind": "lora",
+        "adapter_r": 16,
+        "adapter_alpha": 32,
+        "adapter_n_layers": None,
+        "loss_name": "infonce",
+        "temperature": 0.05,
+        "negatives_kind": "in_batch",
+        "n_negatives": 0,
+        "lr": 5.0e-4,
+        "batch_size": 2,
+        "max_steps": None,
+        "max_epochs": 2,
+        "seed": 42,
+        "model_name": config["model"]["name_or_path"].rstrip("/").rsplit("/", 1)[-1],
+        "data_name": "tiny-beir",
+    }
+    assert config["adapter"]["kind"] == "lora" and config["loss"]["temperature"] == 0.05  # nested kept
+    records = read_records(offline_run_dir(wandb_train_run))
+    (run_rec,) = [r["run"] for r in records if r["type"] == "run"]
+    assert not run_rec.get("run_group")  # a single run: no group
 
 
 def test_raw_reader_agrees_with_wandb_reader(wandb_train_run):
@@ -241,3 +194,57 @@ def test_crashing_training_job_finishes_its_run_as_failed(tiny_beir, tmp_path):
     s = read_summary(offline_run_dir(out))
     assert s["exit_code"] == 1 and s["state"] != "finished"
     assert "dev/mrr@10" in s["summary"]  # what was logged before the crash is kept
+
+
+# ---- one W&B group per multirun / sweep ---------------------------------------------------------
+GROUP_APP = """
+import json, sys
+import hydra
+from embexp.cli.common import CONF_DIR
+from embexp.tracking.wandb import comparison_keys, wandb_settings
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg):
+    keys = comparison_keys(cfg)
+    print("JOB=" + json.dumps([wandb_settings(cfg.logger)["group"], keys["seed"], keys["experiment"]]))
+
+main()
+"""
+
+
+def _group_app(*args: str) -> list[list]:
+    p = subprocess.run(
+        [sys.executable, "-c", GROUP_APP, *args, "model=tiny", "logger.wandb.mode=offline"],
+        cwd=ROOT,
+        env={**os.environ, **OFFLINE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    return [json.loads(line[4:]) for line in p.stdout.splitlines() if line.startswith("JOB=")]
+
+
+def test_runs_of_a_multirun_share_a_wandb_group(tmp_path):
+    sweep = tmp_path / "multirun-20250101-120000"
+    jobs = _group_app("-m", "seed=1,2", f"hydra.sweep.dir={sweep}")
+    assert jobs == [[sweep.name, 1, None], [sweep.name, 2, None]]
+    # the sweep folder's default name (a timestamp) is resolved once for every job
+    jobs = _group_app("-m", "seed=1,2", f"paths.log_dir={tmp_path / 'logs'}")
+    assert jobs[0][0].startswith("multirun-") and jobs[0][0] == jobs[1][0]
+    # a single run: no group (test_training_run_...), unless one is given; the experiment choice
+    # is a comparison key
+    jobs = _group_app("experiment=quickstart", "logger.wandb.group=mine", f"hydra.run.dir={tmp_path / 'r2'}")
+    assert jobs == [["mine", 42, "quickstart"]]
+
+
+def test_wandb_group_outside_hydra_is_null_and_not_hashed():
+    from hydra import compose, initialize_config_dir
+
+    from embexp.config.store import CONF_DIR
+    from embexp.train.record import HASH_EXCLUDE
+
+    assert "logger" in HASH_EXCLUDE  # the group never changes a run's config hash
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["model=tiny"])
+    assert cfg.logger.wandb.group is None

@@ -1,0 +1,294 @@
+"""Finished runs read back from their folders, grouped into the configurations a report compares.
+
+A run folder is whatever ``embexp-train`` wrote (``embexp/train/record.py``): ``run.json`` (the
+hashed config), ``metrics.json``, ``per_query.jsonl`` (final and baseline rows on the eval split),
+``provenance.json``. Nothing else is needed, so any finished run — a single run, a multirun job, a
+sweep trial — can be reported on.
+
+Grouping: the configuration keys are the flattened config keys whose values differ between the
+runs (never the seed, run ids, paths, tracking or progress settings: :data:`IGNORED`), or the keys
+given explicitly. Runs with equal values of those keys are one configuration; their seeds are
+aggregated.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import glob
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embexp.errors import ReportError
+from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE
+from embexp.utils.io import read_json
+
+log = logging.getLogger("embexp.report")
+
+# Config keys that never make two runs different configurations (fnmatch patterns on dotted keys).
+IGNORED = (
+    "seed",
+    "data.sample_seed",
+    "callbacks.*.dirpath",
+    "trainer.default_root_dir",
+    "run_id",
+    "paths.*",
+    "hydra.*",
+    "logger.*",
+)
+SKIP_DIRS = {"checkpoints", "model", "wandb", ".hydra", "__pycache__"}
+
+
+@dataclass
+class RunResult:
+    """One finished run, as the report reads it."""
+
+    path: Path
+    run_id: str
+    seed: int | None
+    config: dict[str, Any]  # flat dotted keys of the hashed config
+    experiment: str | None  # Hydra's choice of the experiment group, when there was one
+    metrics: dict[str, float]
+    cost: dict[str, Any]
+    data: dict[str, Any]
+    base_model: str
+    rows: dict[str, dict[str, dict]]  # "final" | "baseline" -> query id -> per-query row
+    dev_history: list[dict] = field(default_factory=list)
+    monitor: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    wandb_group: str | None = None
+    primary: str | None = None  # eval.primary, e.g. ndcg@10
+
+    @property
+    def name(self) -> str:
+        return self.run_id or self.path.name
+
+
+@dataclass
+class Configuration:
+    """Runs that differ only in seed: one row of the report."""
+
+    name: str
+    values: dict[str, Any]  # the grouping keys' values
+    runs: list[RunResult]
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return [r.seed for r in self.runs]
+
+
+# ---- finding and reading runs ---------------------------------------------------------------
+def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """Run folders under the given run dirs, multirun/sweep dirs or globs (sorted, unique)."""
+    found: list[Path] = []
+    for p in paths:
+        matches = sorted(glob.glob(str(p))) or [str(p)]
+        for m in matches:
+            mp = Path(m)
+            if not mp.exists():
+                raise ReportError(f"{mp}: no such run, multirun or sweep folder")
+            found += _runs_under(mp)
+    unique = sorted({f.resolve() for f in found})
+    if not unique:
+        raise ReportError(f"no run folders (with {METRICS_FILE}) under: {', '.join(map(str, paths))}")
+    return unique
+
+
+def _runs_under(root: Path) -> list[Path]:
+    if (root / METRICS_FILE).exists() and (root / RUN_FILE).exists():
+        return [root]
+    out = []
+    trials = root / "trials.csv"  # a sweep directory lists its trials' run folders
+    if trials.exists():
+        with open(trials, newline="") as f:
+            out += [Path(r["run_dir"]) for r in csv.DictReader(f) if r.get("run_dir")]
+        out = [p for p in out if (p / METRICS_FILE).exists()]
+    if root.is_dir():
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and child.name not in SKIP_DIRS and ".old-" not in child.name:
+                out += _runs_under(child)
+    return out
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become tuples (hashable, comparable)."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(node, list):
+        return {
+            prefix: tuple(flatten(v, "x")["x"] if not isinstance(v, dict) else json.dumps(v) for v in node)
+        }
+    return {prefix: node}
+
+
+def _read_rows(path: Path) -> dict[str, dict[str, dict]]:
+    rows: dict[str, dict[str, dict]] = {}
+    with open(path) as f:
+        for i, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                rows.setdefault(r.get("model", "final"), {})[str(r["query_id"])] = r
+            except (json.JSONDecodeError, KeyError) as e:
+                raise ReportError(f"{path}:{i}: not a per-query row ({e})") from None
+    return rows
+
+
+def _experiment(path: Path) -> str | None:
+    hydra_file = path / ".hydra" / "hydra.yaml"
+    if not hydra_file.exists():
+        return None
+    import yaml
+
+    try:
+        choices = ((yaml.safe_load(hydra_file.read_text()) or {}).get("hydra") or {}).get("runtime", {})
+        return (choices.get("choices") or {}).get("experiment")
+    except yaml.YAMLError:
+        return None
+
+
+def load_run(path: str | Path) -> RunResult | None:
+    """The finished run in ``path``; None (with a log line) for a failed, pruned or running one."""
+    path = Path(path)
+    metrics = read_json(path / METRICS_FILE)
+    if metrics.get("status") != "finished":
+        log.warning("skipping %s: status %s", path, metrics.get("status"))
+        return None
+    for name in (PER_QUERY_FILE, PROVENANCE_FILE):
+        if not (path / name).exists():
+            raise ReportError(f"{path}: {name} is missing (a finished run writes it)")
+    prov = read_json(path / PROVENANCE_FILE)
+    hashed = read_json(path / RUN_FILE).get("config", {})
+    full = prov.get("config", {})
+    group = ((full.get("logger") or {}).get("wandb") or {}).get("group")
+    history = metrics.get("dev_history") or []
+    return RunResult(
+        path=path,
+        run_id=str(metrics.get("run_id") or full.get("run_id") or path.name),
+        seed=metrics.get("seed", full.get("seed")),
+        config=flatten(hashed),
+        experiment=_experiment(path),
+        metrics=metrics["metrics"],
+        cost=metrics.get("cost") or {},
+        data=metrics.get("data") or prov.get("data") or {},
+        base_model=str(prov.get("base_model") or (prov.get("encoder_spec") or {}).get("name_or_path")),
+        rows=_read_rows(path / PER_QUERY_FILE),
+        dev_history=history,
+        monitor=full.get("monitor"),
+        warnings=list(metrics.get("warnings") or []),
+        wandb_group=group,
+        primary=str(metrics.get("primary_metric") or "").split("/")[-1] or None,
+    )
+
+
+def load_runs(paths: Sequence[str | Path]) -> tuple[list[RunResult], list[str]]:
+    """Every finished run under ``paths``, and notes on the folders skipped."""
+    runs, notes = [], []
+    for d in find_run_dirs(paths):
+        r = load_run(d)
+        if r is None:
+            notes.append(f"skipped {d}: not finished")
+        else:
+            runs.append(r)
+    if not runs:
+        raise ReportError(f"no finished runs under: {', '.join(map(str, paths))}")
+    return runs, notes
+
+
+# ---- what may be compared ---------------------------------------------------------------------
+def check_comparable(runs: Sequence[RunResult]) -> list[str]:
+    """Refuse runs evaluated on other data, another split or from another base model (the message
+    names both runs); return warnings (different step budgets)."""
+    ref = runs[0]
+
+    def eval_set(r: RunResult) -> tuple:
+        return (r.data.get("fingerprint"), r.data.get("eval_split"), sorted(r.rows.get("final", {})))
+
+    for r in runs[1:]:
+        for what, a, b in (
+            ("eval data fingerprint", ref.data.get("fingerprint"), r.data.get("fingerprint")),
+            ("eval split", ref.data.get("eval_split"), r.data.get("eval_split")),
+            ("base model", ref.base_model, r.base_model),
+        ):
+            if a != b:
+                raise ReportError(
+                    f"cannot compare runs with different {what}: {ref.path} ({a}) vs {r.path} ({b})"
+                )
+        if eval_set(r) != eval_set(ref):
+            raise ReportError(f"cannot compare runs evaluated on different queries: {ref.path} vs {r.path}")
+    budgets = {r.name: r.cost.get("train_steps") for r in runs}
+    if len(set(budgets.values())) > 1:
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(budgets.items(), key=lambda kv: str(kv[1])))
+        return [f"step budgets differ between runs ({shown}): differences may be budget, not recipe"]
+    return []
+
+
+# ---- grouping -----------------------------------------------------------------------------
+def _ignored(key: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, pat) for pat in IGNORED)
+
+
+def differing_keys(runs: Iterable[RunResult]) -> list[str]:
+    """Config keys (not :data:`IGNORED`) whose values are not the same in every run."""
+    runs = list(runs)
+    keys = sorted({k for r in runs for k in r.config if not _ignored(k)})
+    return [k for k in keys if len({repr(r.config.get(k, "<absent>")) for r in runs}) > 1]
+
+
+# keys shown first in a configuration's name (the rest follow alphabetically)
+LABEL_ORDER = (
+    "adapter.kind",
+    "adapter.r",
+    "loss._target_",
+    "negatives.kind",
+    "optimizer.lr",
+    "loss.temperature",
+)
+
+
+def _label(values: dict[str, Any], runs: list[RunResult]) -> str:
+    experiments = {r.experiment for r in runs}
+    if len(experiments) == 1 and None not in experiments:
+        return str(experiments.pop())
+    if not values:
+        return "all runs"
+    order = sorted(values, key=lambda k: (LABEL_ORDER.index(k) if k in LABEL_ORDER else len(LABEL_ORDER), k))
+    shown = {k: values[k] for k in order if values[k] is not None}  # None: a key this configuration lacks
+    return ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in shown.items()) or "defaults"
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "[" + ",".join(map(str, v)) + "]"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def group_runs(
+    runs: Sequence[RunResult], keys: Sequence[str] | None = None
+) -> tuple[list[Configuration], list[str]]:
+    """Configurations by the differing keys (or ``keys``); the keys used are returned too."""
+    keys = list(keys) if keys else differing_keys(runs)
+    groups: dict[tuple, list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault(tuple(repr(r.config.get(k, "<absent>")) for k in keys), []).append(r)
+    configs = []
+    for members in groups.values():
+        values = {k: members[0].config.get(k) for k in keys}
+        members.sort(key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0, r.name))
+        configs.append(Configuration(_label(values, members), values, members))
+    names = [c.name for c in configs]
+    for c in configs:  # two experiments of one name but other values: fall back to the values
+        if names.count(c.name) > 1:
+            c.name = f"{c.name} ({_label(c.values, [])})"
+    configs.sort(key=lambda c: c.name)
+    return configs, keys
