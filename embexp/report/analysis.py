@@ -104,36 +104,30 @@ def comparisons(
     seed: int,
     min_n: int,
 ) -> list[dict]:
-    """Every pair of :func:`comparison_pairs` on every slice (>= ``min_n`` queries) and metric; the
-    tests of one slice run in one vectorized call (they share their queries)."""
-    pairs = comparison_pairs(systems)
-    rows = []
-    for sl, mask in systems.slices.items():
-        if int(mask.sum()) < min_n or not pairs:
-            continue
-        todo = [(a, b, fam, m) for a, b, fam in pairs for m in metrics]
-        a_vals = np.stack([systems.get(a).per_query(m)[mask] for a, _, _, m in todo])
-        b_vals = np.stack([systems.get(b).per_query(m)[mask] for _, b, _, m in todo])
-        results = stats.paired_comparisons(
-            a_vals, b_vals, confidence=confidence, resamples=resamples, seed=seed
-        )
-        for (a, b, family, m), r in zip(todo, results):
-            rows.append(
-                {
-                    "a": a,
-                    "b": b,
-                    "family": family,
-                    "slice": sl,
-                    "metric": m,
-                    "n_queries": int(r.n),
-                    "mean_a": r.mean_a,
-                    "mean_b": r.mean_b,
-                    "diff": r.diff,
-                    "ci_low": r.low,
-                    "ci_high": r.high,
-                    "p": r.p,
-                }
-            )
+    """Every pair of :func:`comparison_pairs` on every slice (>= ``min_n`` queries) and metric, in one
+    vectorized call (each row masked to its slice's queries)."""
+    todo = [
+        (a, b, fam, sl, m)
+        for sl, mask in systems.slices.items()
+        if int(mask.sum()) >= min_n
+        for a, b, fam in comparison_pairs(systems)
+        for m in metrics
+    ]
+    if not todo:
+        return []
+    results = stats.paired_comparisons(
+        np.stack([systems.get(a).per_query(m) for a, _, _, _, m in todo]),
+        np.stack([systems.get(b).per_query(m) for _, b, _, _, m in todo]),
+        masks=np.stack([systems.slices[sl] for _, _, _, sl, _ in todo]),
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
+    rows = [
+        {"a": a, "b": b, "family": family, "slice": sl, "metric": m, "n_queries": int(r.n),
+         "mean_a": r.mean_a, "mean_b": r.mean_b, "diff": r.diff, "ci_low": r.low, "ci_high": r.high, "p": r.p}
+        for (a, b, family, sl, m), r in zip(todo, results)
+    ]  # fmt: skip
     for family in (CONFIGS, REFS):
         members = [r for r in rows if r["family"] == family]
         for r, p in zip(members, stats.holm([r["p"] for r in members])):
@@ -143,7 +137,7 @@ def comparisons(
 
 
 def recovery(
-    systems: Systems, metrics: list[str], *, confidence: float, resamples: int, seed: int
+    systems: Systems, metrics: list[str], *, confidence: float, resamples: int, seed: int, min_n: int
 ) -> tuple[list[dict], list[str]]:
     """For every cheaper configuration (adapter kind other than full) and every full fine-tune:
     the share of the full fine-tune's gain over the base model it keeps."""
@@ -151,14 +145,16 @@ def recovery(
     full = [s for s in fts if s.runs and s.runs[0].config.get("adapter.kind") == "full"]
     cheaper = [s for s in fts if s not in full]
     base = systems.of_kind(BASELINE)
-    if not (full and cheaper and base):
-        return [], [
-            "no recovery ratio: it needs a full fine-tune, a cheaper configuration and the base model"
-        ]
+    missing = [w for w, have in (("a full fine-tune", full), ("a cheaper configuration", cheaper),
+                                 ("the base model", base)) if not have]  # fmt: skip
+    if missing:
+        return [], [f"no recovery ratio: the runs have no {' and no '.join(missing)}"]
     rows = []
     for c in cheaper:
         for f in full:
             for sl, mask in systems.slices.items():
+                if int(mask.sum()) < min_n:
+                    continue
                 for m in metrics:
                     r = stats.recovery_ratio(
                         c.per_query(m)[mask],
@@ -174,11 +170,15 @@ def recovery(
     return rows, []
 
 
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
 def _ratio(r: dict) -> dict:
     return {
-        "ratio": r["ratio"],
-        "ci_low": r["low"],
-        "ci_high": r["high"],
+        "ratio": _finite(r["ratio"]),
+        "ci_low": _finite(r["low"]),
+        "ci_high": _finite(r["high"]),
         "gain_cheaper": r["gain_lora"],
         "gain_full": r["gain_full"],
         "stable": bool(r["stable"]),

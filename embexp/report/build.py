@@ -51,7 +51,7 @@ def build_report(paths: Sequence[str], settings: ReportSettings | None = None) -
     comps = analysis.comparisons(
         systems, list(st.metrics), alpha=st.alpha, min_n=st.min_slice_queries, **stat
     )
-    recov, more = analysis.recovery(systems, list(st.metrics), **stat)
+    recov, more = analysis.recovery(systems, list(st.metrics), min_n=st.min_slice_queries, **stat)
     notes += more
     queries = [ref.queries[q] for q in systems.query_ids] if ref is not None else None
     cost, more = cost_rows(

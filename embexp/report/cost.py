@@ -1,9 +1,9 @@
 """Cost per configuration: what the runs recorded (``metrics.json`` ``cost``, mean over seeds) and
 query-encoding latency at batch 1, measured here on each configuration's saved model.
 
-Latency is measured on this machine (:func:`machine_label`), with the model as saved (a LoRA
-adapter is loaded unmerged, as ``BiEncoder.load`` gives it), over the first ``n`` eval queries
-after ``warmup`` unrecorded ones, one query per call, single process.
+Latency is measured on this machine (:func:`machine_label`), with the model as deployed (a LoRA
+adapter merged into the backbone, as ``embexp-export`` writes it), over the first ``n`` eval
+queries after ``warmup`` unrecorded ones, one query per call, fp32, single process.
 """
 
 from __future__ import annotations
@@ -94,8 +94,14 @@ def _encoder_for(system: System, base_model_cfg: dict | None):
 
     if system.kind == BASELINE:
         return build_encoder(base_model_cfg) if base_model_cfg else None
+    from embexp.model.adapters import merged_backbone
+
     model_dir = system.runs[0].path / "model"
-    return BiEncoder.load(model_dir) if model_dir.exists() else None
+    if not model_dir.exists():
+        return None
+    enc = BiEncoder.load(model_dir)
+    enc.backbone = merged_backbone(enc)  # as deployed: embexp-export folds a LoRA adapter in
+    return enc
 
 
 def cost_rows(

@@ -81,6 +81,12 @@ def add_references(systems: Systems, ref: ReferenceData, metrics: list[str]) -> 
     """Append BM25 and the hybrid rows to ``systems``; return notes."""
     notes: list[str] = []
     qids = systems.query_ids
+    want = systems.fingerprint
+    if want and ref.data.dataset.fingerprint != want:
+        return [
+            f"reference rows skipped: the data at {ref.data.dataset.source} (fingerprint "
+            f"{ref.data.dataset.fingerprint}) is not what the runs were evaluated on ({want})"
+        ]
     missing = sorted(set(qids) - set(ref.bm25_run))
     if missing:
         return [f"reference rows skipped: {len(missing)} eval queries of the runs are not in the data"]
@@ -89,11 +95,9 @@ def add_references(systems: Systems, ref: ReferenceData, metrics: list[str]) -> 
     )
     depth = ref.k_values[-1]
     need = min(depth, len(ref.data.dataset.corpus.ids) - 1)  # a query's own id may be left out
-    sources = [(BASE_NAME, "baseline", s.runs or None) for s in systems.of_kind("baseline")]
-    sources = [(BASE_NAME, "baseline", None)] if sources else []
+    sources = [(BASE_NAME, "baseline", [systems.base_run])] if systems.of_kind("baseline") else []
     sources += [(s.name, "final", s.runs) for s in systems.of_kind("finetuned")]
     for name, model, runs in sources:
-        runs = runs or [next(s for s in systems.of_kind("finetuned")).runs[0]]
         dense = _dense_runs(runs, model)
         kept = min(len(v) for d in dense for v in d.values())
         if kept < need:

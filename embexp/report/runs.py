@@ -39,6 +39,7 @@ IGNORED = (
     "paths.*",
     "hydra.*",
     "logger.*",
+    "train.baseline",  # whether the run also evaluated the base model: never changes its own results
 )
 SKIP_DIRS = {"checkpoints", "model", "wandb", ".hydra", "__pycache__"}
 

@@ -6,7 +6,7 @@ Two systems on the same queries: a paired randomization test that flips the sign
 difference (scipy.stats.permutation_test, permutation_type="samples"; exact when 2^n ≤ resamples) and a
 bootstrap interval of the mean difference. The p-values of a family of comparisons are Holm-adjusted.
 The recovery ratio (share of the full fine-tune's gain a cheaper configuration reaches) gets a paired
-query bootstrap, and is flagged unstable when the full fine-tune's gain itself is not distinguishable from 0.
+query bootstrap, and is flagged unstable unless the full fine-tune's gain is significantly above 0.
 All resampling goes through scipy with an explicit seed (an int or a numpy Generator): same seed, same result.
 """
 
@@ -158,21 +158,30 @@ def bootstrap_mean_ci(
     return Interval(float(np.mean(arr)), low, high, f"query bootstrap (n_queries={arr.size})")
 
 
-def _sign_flip_p(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Two-sided p of mean(d) per row of ``d`` (k, n) under random sign flips of each query's
-    difference: scipy.stats.permutation_test with one sample (``permutation_type="samples"`` flips
-    signs; exact, all 2^n patterns, when 2^n <= resamples). The rows share the sign patterns: each
-    row's null distribution is still its own exact one, and Holm's correction is valid under any
-    dependence between the tests."""
+def _sign_flip_p(d: np.ndarray, counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Two-sided p of each row's mean difference, ``sum(d) / count`` (a row's queries outside its
+    slice are 0 in ``d``), under random sign flips of each query's difference.
+
+    scipy.stats.permutation_test draws (or, when 2^n <= resamples, enumerates) the sign patterns and
+    computes the p-values: its one sample is a vector of ones, which it sign-flips
+    (``permutation_type="samples"``), and the statistic applies every pattern to every row at once,
+    ``signs @ d.T / counts``. This is the same test as flipping each row's differences (the same
+    patterns, the same p-values) without materialising resamples x rows x queries. A zero never
+    changes under a flip, so padding leaves each row's null distribution exactly its own; the rows
+    share the patterns, and Holm's correction is valid under any dependence between the tests.
+    """
+
+    def mean_diff(signs, axis=-1):
+        return (signs @ d.T) / counts
+
     res = stats.permutation_test(
-        (d,),
-        _mean,
+        (np.ones(d.shape[-1]),),
+        mean_diff,
         permutation_type="samples",
         vectorized=True,
         n_resamples=resamples,
-        batch=_batch(d.size),
+        batch=max(64, _BATCH_ELEMENTS // max(d.shape[0], d.shape[-1])),
         alternative="two-sided",
-        axis=-1,
         rng=rng,
     )
     return np.atleast_1d(res.pvalue)
@@ -199,27 +208,40 @@ def _percentile_cis(d: np.ndarray, confidence: float, resamples: int, rng: np.ra
 
 
 def paired_comparisons(
-    a: ArrayLike, b: ArrayLike, *, confidence: float = 0.95, resamples: int = 9999, seed: Seed = 0
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    masks: ArrayLike | None = None,
+    confidence: float = 0.95,
+    resamples: int = 9999,
+    seed: Seed = 0,
 ) -> list[Paired]:
-    """:func:`paired_comparison` for each row of ``a`` and ``b`` (k, n): k comparisons on the same n
-    queries in one vectorized scipy call (what the report does per slice)."""
+    """:func:`paired_comparison` for each row of ``a`` and ``b`` (k, n), each on the queries of its
+    row of ``masks`` (k, n booleans; default all): every p-value from one vectorized scipy call, the
+    intervals from one bootstrap call per distinct mask (the report's slices)."""
     _check_params(confidence, resamples)
     a_, b_ = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
     if a_.shape != b_.shape or a_.shape[-1] == 0:
         raise ValueError(f"b: shape {b_.shape} does not match a's {a_.shape} (or no queries)")
     if not (np.isfinite(a_).all() and np.isfinite(b_).all()):
         raise ValueError("a, b: per-query values must be finite")
-    d = a_ - b_
+    m = np.ones(a_.shape, dtype=bool) if masks is None else np.atleast_2d(np.asarray(masks, dtype=bool))
+    counts = m.sum(axis=-1)
+    if m.shape != a_.shape or not counts.all():
+        raise ValueError(f"masks: shape {m.shape} must match a's {a_.shape}, with >= 1 query per row")
+    d = np.where(m, a_ - b_, 0.0)
     p, low, high = np.ones(len(d)), np.zeros(len(d)), np.zeros(len(d))
     nz = np.any(d != 0, axis=-1)
+    rng = np.random.default_rng(seed)
     if nz.any():
-        rng = np.random.default_rng(seed)
-        p[nz] = _sign_flip_p(d[nz], resamples, rng)
-        low[nz], high[nz] = _percentile_cis(d[nz], confidence, resamples, rng)
-    n = a_.shape[-1]
+        p[nz] = _sign_flip_p(d[nz], counts[nz], resamples, rng)
+    for key in dict.fromkeys(r.tobytes() for r in m[nz]):  # first-seen order: same seed, same intervals
+        rows = nz & np.all(m == np.frombuffer(key, dtype=bool), axis=-1)
+        low[rows], high[rows] = _percentile_cis(d[rows][:, m[rows][0]], confidence, resamples, rng)
+    mean = lambda x: np.where(m, x, 0.0).sum(-1) / counts  # noqa: E731
     return [
-        Paired(float(ma), float(mb), float(md), float(lo), float(hi), float(pv), n)
-        for ma, mb, md, lo, hi, pv in zip(a_.mean(-1), b_.mean(-1), d.mean(-1), low, high, p)
+        Paired(float(ma), float(mb), float(md), float(lo), float(hi), float(pv), int(c))
+        for ma, mb, md, lo, hi, pv, c in zip(mean(a_), mean(b_), mean(a_ - b_), low, high, p, counts)
     ]
 
 
@@ -287,9 +309,10 @@ def recovery_ratio(
     per-query values aligned on the same queries. The interval is a paired percentile bootstrap over
     queries (scipy.stats.bootstrap, paired=True: each resample draws the same queries from all three).
 
-    ``stable`` is False when the bootstrap interval of the denominator ``gain_full`` (same resamples,
-    same confidence) includes 0: the full fine-tune's gain is then indistinguishable from zero and the
-    ratio is meaningless (near-zero denominators make it arbitrarily large, of either sign), so ``low``
+    ``stable`` is True only when the bootstrap interval of the denominator ``gain_full`` (same
+    resamples, same confidence) lies above 0. Otherwise the full fine-tune did not gain (a ratio of two
+    losses is no share of a gain) or its gain is indistinguishable from zero and the ratio is
+    meaningless (near-zero denominators make it arbitrarily large, of either sign), so ``low``
     and ``high`` are NaN; ``ratio`` is still reported (NaN when ``gain_full`` is exactly 0). Even when
     stable, ``low``/``high`` can be NaN or infinite if some resample's ``gain_full`` is exactly 0.
     """
@@ -315,7 +338,7 @@ def recovery_ratio(
             rng=np.random.default_rng(seed),
         )
     (low, gain_low), (high, gain_high) = res.confidence_interval
-    stable = bool(gain_low > 0 or gain_high < 0)
+    stable = bool(gain_full > 0 and gain_low > 0)  # a ratio of two losses is no "share of a gain"
     if not stable:
         low = high = nan
     return Ratio(ratio, float(low), float(high), gain_lora, gain_full, stable)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from embexp.errors import ReportError
 from embexp.eval.keys import ALL, metric_key
 from embexp.report.runs import Configuration, RunResult
 
@@ -45,6 +46,8 @@ class Systems:
     slices: dict[str, np.ndarray]  # slice ("all" included) -> boolean mask over query_ids
     split: str
     systems: list[System] = field(default_factory=list)
+    fingerprint: str | None = None  # the runs' eval data fingerprint
+    base_run: RunResult | None = None  # the run whose baseline rows are the base model's
 
     def get(self, name: str) -> System:
         for s in self.systems:
@@ -85,12 +88,19 @@ def slice_masks(run: RunResult, query_ids: list[str]) -> dict[str, np.ndarray]:
 
 def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Systems, list[str]]:
     """The base model (from the first run's baseline rows) and one system per configuration."""
-    first = configs[0].runs[0]
+    runs = [r for c in configs for r in c.runs]
+    first = next((r for r in runs if r.rows.get("baseline")), runs[0])  # the base model's rows
     split = str(first.data.get("eval_split") or "test")
     query_ids = sorted(first.rows["final"])
     masks = slice_masks(first, query_ids)
-    notes: list[str] = []
-    out = Systems(query_ids=query_ids, slices=masks, split=split)
+    notes = _check_metrics(first, metrics) + _slice_agreement(runs, masks, query_ids)
+    out = Systems(
+        query_ids=query_ids,
+        slices=masks,
+        split=split,
+        fingerprint=first.data.get("fingerprint"),
+        base_run=first,
+    )
     base_rows = first.rows.get("baseline")
     if base_rows:
         out.systems.append(
@@ -118,6 +128,30 @@ def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Sys
             )
         )
     return out, notes
+
+
+def _check_metrics(run: RunResult, metrics: list[str]) -> list[str]:
+    row = next(iter(run.rows["final"].values()))
+    missing = [m for m in metrics if m not in row]
+    if missing:
+        have = sorted(k for k, v in row.items() if isinstance(v, float) and "@" in k)
+        raise ReportError(
+            f"{run.path / 'per_query.jsonl'}: no per-query {', '.join(missing)} (metrics=...); "
+            f"the runs have: {', '.join(have)}"
+        )
+    return []
+
+
+def _slice_agreement(runs: list[RunResult], masks: dict[str, np.ndarray], query_ids: list[str]) -> list[str]:
+    """Slices (head/tail follow the training split) must mean the same queries in every run."""
+    for r in runs:
+        other = slice_masks(r, query_ids)
+        if set(other) != set(masks) or any(not np.array_equal(other[s], masks[s]) for s in masks):
+            return [
+                f"slice membership differs between runs (e.g. {r.path}): the comparisons use the first "
+                "run's slices, while each configuration's summary mean uses its own"
+            ]
+    return []
 
 
 def _baseline_agreement(configs, base_rows, query_ids, metrics) -> list[str]:

@@ -89,37 +89,42 @@ def _hybrid_sentences(report, best: str, m: str) -> list[str]:
     return out
 
 
+def _recovery_sentence(r: dict, metric: str) -> str:
+    if not r["stable"]:
+        why = "did not gain" if r["gain_full"] <= 0 else "gained too little to tell from zero"
+        return (
+            f"The share of {r['full']}'s {metric} gain that {r['cheaper']} recovers is undefined: the full "
+            f"fine-tune {why} ({r['gain_full']:+.4f} over the base model)."
+        )
+    lo, hi = SEED_CLAIM
+    ci = (r["ci_low"], r["ci_high"])
+    if ci[0] is None or ci[1] is None:
+        return (
+            f"{r['cheaper']} recovers {r['ratio']:.0%} of {r['full']}'s {metric} gain (interval undefined)."
+        )
+    fits = "consistent with" if ci[0] <= hi and ci[1] >= lo else ("below" if ci[1] < lo else "above")
+    return (
+        f"{r['cheaper']} recovers {r['ratio']:.0%} [{ci[0]:.0%}, {ci[1]:.0%}] of {r['full']}'s {metric} "
+        f"gain ({fits} the seed guide's 80-95%)."
+    )
+
+
 def _recovery_sentences(report) -> list[str]:
-    out = []
     for metric in ("recall@10", "recall@100", report["settings"]["primary"]):
-        for r in report["recovery"]:
-            if r["slice"] != "all" or r["metric"] != metric:
-                continue
-            if not r["stable"]:
-                out.append(
-                    f"The share of {r['full']}'s {metric} gain that {r['cheaper']} recovers is undefined: "
-                    "the full "
-                    f"fine-tune's gain ({r['gain_full']:+.4f}) is not distinguishable from zero."
-                )
-                continue
-            lo, hi = SEED_CLAIM
-            ci = (r["ci_low"], r["ci_high"])
-            fits = "consistent with" if ci[0] <= hi and ci[1] >= lo else ("below" if ci[1] < lo else "above")
-            out.append(
-                f"{r['cheaper']} recovers {r['ratio']:.0%} [{ci[0]:.0%}, {ci[1]:.0%}] of {r['full']}'s "
-                f"{metric} gain "
-                f"({fits} the seed guide's 80-95%)."
-            )
-        if out:
-            return out
-    return out
+        rows = [r for r in report["recovery"] if r["slice"] == "all" and r["metric"] == metric]
+        if rows:
+            return [_recovery_sentence(r, metric) for r in rows]
+    return []
 
 
 def _regression_sentences(report) -> list[str]:
-    regs = [r for r in report["regressions"] if r["metric"] == report["settings"]["primary"]]
+    m = report["settings"]["primary"]
+    regs = [r for r in report["regressions"] if r["metric"] == m]
     if not regs:
+        tested = sorted({c["slice"] for c in report["comparisons"]})
         return [
-            "No configuration is significantly below the base model or the best configuration on any slice."
+            f"On {m}, no configuration is significantly below the base model or the best configuration "
+            f"on any tested slice ({', '.join(tested)})."
         ]
     shown = "; ".join(f"{r['system']} on {r['slice']} ({r['diff']:+.4f} vs {r['against']})" for r in regs[:6])
     more = f" and {len(regs) - 6} more" if len(regs) > 6 else ""
@@ -143,7 +148,11 @@ def _caveats(report, ranked, m) -> list[str]:
             f"slices too small to test (< {report['settings']['min_slice_queries']} queries): "
             + ", ".join(small)
         )
-    out += [w for w in report["warnings"] if "step budgets differ" in w]
-    if not report["recovery"]:
-        out.append("no full fine-tune in the runs: the share of its gain recovered is not computed")
+    out += [w for w in report["warnings"] if "step budgets differ" in w or "slice membership" in w]
+    out += [w for w in report["warnings"] if w.startswith("no recovery ratio")]
+    if any(k >= 2 for k in seeds.values()):
+        out.append(
+            "the paired tests compare seed-averaged per-query values: they say whether these trained "
+            "models differ on these queries; seed-to-seed variation enters only the summary CIs"
+        )
     return out

@@ -8,6 +8,7 @@ documents first; each seed adds its own noise.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def make_beir(folder: Path, *, n_docs: int = 160, n_test: int = 60, n_train: int
             "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows)
         )
     return folder
+
+
+@functools.lru_cache(maxsize=8)
+def data_fingerprint(data_dir: str) -> str:
+    """The fingerprint embexp computes for the BEIR folder (what a real run records)."""
+    from embexp.data.beir import load_beir
+
+    return load_beir(data_dir).fingerprint
 
 
 def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
@@ -110,7 +119,7 @@ def make_run(
     quality: float = 0.6,
     base_quality: float = 0.4,
     train_steps: int = 50,
-    fingerprint: str = "synthetic-fp",
+    fingerprint: str | None = None,  # None: the data's real fingerprint
     base_model: str = "tiny",
     experiment: str | None = None,
 ) -> Path:
@@ -162,6 +171,7 @@ def make_run(
             "bm25": {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en"},
         },
     }
+    fingerprint = fingerprint or data_fingerprint(str(data_dir))
     data = {"name": "synth", "fingerprint": fingerprint, "eval_split": "test", "n_eval_queries": len(qids)}
     cost = {
         "trainable_params": {"lora": 100_000 * r // 16, "full": 4_000_000, "last_layer": 800_000}.get(

@@ -241,3 +241,24 @@ def test_verdict_is_generated_from_the_numbers(report):
     )
     assert f"**{best['system']}**: {best['mean']:.4f}" in report["verdict"]
     assert "hybrid baseline" in report["verdict"] and "recovers" in report["verdict"]
+
+
+def test_a_metric_the_runs_lack_is_a_clean_error(decision):
+    with pytest.raises(ReportError, match="no per-query map@7.*the runs have: .*ndcg@10"):
+        build_report([str(decision)], ReportSettings(latency=False, resamples=999, metrics=["map@7"]))
+
+
+def test_references_on_changed_data_are_skipped(tmp_path, data_dir):
+    make_run(tmp_path / "runs", "a", data_dir, seed=1, fingerprint="what-the-run-saw")
+    rep = build_report([str(tmp_path / "runs")], FAST)
+    assert not [s for s in rep["systems"] if s["kind"] == "reference"]
+    assert any("reference rows skipped" in w and "what-the-run-saw" in w for w in rep["warnings"])
+
+
+def test_the_base_model_comes_from_any_run_that_evaluated_it(tmp_path, data_dir):
+    a = make_run(tmp_path, "a", data_dir, seed=1)
+    make_run(tmp_path, "b", data_dir, seed=2)
+    rows = [x for x in (a / "per_query.jsonl").read_text().splitlines() if '"baseline"' not in x]
+    (a / "per_query.jsonl").write_text("\n".join(rows) + "\n")
+    rep = build_report([str(tmp_path)], FAST)
+    assert "base model" in {s["name"] for s in rep["systems"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import warnings
 
 import numpy as np
@@ -257,3 +258,55 @@ def test_same_seed_same_results(per_query):
 def test_invalid_inputs_raise_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"^{name}"):
         call()
+
+
+def test_masked_rows_equal_separate_comparisons_on_their_queries():
+    """Padding a row's other queries with zero differences changes neither its p-value (exactly
+    enumerated here) nor its mean; the interval comes from the row's own queries."""
+    from embexp.report.stats import paired_comparisons
+
+    rng = np.random.default_rng(5)
+    a, b = rng.random((3, 12)), rng.random((3, 12))
+    masks = np.zeros((3, 12), dtype=bool)
+    masks[0, :12] = True
+    masks[1, :7] = True
+    masks[2, 5:] = True
+    batched = paired_comparisons(a, b, masks=masks, resamples=9999, seed=0)
+    for i, r in enumerate(batched):
+        alone = paired_comparison(a[i][masks[i]], b[i][masks[i]], resamples=9999, seed=0)
+        assert (
+            r.n == alone.n and r.diff == pytest.approx(alone.diff) and r.mean_a == pytest.approx(alone.mean_a)
+        )
+        assert r.p == pytest.approx(_exact_sign_flip_p(a[i][masks[i]], b[i][masks[i]]))
+        assert r.low <= r.diff <= r.high
+
+
+def test_masked_intervals_do_not_depend_on_the_hash_seed():
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from embexp.report.stats import paired_comparisons\n"
+        "r = np.random.default_rng(0); a, b = r.random((4, 30)), r.random((4, 30))\n"
+        "m = np.zeros((4, 30), bool); m[0] = True; m[1, :10] = True; m[2, 10:] = True; m[3, ::2] = True\n"
+        "print([(x.low, x.high) for x in paired_comparisons(a, b, masks=m, resamples=999, seed=0)])\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": h},
+        ).stdout
+        for h in ("1", "2", "3")
+    }
+    assert len(outs) == 1 and "(" in outs.pop()
+
+
+def test_a_full_fine_tune_that_lost_gives_no_recovery_share():
+    rng = np.random.default_rng(2)
+    base = rng.random(300)
+    full, lora = base - 0.4, base - 0.35  # both clearly worse than the base model
+    res = recovery_ratio(lora, full, base, resamples=999, seed=0)
+    assert not res.stable and res.gain_full < 0
