@@ -148,7 +148,7 @@ def recovery(
     missing = [w for w, have in (("a full fine-tune", full), ("a cheaper configuration", cheaper),
                                  ("the base model", base)) if not have]  # fmt: skip
     if missing:
-        return [], [f"no recovery ratio: the runs have no {' and no '.join(missing)}"]
+        return [], [f"no recovery ratio: the runs lack {' and '.join(missing)}"]
     rows = []
     for c in cheaper:
         for f in full:

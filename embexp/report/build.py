@@ -39,7 +39,7 @@ def build_report(paths: Sequence[str], settings: ReportSettings | None = None) -
     runs, notes = load_runs(paths)
     warnings = check_comparable(runs)
     configs, keys = group_runs(runs, st.keys)
-    warnings += _mixed_groups(configs, keys) + _duplicate_seeds(configs)
+    warnings += _mixed_groups(configs, keys) + _duplicate_seeds(configs) + _kept_base(configs)
     systems, more = build_systems(configs, list(st.metrics))
     notes += more
     full_cfg = read_json(runs[0].path / "provenance.json").get("config", {})
@@ -117,6 +117,19 @@ def _mixed_groups(configs: list[Configuration], keys: list[str]) -> list[str]:
     return out
 
 
+def _kept_base(configs: list[Configuration]) -> list[str]:
+    """Runs whose model selection kept the base weights (no epoch beat the base model on dev)."""
+    out = []
+    for c in configs:
+        kept = [r for r in c.runs if r.selected == "base"]
+        if kept:
+            out.append(
+                f"{c.name}: {len(kept)} of {len(c.runs)} runs kept the base model (no epoch beat it on "
+                f"{kept[0].monitor or 'the dev metric'}): their final numbers are the base model's"
+            )
+    return out
+
+
 def _duplicate_seeds(configs: list[Configuration]) -> list[str]:
     out = []
     for c in configs:
@@ -158,7 +171,10 @@ def _system_entries(systems: Systems) -> list[dict]:
             "label": s.label,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in s.config.items()},
             "n_seeds": s.n_seeds,
-            "runs": [{"run_id": r.run_id, "path": str(r.path), "seed": r.seed} for r in s.runs],
+            "runs": [
+                {"run_id": r.run_id, "path": str(r.path), "seed": r.seed, "selected": r.selected}
+                for r in s.runs
+            ],
         }
         for s in systems.systems
     ]

@@ -63,6 +63,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     wandb_group: str | None = None
     primary: str | None = None  # eval.primary, e.g. ndcg@10
+    selected: str | None = None  # which weights the run kept: "epoch N" or "base" (model_selection)
 
     @property
     def name(self) -> str:
@@ -187,6 +188,7 @@ def load_run(path: str | Path) -> RunResult | None:
         warnings=list(metrics.get("warnings") or []),
         wandb_group=group,
         primary=str(metrics.get("primary_metric") or "").split("/")[-1] or None,
+        selected=(metrics.get("model_selection") or {}).get("selected"),
     )
 
 

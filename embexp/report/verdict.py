@@ -149,6 +149,7 @@ def _caveats(report, ranked, m) -> list[str]:
             + ", ".join(small)
         )
     out += [w for w in report["warnings"] if "step budgets differ" in w or "slice membership" in w]
+    out += [w for w in report["warnings"] if "kept the base model" in w]
     out += [w for w in report["warnings"] if w.startswith("no recovery ratio")]
     if any(k >= 2 for k in seeds.values()):
         out.append(

@@ -122,6 +122,7 @@ def make_run(
     fingerprint: str | None = None,  # None: the data's real fingerprint
     base_model: str = "tiny",
     experiment: str | None = None,
+    selected: str = "epoch 2",
 ) -> Path:
     """One finished run folder at ``root/name``."""
     out = root / name
@@ -199,6 +200,7 @@ def make_run(
         "dev_history": history,
         "primary_metric": "final/test/ndcg@10",
         "warnings": [],
+        "model_selection": {"selected": selected, "monitor": "dev/mrr@10"},
     }
     (out / "run.json").write_text(json.dumps({"config": config, "config_hash": name}))
     (out / "metrics.json").write_text(json.dumps(metrics))

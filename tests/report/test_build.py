@@ -262,3 +262,12 @@ def test_the_base_model_comes_from_any_run_that_evaluated_it(tmp_path, data_dir)
     (a / "per_query.jsonl").write_text("\n".join(rows) + "\n")
     rep = build_report([str(tmp_path)], FAST)
     assert "base model" in {s["name"] for s in rep["systems"]}
+
+
+def test_runs_that_kept_the_base_model_are_a_caveat(tmp_path, data_dir):
+    make_run(tmp_path, "a", data_dir, adapter="full", seed=1, selected="base")
+    make_run(tmp_path, "b", data_dir, adapter="full", seed=2)
+    rep = build_report([str(tmp_path)], FAST)
+    assert any("1 of 2 runs kept the base model" in c for c in rep["caveats"])
+    (tuned,) = [s for s in rep["systems"] if s["kind"] == "finetuned"]
+    assert sorted(r["selected"] for r in tuned["runs"]) == ["base", "epoch 2"]
