@@ -227,9 +227,15 @@ def check_comparable(runs: Sequence[RunResult]) -> list[str]:
                 )
         if eval_set(r) != eval_set(ref):
             raise ReportError(f"cannot compare runs evaluated on different queries: {ref.path} vs {r.path}")
-    budgets = {r.name: r.cost.get("train_steps") for r in runs}
-    if len(set(budgets.values())) > 1:
-        shown = ", ".join(f"{k}: {v}" for k, v in sorted(budgets.items(), key=lambda kv: str(kv[1])))
+    by_steps: dict = {}
+    for r in runs:
+        by_steps.setdefault(r.cost.get("train_steps"), []).append(r.name)
+    if len(by_steps) > 1:
+        shown = "; ".join(
+            f"{steps} steps: {len(names)} run{'s' if len(names) != 1 else ''} ({', '.join(names[:2])}"
+            f"{', ...' if len(names) > 2 else ''})"
+            for steps, names in sorted(by_steps.items(), key=lambda kv: str(kv[0]))
+        )
         return [f"step budgets differ between runs ({shown}): differences may be budget, not recipe"]
     return []
 
