@@ -14,7 +14,6 @@ from embexp.report.references import ReferenceData, add_references
 from embexp.report.runs import Configuration, check_comparable, differing_keys, group_runs, load_runs
 from embexp.report.systems import BASELINE, FINETUNED, Systems, build_systems
 from embexp.report.verdict import verdict
-from embexp.utils.io import read_json
 from embexp.utils.provenance import code_version
 
 log = logging.getLogger("embexp.report")
@@ -42,7 +41,7 @@ def build_report(paths: Sequence[str], settings: ReportSettings | None = None) -
     warnings += _mixed_groups(configs, keys) + _duplicate_seeds(configs) + _kept_base(configs)
     systems, more = build_systems(configs, list(st.metrics))
     notes += more
-    full_cfg = read_json(runs[0].path / "provenance.json").get("config", {})
+    full_cfg = runs[0].full_config
     ref = _reference_data(runs[0], full_cfg, st, notes)
     if ref is not None and st.references:
         notes += add_references(systems, ref, list(st.metrics))

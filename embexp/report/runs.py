@@ -64,6 +64,7 @@ class RunResult:
     wandb_group: str | None = None
     primary: str | None = None  # eval.primary, e.g. ndcg@10
     selected: str | None = None  # which weights the run kept: "epoch N" or "base" (model_selection)
+    full_config: dict = field(default_factory=dict)  # provenance.json's resolved config (data, eval, model)
 
     @property
     def name(self) -> str:
@@ -189,6 +190,7 @@ def load_run(path: str | Path) -> RunResult | None:
         wandb_group=group,
         primary=str(metrics.get("primary_metric") or "").split("/")[-1] or None,
         selected=(metrics.get("model_selection") or {}).get("selected"),
+        full_config=full,
     )
 
 
