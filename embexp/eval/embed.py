@@ -7,6 +7,7 @@ import numpy as np
 from embexp.data.types import Corpus
 from embexp.eval.cache import EmbeddingCache
 from embexp.model.encoder import resolve_dtype
+from embexp.utils.dist import map_sharded, rank_and_world
 
 
 def embed_corpus(
@@ -36,10 +37,9 @@ def embed_corpus(
             desc=f"encoding {len(corpus)} passages",
         )
 
-    rank, world = _rank_and_world()
-    if world > 1 and len(corpus) >= world:  # DDP: every rank encodes a shard (the cache is not used)
-        texts = corpus.passages()
-        return _encode_sharded(encoder, texts, rank, world, batch_size=batch_size, dtype=dtype), False
+    if rank_and_world()[1] > 1:  # DDP: every rank encodes a shard (the cache is not used: a hit on
+        # one rank and a miss on another would leave the others waiting in the gather)
+        return encode_texts(encoder, corpus.passages(), "passage", batch_size=batch_size, dtype=dtype), False
     if cache is None or not corpus_fingerprint:
         return compute(), False
     spec = encoder.spec
@@ -55,30 +55,10 @@ def embed_corpus(
     return cache.get_or_compute(parts, compute)
 
 
-# ---- DDP: sharded corpus encoding ----------------------------------------------------------------
-def _rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _encode_sharded(encoder, texts: list[str], rank: int, world: int, **kwargs) -> np.ndarray:
-    """Under DDP (called by every rank at the same point): rank ``r`` embeds the ``r``-th contiguous
-    ``1/world`` of ``texts``; the shards are all-gathered, so every rank returns every embedding in
-    corpus order and runs the same search (the same metrics on every rank for checkpointing and
-    early stopping). The cache is skipped: a hit on one rank and a miss on another would leave the
-    others waiting in the gather."""
-    import torch
-    import torch.distributed as dist
-
-    bounds = [len(texts) * r // world for r in range(world + 1)]
-    sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
-    part = encoder.encode(texts[bounds[rank] : bounds[rank + 1]], "passage", **kwargs)  # (shard, dim)
-    device = encoder.device if dist.get_backend() == "nccl" else torch.device("cpu")
-    buf = torch.zeros(max(sizes), part.shape[1], dtype=torch.float32, device=device)  # (largest shard, dim)
-    buf[: len(part)] = torch.from_numpy(part).to(device)
-    shards = [torch.empty_like(buf) for _ in range(world)]
-    dist.all_gather(shards, buf)
-    return np.concatenate([s[:n].cpu().numpy() for s, n in zip(shards, sizes)])  # (n_passages, dim)
+def encode_texts(encoder, texts: list[str], kind: str, **kwargs) -> np.ndarray:
+    """``encoder.encode(texts, kind, **kwargs)``; under DDP (called by every rank at the same point)
+    rank ``r`` encodes the ``r``-th contiguous ``1/world`` of ``texts`` and the shards are
+    all-gathered, so every rank returns every embedding in ``texts`` order and runs the same search
+    (the same metrics on every rank for checkpointing and early stopping)."""
+    (emb,) = map_sharded(lambda part: (encoder.encode(list(part), kind, **kwargs),), texts)
+    return emb

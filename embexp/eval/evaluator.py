@@ -26,6 +26,7 @@ from embexp.eval.embed import embed_corpus
 from embexp.eval.index import DenseIndex
 from embexp.eval.keys import metric_key, parse_metric_key
 from embexp.eval.metrics import METRIC_NAMES, aggregate, per_query_metrics
+from embexp.utils.dist import map_sharded
 
 log = logging.getLogger(__name__)
 _NOTED: set[tuple[str, int]] = set()
@@ -156,12 +157,18 @@ class RetrievalEvaluator:
             )
             timings["encode_corpus_s"] = time.perf_counter() - t
             timings["corpus_cached"] = float(cached)
-        t = time.perf_counter()
-        q = encoder.encode(self.queries, "query", batch_size=self.batch_size, dtype=self.dtype)
-        timings["encode_queries_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        scores, idx = DenseIndex(corpus_embeddings.shape[1]).add(corpus_embeddings).search(q, depth)
-        timings["search_s"] = time.perf_counter() - t
+        index = DenseIndex(corpus_embeddings.shape[1]).add(corpus_embeddings)
+
+        def encode_and_search(queries):  # under DDP: this rank's shard of the queries
+            t = time.perf_counter()
+            q = encoder.encode(list(queries), "query", batch_size=self.batch_size, dtype=self.dtype)
+            timings["encode_queries_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            found = index.search(q, depth)
+            timings["search_s"] = time.perf_counter() - t
+            return found
+
+        scores, idx = map_sharded(encode_and_search, self.queries)  # gathered on every rank
         return scores, idx, corpus_embeddings
 
     def _lexical(self, depth, timings):

@@ -58,6 +58,7 @@ from embexp.mining.files import (
     write_rounds,
 )
 from embexp.mining.miner import MiningParams, MiningResult, mine
+from embexp.utils.dist import broadcast_object, is_main_process
 
 log = logging.getLogger("embexp.mining")
 
@@ -190,7 +191,9 @@ def mine_with_encoder(
         timings["encode_corpus_s"] = time.perf_counter() - t
         timings["corpus_source"] = "cache" if cached else "encoded"
     t = time.perf_counter()
-    q = encoder.encode(inputs.queries, "query", batch_size=batch_size, dtype=dtype)
+    from embexp.eval.embed import encode_texts
+
+    q = encode_texts(encoder, inputs.queries, "query", batch_size=batch_size, dtype=dtype)  # DDP: sharded
     timings["encode_queries_s"] = time.perf_counter() - t
     result = mine(
         corpus_embeddings,
@@ -453,8 +456,7 @@ class Curriculum(pl.Callback):
             {"query_id": q, "negatives": [{"doc_id": d, "score": None, "rank": None} for d in negs]}
             for q, negs in sorted(self.pool.items())
         ]
-        write_negatives(
-            self.out / NEGATIVES_FILE,
+        self._write(
             rows,
             provenance_record(
                 self.kind,
@@ -586,10 +588,12 @@ class Curriculum(pl.Callback):
             round=round_,
         )
         fp = encoder.fingerprint()
+        # DDP: every rank mined from the same gathered embeddings; rank 0's result is the one used
+        # everywhere (no rank can drift on a floating-point tie), and only rank 0 writes the files
+        result = broadcast_object(result)
         self.pool, self.pool_round = result.doc_ids(), round_
         rec = {"round": round_, "epoch": epoch, "source": "mined", "encoder_fingerprint": fp, **result.stats}
-        write_negatives(
-            self.out / NEGATIVES_FILE,
+        self._write(
             result.rows(),
             provenance_record(
                 self.kind,
@@ -607,11 +611,16 @@ class Curriculum(pl.Callback):
         self._record(rec)
         return result
 
+    def _write(self, rows: list[dict], provenance: dict) -> None:
+        if is_main_process():  # DDP: every rank holds the same pool; rank 0 writes it
+            write_negatives(self.out / NEGATIVES_FILE, rows, provenance)
+
     def _record(self, rec: dict) -> None:
         rec.update(self.coverage(self.pool or {}))
         self._check_coverage(rec)
         self.rounds.append(rec)
-        write_rounds(self.out, self.rounds)
+        if is_main_process():  # DDP: rank 0 writes
+            write_rounds(self.out, self.rounds)
         log.info(describe_round(rec))
         self._unlogged.append(rec)
 

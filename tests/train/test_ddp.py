@@ -129,6 +129,102 @@ def test_corpus_is_encoded_in_shards_and_gathered_on_every_rank(tmp_path):
     assert seen[0] + seen[1] == CORPUS.passages() and len(seen[0]) == 5  # each rank its half
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _UnitEncoder(_FakeEncoder):
+    """Unit vectors (the index searches by inner product), 8 dimensions."""
+
+    def encode(self, texts, kind, **kwargs) -> np.ndarray:
+        self.seen += list(texts)
+        v = np.array(
+            [[len(t) % 5 + 1, t.count("a"), t.count("e"), sum(map(ord, t)) % 7, 1, 0, 0, 0] for t in texts],
+            dtype=np.float32,
+        )
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+QUERIES = {f"q{i}": f"which passage has {'a' * (i % 4)} number {i} {'e' * (i % 3)}" for i in range(7)}
+QRELS = {f"q{i}": {f"d{(3 * i) % 11}": 1 + i % 2} for i in range(7)}
+
+
+def _evaluate(encoder):
+    from embexp.eval.evaluator import RetrievalEvaluator
+
+    ev = RetrievalEvaluator(CORPUS, QUERIES, QRELS, name="dev", k_values=[1, 5, 10], primary="ndcg@10")
+    res = ev(encoder)
+    return res.metrics, {q: [d for d, _ in r] for q, r in res.run.items()}
+
+
+def _mining_cfg(data_path: str, model_dir: str) -> dict:
+    return {
+        "data": {"kind": "beir", "path": data_path, "dev_fraction": 0.2},
+        "model": {"name_or_path": model_dir, "query_max_length": 32, "passage_max_length": 64},
+        "negatives": {"kind": "iterative", "n_negatives": 2, "window": [1, 10], "depth": 30},
+        "eval": {"batch_size": 4, "dtype": "fp32", "cache": False},
+        "paths": {"cache_dir": None},
+    }
+
+
+def _ddp_worker(rank: int, port: int, out: str, data_path: str, model_dir: str) -> None:
+    from omegaconf import OmegaConf
+
+    from embexp.mining.curriculum import Curriculum
+    from embexp.model.encoder import build_encoder
+    from embexp.utils.dist import broadcast_object, map_sharded
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        got = {"calls": []}
+
+        def fn(part):
+            got["calls"].append(list(part))
+            return np.array([[i, i * i] for i in part], np.float32), np.array([[-i] for i in part], np.int64)
+
+        got["rows"] = [a.tolist() for a in map_sharded(fn, list(range(7)))]
+        got["broadcast"] = broadcast_object({"from": rank})
+        enc = _UnitEncoder()
+        got["metrics"], got["run"] = _evaluate(enc)
+        got["encoded_queries"] = [t for t in enc.seen if t in QUERIES.values()]
+        torch.manual_seed(0)
+        cfg = OmegaConf.create(_mining_cfg(data_path, model_dir))
+        data = prepare_data(cfg.data)
+        cur = Curriculum(cfg, data, f"{out}-run{rank}").prepare(build_encoder(cfg.model))
+        got["pool"], got["rounds"] = cur.pool, len(cur.rounds)
+        with open(f"{out}-{rank}.json", "w") as f:
+            json.dump(got, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_queries_search_and_mining_are_sharded_and_only_rank_zero_writes(
+    tmp_path, multi_beir, tiny_model_dir
+):
+    out = str(tmp_path / "r")
+    mp.spawn(_ddp_worker, args=(_free_port(), out, str(multi_beir), str(tiny_model_dir)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"r-{r}.json").read_text()) for r in range(2)]
+    # map_sharded: each rank computed its contiguous part; every rank holds all rows in order
+    assert [r["calls"] for r in ranks] == [[[0, 1, 2]], [[3, 4, 5, 6]]]
+    for r in ranks:
+        assert r["rows"] == [[[i, i * i] for i in range(7)], [[-i] for i in range(7)]]
+        assert r["broadcast"] == {"from": 0}
+    # evaluation: each rank encoded (and searched) half the queries; metrics as in one process
+    metrics, run = _evaluate(_UnitEncoder())
+    assert sorted(ranks[0]["encoded_queries"] + ranks[1]["encoded_queries"]) == sorted(QUERIES.values())
+    assert len(ranks[0]["encoded_queries"]) == 3
+    for r in ranks:
+        assert r["run"] == run
+        assert r["metrics"] == pytest.approx(metrics, abs=1e-9)
+    # mining: the same pool on both ranks, written by rank 0 only
+    assert ranks[0]["pool"] == ranks[1]["pool"] and ranks[0]["pool"] and ranks[0]["rounds"] == 1
+    assert (tmp_path / "r-run0" / "negatives.jsonl").exists()
+    assert (tmp_path / "r-run0" / "mining_rounds.jsonl").exists()
+    assert not (tmp_path / "r-run1").exists() or not any((tmp_path / "r-run1").iterdir())
+
+
 def test_two_process_fast_dev_run_trains_evaluates_and_writes_one_record(tmp_path):
     args = [*TINY, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "debug=fast_dev_run"]
     p = run_cli("embexp.cli.train", *args, env={"EMBEXP_ROOT": str(tmp_path), "OMP_NUM_THREADS": "1"})
