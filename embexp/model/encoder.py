@@ -115,6 +115,9 @@ def _autocast(device: torch.device, dtype: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
 
 
+_FLUSH_EVERY = 32  # batches of embeddings kept on a CUDA device before one copy to the host
+
+
 class BiEncoder(nn.Module):
     """``forward`` embeds tokenised inputs; ``encode`` embeds raw texts in sorted batches."""
 
@@ -301,18 +304,34 @@ class BiEncoder(nn.Module):
                 bar = Progress(transient=True)
                 task = bar.add_task(desc or f"encoding {len(ids)} {kind}s", total=len(ids))
                 bar.start()
+            cuda = device.type == "cuda"
+            pending: list[tuple[np.ndarray, torch.Tensor]] = []  # (rows, embeddings still on the device)
+
+            def flush() -> None:
+                if pending:  # one device-to-host copy (and sync) for many batches
+                    rows = np.concatenate([r for r, _ in pending])
+                    out[rows] = torch.cat([e for _, e in pending]).cpu().numpy()
+                    pending.clear()
+
             try:
                 for s in starts:
                     idx = order[s : s + batch_size]
                     batch = self.tokenizer.pad(
                         {k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt"
                     )
-                    batch = {k: v.to(device) for k, v in batch.items()}
+                    # CUDA: pinned, asynchronous copies; no host sync per batch, so padding the next
+                    # batch on the CPU overlaps this one's compute on the GPU
+                    batch = {
+                        k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+                        for k, v in batch.items()
+                    }
                     with _autocast(device, dtype):
-                        emb = self(**batch).embeddings
-                    out[idx] = emb.float().cpu().numpy()
+                        pending.append((idx, self(**batch).embeddings.float()))
+                    if not cuda or len(pending) >= _FLUSH_EVERY:
+                        flush()
                     if bar is not None:
                         bar.advance(task, len(idx))
+                flush()
             finally:
                 if bar is not None:
                     bar.stop()

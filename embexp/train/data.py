@@ -18,6 +18,7 @@ from embexp.data.prepare import PreparedData
 from embexp.data.types import TrainExample, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
 from embexp.losses.masking import false_negative_mask, key_tensor, text_key
+from embexp.model.tokens import TokenCache
 from embexp.train.sampler import NoDuplicateBatchSampler, RankShardedBatches
 
 
@@ -91,7 +92,8 @@ class _ShuffledBatches:
 
 
 class Collator:
-    """Tokenises queries and passages (positives then hard negatives) and builds the
+    """Tokenises queries and passages (positives then hard negatives; each distinct text once, in
+    a :class:`~embexp.model.tokens.TokenCache`, then only padded) and builds the
     false-negative mask over the candidate columns; ships the keys behind it as int64 hashes
     (``keys``), from which the loss rebuilds the mask on the batch gathered from every DDP rank."""
 
@@ -103,6 +105,7 @@ class Collator:
         *,
         n_negatives: int = 0,
         seed: int = 0,
+        tokens: TokenCache | None = None,
     ):
         self.encoder = encoder
         self.corpus = data.dataset.corpus
@@ -111,6 +114,7 @@ class Collator:
         self.seed = seed
         self.positives: dict[str, set[str]] = positives_by_query(data.train)
         self._doc_keys: dict[str, frozenset] = {}
+        self.tokens = tokens if tokens is not None else TokenCache(encoder)  # each text tokenised once
 
     def doc_keys(self, doc_id: str) -> frozenset:
         k = self._doc_keys.get(doc_id)
@@ -149,8 +153,8 @@ class Collator:
             self.corpus.text_of(d) for row in neg_ids for d in row
         ]
         return {
-            "query": dict(self.encoder.tokenize([ex.query for ex in exs], "query")),
-            "passage": dict(self.encoder.tokenize(texts, "passage")),
+            "query": self.tokens.batch([ex.query for ex in exs], "query"),
+            "passage": self.tokens.batch(texts, "passage"),
             "mask": false_negative_mask(pos_sets, cand),  # (batch, batch * (1 + n_neg))
             # the same keys as int64 hashes, for the loss to rebuild the mask across DDP ranks
             "keys": {
@@ -190,8 +194,14 @@ class PairDataModule(pl.LightningDataModule):
     def set_negatives(self, negatives: dict[str, list[str]] | None) -> None:
         """Swap in a new negative pool (a mining round); batches from now on use it."""
         self.examples = build_examples(self.data, negatives)
+        old = getattr(self, "collator", None)
         self.collator = Collator(
-            self.encoder, self.data, self.examples, n_negatives=self.n_negatives, seed=self.seed
+            self.encoder,
+            self.data,
+            self.examples,
+            n_negatives=self.n_negatives,
+            seed=self.seed,
+            tokens=getattr(old, "tokens", None),  # a new pool keeps the texts tokenised so far
         )
 
     def world(self) -> tuple[int, int]:

@@ -1,0 +1,38 @@
+"""The LightningModule's own choices (the training loop is tested end to end elsewhere)."""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from embexp.config.store import CONF_DIR
+from embexp.train.module import fused_default
+
+
+def _factory(**overrides):
+    node = OmegaConf.merge(OmegaConf.load(f"{CONF_DIR}/optimizer/adamw.yaml"), overrides)
+    return instantiate(node)
+
+
+CUDA = [SimpleNamespace(is_cuda=True), SimpleNamespace(is_cuda=True)]
+
+
+def test_adamw_is_fused_on_cuda_only_unless_the_config_chose():
+    factory = _factory()
+    assert isinstance(factory, functools.partial) and factory.func is torch.optim.AdamW
+    assert fused_default(factory, CUDA) == {"fused": True}
+    assert fused_default(factory, [torch.nn.Parameter(torch.zeros(2))]) == {}  # CPU: foreach stays
+    assert fused_default(factory, [*CUDA, SimpleNamespace(is_cuda=False)]) == {}  # mixed devices
+    assert fused_default(_factory(fused=False), CUDA) == {}  # the config's choice wins
+    assert fused_default(_factory(foreach=True), CUDA) == {}
+    assert fused_default(functools.partial(torch.optim.SGD, lr=0.1), CUDA) == {}  # not an Adam
+
+
+def test_the_cpu_optimizer_is_the_configured_one():
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = _factory()(params=[p], **fused_default(_factory(), [p]))
+    assert isinstance(opt, torch.optim.AdamW) and not opt.defaults.get("fused")
