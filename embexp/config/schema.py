@@ -180,11 +180,18 @@ class ModelConfig:
     query_max_length: int = 64
     passage_max_length: int = 256
     train_attention: str = "auto"  # TRAIN_ATTENTION
+    compile: bool = False  # torch.compile the backbone (execution only: not in the config hash)
+    compile_backend: str = "inductor"
+    pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
 
     def __post_init__(self) -> None:
         mode = self.train_attention
         ok = mode in TRAIN_ATTENTION
         _check(ok, "model.train_attention", f"must be one of {TRAIN_ATTENTION}, got {mode!r}")
+        m = self.pad_to_multiple_of
+        _check(
+            m is None or m >= 1, "model.pad_to_multiple_of", f"must be null or a positive integer, got {m!r}"
+        )
 
 
 # ---- adapter ------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ class BiEncoder(nn.Module):
                 "model.train_attention", f"must be auto, sdpa, eager or keep, got {train_attention!r}"
             )
         self.train_attention = train_attention
+        self.pad_to_multiple_of: int | None = None  # bucketed lengths (model.pad_to_multiple_of)
 
     def _hf_model(self):
         bb = self.backbone
@@ -317,7 +318,9 @@ class BiEncoder(nn.Module):
                 for s in starts:
                     idx = order[s : s + batch_size]
                     batch = self.tokenizer.pad(
-                        {k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt"
+                        {k: [enc[k][i] for i in idx] for k in enc.keys()},
+                        return_tensors="pt",
+                        pad_to_multiple_of=self.pad_to_multiple_of,
                     )
                     # CUDA: pinned, asynchronous copies; no host sync per batch, so padding the next
                     # batch on the CPU overlaps this one's compute on the GPU
@@ -326,7 +329,8 @@ class BiEncoder(nn.Module):
                         for k, v in batch.items()
                     }
                     with _autocast(device, dtype):
-                        pending.append((idx, self(**batch).embeddings.float()))
+                        # clone: a pooled view (cls, no normalisation) must not keep the hidden states alive
+                        pending.append((idx, self(**batch).embeddings.float().clone()))
                     if not cuda or len(pending) >= _FLUSH_EVERY:
                         flush()
                     if bar is not None:
@@ -338,6 +342,14 @@ class BiEncoder(nn.Module):
             return out
         finally:
             self.train(was_training)
+
+    def compile_backbone(self, backend: str = "inductor") -> BiEncoder:
+        """``torch.compile`` the backbone's forward in place (``nn.Module.compile``: parameter
+        names, the state dict, PEFT adapters and saving are unchanged). Each new sequence length
+        can trigger a recompilation until dynamo marks the length dynamic; bucket the lengths with
+        ``model.pad_to_multiple_of`` to keep the number of shapes small."""
+        self.backbone.compile(backend=backend)
+        return self
 
     def fingerprint(self) -> str:
         """Hash of all weights (trainable or not) and the spec: keys the embedding cache."""
@@ -365,7 +377,10 @@ def encoder_spec(model_cfg) -> EncoderSpec:
 def build_encoder(model_cfg) -> BiEncoder:
     """The encoder a ``model`` config node names (short name, folder or hub id)."""
     enc = BiEncoder.from_spec(encoder_spec(model_cfg))
-    enc.train_attention = (model_cfg.get("train_attention") if hasattr(model_cfg, "get") else None) or "auto"
+    get = model_cfg.get if hasattr(model_cfg, "get") else lambda key, default=None: default
+    enc.train_attention = get("train_attention") or "auto"
+    multiple = get("pad_to_multiple_of")
+    enc.pad_to_multiple_of = int(multiple) if multiple else None
     if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
         raise ConfigError(
             "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"

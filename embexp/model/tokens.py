@@ -15,42 +15,59 @@ import torch
 
 class TokenCache:
     """``batch(texts, kind)`` == ``encoder.tokenize(texts, kind)`` (padded tensors), with each
-    distinct text tokenised once. Memory: about 4 bytes per token per key the tokenizer returns."""
+    distinct text tokenised once. Memory: the token ids (2 bytes a token for vocabularies under
+    65,536, else 4) plus ~0.5 KB of Python overhead per text; a key that is constant over a text
+    (``attention_mask``: ones, ``token_type_ids``: zeros for a single sequence) is stored as that
+    one value. With ``train.num_workers > 0`` each loader worker fills its own cache (workers are
+    not persistent, so it is rebuilt every epoch there)."""
 
     def __init__(self, encoder):
         self.encoder = encoder
         tok = encoder.tokenizer
+        self.exact = tok.pad_token_id is None  # no pad token: the tokenizer itself decides (or raises)
         self.pad_values = {
-            "input_ids": int(tok.pad_token_id if tok.pad_token_id is not None else 0),
+            "input_ids": int(tok.pad_token_id or 0),
             "token_type_ids": int(getattr(tok, "pad_token_type_id", 0) or 0),
             "attention_mask": 0,
+            "special_tokens_mask": 1,
         }
         self.left = getattr(tok, "padding_side", "right") == "left"
-        self._ids: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self.id_dtype = np.uint16 if len(tok) <= np.iinfo(np.uint16).max + 1 else np.int32
+        self._ids: dict[tuple[str, str], dict[str, np.ndarray | int]] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    def _features(self, texts: list[str], kind: str) -> list[dict[str, np.ndarray]]:
+    def _compact(self, key: str, values) -> np.ndarray | int:
+        v = np.asarray(values)
+        if key != "input_ids" and len(v) and (v == v[0]).all():
+            return int(v[0])  # constant over the text
+        return v.astype(self.id_dtype if key == "input_ids" else np.int32)
+
+    def _features(self, texts: list[str], kind: str) -> list[dict[str, np.ndarray | int]]:
         missing = list(dict.fromkeys(t for t in texts if (kind, t) not in self._ids))
         if missing:  # one batched tokenizer call for everything this batch sees first
             enc = self.encoder.tokenize(missing, kind, padding=False)
             for i, text in enumerate(missing):
-                self._ids[(kind, text)] = {k: np.asarray(enc[k][i], dtype=np.int32) for k in enc.keys()}
+                self._ids[(kind, text)] = {k: self._compact(k, enc[k][i]) for k in enc.keys()}
         return [self._ids[(kind, t)] for t in texts]
 
     def batch(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
         """Padded ``(len(texts), longest)`` int64 tensors, as the tokenizer pads them."""
-        feats = self._features(list(texts), kind)
-        longest = max((len(f["input_ids"]) for f in feats), default=0)
+        texts = list(texts)
+        if self.exact or not texts:
+            return dict(self.encoder.tokenize(texts, kind))
+        feats = self._features(texts, kind)
+        lengths = [len(f["input_ids"]) for f in feats]
+        longest = max(lengths)
+        multiple = getattr(self.encoder, "pad_to_multiple_of", None)
+        if multiple and longest % multiple:  # bucketed lengths, as the tokenizer's pad_to_multiple_of
+            longest += multiple - longest % multiple
         out = {}
-        for key in feats[0] if feats else ("input_ids", "attention_mask"):
+        for key in feats[0]:
             t = np.full((len(feats), longest), self.pad_values.get(key, 0), dtype=np.int64)
-            for i, f in enumerate(feats):
-                v = f[key]
-                if self.left:
-                    t[i, longest - len(v) :] = v
-                else:
-                    t[i, : len(v)] = v
+            for i, (f, n) in enumerate(zip(feats, lengths)):
+                cols = slice(longest - n, longest) if self.left else slice(0, n)
+                t[i, cols] = f[key]  # an array, or the one value of a constant key
             out[key] = torch.from_numpy(t)
         return out

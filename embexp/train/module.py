@@ -105,20 +105,29 @@ class BiEncoderModule(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]
-        opt = self.optimizer_factory(params=params, **fused_default(self.optimizer_factory, params))
+        precision = (
+            str(getattr(self._trainer, "precision", "32-true")) if self._trainer is not None else "32-true"
+        )
+        opt = self.optimizer_factory(
+            params=params, **fused_default(self.optimizer_factory, params, precision)
+        )
         if self.scheduler_factory is None:
             return opt
         sched = self.scheduler_factory(opt, num_training_steps=self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def fused_default(factory: Callable, params: list) -> dict:
+def fused_default(factory: Callable, params: list, precision: str = "32-true") -> dict:
     """``{"fused": True}`` for torch's Adam/AdamW (a ``functools.partial``, as Hydra builds
-    ``optimizer``) when every parameter is on CUDA and the config sets neither ``fused`` nor
-    ``foreach``: one kernel for the whole update instead of a launch per tensor. On the CPU the
-    default (foreach) stays, so CPU runs keep their numbers."""
+    ``optimizer``) when every parameter is on CUDA, the precision is not fp16 and the config sets
+    neither ``fused`` nor ``foreach``: one kernel for the whole update instead of a launch per
+    tensor. Not on the CPU (the default, foreach, stays, so CPU runs keep their numbers) and not
+    with fp16 (a fused optimizer unscales its own gradients, and Lightning's fp16 scaler then
+    refuses gradient clipping)."""
     func, given = getattr(factory, "func", None), getattr(factory, "keywords", None) or {}
-    if func not in (torch.optim.AdamW, torch.optim.Adam) or "fused" in given or given.get("foreach"):
+    if func not in (torch.optim.AdamW, torch.optim.Adam) or "fused" in given or "foreach" in given:
+        return {}
+    if precision.startswith("16") or "fp16" in precision:
         return {}
     return {"fused": True} if params and all(p.is_cuda for p in params) else {}
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
+from embexp.utils.dist import is_main_process
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json
 
 log = logging.getLogger("embexp.train")
@@ -55,6 +55,9 @@ HASH_EXCLUDE = (
     "eval.cache",
     "eval.per_query_top",
     "train.num_workers",
+    "model.compile",  # how the same math is executed (kernels, padding), like the number of workers
+    "model.compile_backend",
+    "model.pad_to_multiple_of",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
@@ -63,15 +66,10 @@ HASH_EXCLUDE = (
 
 # ---- DDP: only rank 0 writes -----------------------------------------------------------------
 def is_rank_zero() -> bool:
-    """Whether this process writes the run files: global rank 0 of a DDP run, or the only process.
-
-    Before the Trainer sets Lightning's ``rank_zero_only.rank``, Lightning reads it from the
-    launcher's environment (``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``); a process on a node with
-    ``NODE_RANK`` > 0 is never rank 0.
-    """
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0 and os.environ.get("NODE_RANK", "0") in ("", "0")
+    """Whether this process writes the run files: global rank 0 of a DDP run, or the only process
+    (:func:`embexp.utils.dist.is_main_process`: before the Trainer exists, from the launcher's
+    environment; a process on a node with ``NODE_RANK`` > 0 is never rank 0)."""
+    return is_main_process()
 
 
 def hashed_config(cfg) -> dict:

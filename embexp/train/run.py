@@ -75,6 +75,8 @@ def train(cfg: DictConfig, out: Path) -> dict:
         parts.encoder, corpus_embeddings=base.corpus_embeddings
     )
     info = apply_adapter(parts.encoder, cfg.adapter)
+    if cfg.model.get("compile", False):  # after the adapter: the compiled forward includes it
+        parts.encoder.compile_backbone(str(cfg.model.get("compile_backend") or "inductor"))
     candidate = BaseCandidate.of(cfg, parts.encoder, base)
     module, dm = build_module(cfg, parts)
     state = RunState()

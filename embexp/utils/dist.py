@@ -23,8 +23,18 @@ def rank_and_world() -> tuple[int, int]:
 
 
 def is_main_process() -> bool:
-    """Rank 0 of the process group, or the only process: the one that writes shared files."""
-    return rank_and_world()[0] == 0
+    """The process that writes shared files: rank 0 of the process group; before the group exists
+    (work before Lightning's ``fit``) the launcher's global rank 0 (``RANK``, ``SLURM_PROCID``,
+    ``LOCAL_RANK`` as Lightning reads them, and ``NODE_RANK`` 0), or the only process."""
+    import os
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0 and os.environ.get("NODE_RANK", "0") in ("", "0")
 
 
 def shard_bounds(n: int, world: int) -> list[int]:

@@ -79,3 +79,18 @@ def test_bf16_close_to_fp32(tiny_encoder):
     assert np.allclose(a, b, atol=5e-2)
     with pytest.raises(ConfigError, match="eval.dtype"):
         tiny_encoder.encode(texts, "passage", dtype="int3")
+
+
+def test_bucketed_lengths_and_a_compiled_backbone_embed_the_same(tiny_encoder):
+    texts = ["ACH reversal window", "refund", "pair the TX-4410-B headset with a phone", "x"]
+    want = tiny_encoder.encode(texts, "passage", batch_size=3, dtype="fp32")
+    tiny_encoder.pad_to_multiple_of = 16
+    padded = tiny_encoder.encode(texts, "passage", batch_size=3, dtype="fp32")
+    np.testing.assert_allclose(padded, want, atol=1e-5)  # padding is masked out
+    names = [n for n, _ in tiny_encoder.named_parameters()]
+    tiny_encoder.compile_backbone(backend="eager")  # dynamo capture; inductor only changes kernels
+    assert tiny_encoder.backbone._compiled_call_impl is not None
+    np.testing.assert_allclose(
+        tiny_encoder.encode(texts, "passage", batch_size=3, dtype="fp32"), want, atol=1e-5
+    )
+    assert [n for n, _ in tiny_encoder.named_parameters()] == names  # state dict keys unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer
@@ -69,3 +70,29 @@ def test_the_collate_pads_cached_ids_and_a_new_pool_keeps_them(multi_beir, tiny_
     cache = dm.collator.tokens
     dm.set_negatives({})
     assert dm.collator.tokens is cache and len(cache) > 0
+
+
+@pytest.mark.parametrize("multiple", [8, 32])
+def test_bucketed_lengths_match_the_tokenizer_pad_to_multiple_of(encoder, multiple):
+    encoder.pad_to_multiple_of = multiple
+    cache = TokenCache(encoder)
+    for texts in (TEXTS, ["x"]):
+        got = cache.batch(texts, "passage")
+        raw = encoder.tokenize(texts, "passage", padding=False)
+        want = encoder.tokenizer.pad(dict(raw), return_tensors="pt", pad_to_multiple_of=multiple)
+        assert got["input_ids"].shape[1] % multiple == 0
+        assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_the_cache_stores_ids_compactly_and_constant_keys_once(encoder):
+    cache = TokenCache(encoder)
+    cache.batch(TEXTS, "passage")
+    for feats in cache._ids.values():
+        assert feats["input_ids"].dtype == np.uint16  # both vocabularies are under 65,536
+        assert feats["attention_mask"] == 1 and feats.get("token_type_ids", 0) == 0
+
+
+def test_without_a_pad_token_the_tokenizer_decides(encoder):
+    encoder.tokenizer.pad_token = None
+    with pytest.raises(ValueError, match="pad"):  # as tokenize(padding=True) does
+        TokenCache(encoder).batch(TEXTS, "passage")

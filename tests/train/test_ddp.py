@@ -240,3 +240,16 @@ def test_two_process_fast_dev_run_trains_evaluates_and_writes_one_record(tmp_pat
     assert out.count(f"wrote {records[0]}") == 1  # rank 1 wrote no record
     assert (run / "train_ddp_process_1.log").exists()  # rank 1 ran in the same run folder
     assert (run / "model").is_dir() and (run / "run.json").exists()
+
+
+def test_the_main_process_before_the_group_exists_is_the_launchers_rank_zero(monkeypatch):
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from embexp.utils.dist import is_main_process
+
+    assert not dist.is_initialized() and is_main_process()
+    monkeypatch.setattr(rank_zero_only, "rank", 1)  # what Lightning reads from RANK / SLURM_PROCID
+    assert not is_main_process()
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    monkeypatch.setenv("NODE_RANK", "1")
+    assert not is_main_process()

@@ -29,6 +29,10 @@ def test_adamw_is_fused_on_cuda_only_unless_the_config_chose():
     assert fused_default(factory, [*CUDA, SimpleNamespace(is_cuda=False)]) == {}  # mixed devices
     assert fused_default(_factory(fused=False), CUDA) == {}  # the config's choice wins
     assert fused_default(_factory(foreach=True), CUDA) == {}
+    assert fused_default(_factory(foreach=False), CUDA) == {}
+    for fp16 in ("16-mixed", "16-true"):  # Lightning's fp16 scaler refuses to clip a fused optimizer
+        assert fused_default(factory, CUDA, fp16) == {}
+    assert fused_default(factory, CUDA, "bf16-mixed") == {"fused": True}
     assert fused_default(functools.partial(torch.optim.SGD, lr=0.1), CUDA) == {}  # not an Adam
 
 
