@@ -26,8 +26,9 @@ process on the concatenated batch (gloo, 2 processes).
 False negatives. Masks are built from keys, not shipped: the collate sends
 ``keys = {"candidates": (b*(1+N), K), "positives": (b, P)}`` int64 hashes
 (:func:`~embexp.losses.masking.key_tensor`) of each candidate's doc keys and of each query's
-positive key set; they are gathered and :func:`~embexp.losses.masking.false_negative_mask`
-runs on the global batch, so a document that is a positive on one rank and a candidate on
+positive key set; they are gathered and :func:`~embexp.losses.masking.key_mask` (the
+vectorised :func:`~embexp.losses.masking.false_negative_mask`) runs on the global batch on the
+device, so a document that is a positive on one rank and a candidate on
 another is masked, exactly as one process would on the concatenated batch. Without keys the
 local mask is used for the local block only (duplicates across ranks stay negatives).
 
@@ -45,7 +46,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from embexp.losses.masking import false_negative_mask, key_sets
+from embexp.losses.masking import key_mask
 
 __all__ = ["GatheredBatch", "gather_batch", "gather_rows", "world"]
 
@@ -178,29 +179,28 @@ def _masks_from_keys(
     with_back: bool,
 ) -> tuple[Tensor, Tensor | None]:
     """The global false-negative mask's local rows (and, for the symmetric term, its local
-    positive columns transposed), from every rank's gathered key hashes."""
+    positive columns transposed), from every rank's gathered key hashes, on the device (no host
+    round trip in the step)."""
     k, m = width
-    cand, pos = keys["candidates"], keys["positives"]
-    pos_cand = _gather_trimmed(cand[:b], sizes, (k,))  # (G, K) keys of every positive
-    cand_sets = key_sets(pos_cand)
-    if n_neg:
-        neg = _gather_trimmed(cand[b:].reshape(b, n_neg, -1), sizes, (n_neg, k))  # (G, N, K)
-        cand_sets += key_sets(neg.reshape(-1, k))
-    pos_sets = key_sets(_gather_trimmed(pos, sizes, (m,)))  # G sets of positive keys
-    local = rows.tolist()
     device = rows.device
-    mask = false_negative_mask([pos_sets[i] for i in local], cand_sets, own_columns=local)  # (batch, C)
+    cand, pos = keys["candidates"].to(device), keys["positives"].to(device)
+    parts = [_gather_trimmed(cand[:b], sizes, (k,))]  # (G, K) keys of every positive
+    if n_neg:
+        parts.append(_gather_trimmed(cand[b:].reshape(b, n_neg, -1), sizes, (n_neg, k)).reshape(-1, k))
+    cand_all = torch.cat(parts)  # (G + G*N, K): the global candidate columns
+    pos_all = _gather_trimmed(pos, sizes, (m,))  # (G, P) every query's positive keys
+    mask = key_mask(pos_all[rows], cand_all, own=rows)  # (batch, C)
     if not with_back:
-        return mask.to(device), None
+        return mask, None
     total = sum(sizes)
-    square = false_negative_mask(pos_sets, cand_sets[:total])  # (G, G): query j vs positive i
-    return mask.to(device), square[:, local].T.contiguous().to(device)  # (batch, G)
+    square = key_mask(pos_all, cand_all[:total], own=torch.arange(total, device=device))  # (G, G)
+    return mask, square[:, rows].T.contiguous()  # (batch, G)
 
 
 def _gather_trimmed(x: Tensor, sizes: list[int], tail: tuple[int, ...]) -> Tensor:
     """Every rank's rows of ``x`` (trailing dims padded to ``tail`` with 0), concatenated."""
     parts = _all_gather_padded(x, (max(sizes), *tail))
-    return torch.cat([part[:n] for part, n in zip(parts, sizes)]).cpu()
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)])
 
 
 def _local_block_masks(mask: Tensor, b: int, n_neg: int, total: int, rows: Tensor) -> tuple[Tensor, Tensor]:

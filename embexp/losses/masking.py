@@ -101,6 +101,32 @@ def key_tensor(items: Sequence[Hashable | Collection[Hashable]], width: int | No
     return torch.tensor(padded, dtype=torch.int64).reshape(len(rows), width)  # (items, width)
 
 
+def key_mask(
+    positives: torch.Tensor, candidates: torch.Tensor, own: torch.Tensor, chunk: int = 64
+) -> torch.Tensor:
+    """:func:`false_negative_mask` on :func:`key_tensor` hashes, vectorised on their device (no
+    host round trip: what the DDP loss builds every step from the gathered keys).
+
+    Args:
+        positives: ``(b, P)`` key hashes of each query's positives (0: padding).
+        candidates: ``(C, K)`` key hashes of each candidate column (0: padding).
+        own: ``(b,)`` each query's own positive column.
+
+    Returns:
+        bool ``(b, C)``: ``[i, j]`` when candidate ``j`` shares a key with query ``i``'s positives
+        or with its own candidate, except ``j = own[i]``.
+    """
+    b = positives.shape[0]
+    queries = torch.cat([positives, candidates[own]], dim=1)  # (b, P + K): keys a column must not share
+    mask = torch.zeros(b, candidates.shape[0], dtype=torch.bool, device=candidates.device)  # (b, C)
+    for lo in range(0, b, chunk):  # (chunk, P + K, C, K) booleans at a time
+        q = queries[lo : lo + chunk]
+        hit = (q[:, :, None, None] == candidates[None, None]) & (q != 0)[:, :, None, None]
+        mask[lo : lo + chunk] = hit.any(dim=3).any(dim=1)
+    mask[torch.arange(b, device=mask.device), own] = False
+    return mask
+
+
 def key_sets(keys: torch.Tensor) -> list[frozenset[int]]:
     """The inverse of :func:`key_tensor` (as hashes): one frozenset per row, padding dropped."""
     return [frozenset(k for k in row if k) for row in keys.tolist()]

@@ -87,3 +87,21 @@ def test_candidate_ids_validates_rows():
         candidate_ids(["a", "b"], [["x"]])
     with pytest.raises(ValueError, match="same number"):
         candidate_ids(["a", "b"], [["x"], ["y", "z"]])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_key_mask_on_hashes_equals_false_negative_mask(seed):
+    import random
+
+    from embexp.losses.masking import key_mask, key_tensor
+
+    rng = random.Random(seed)
+    docs = [f"d{i}" for i in range(12)]
+    b, n_neg = 6, 2
+    cand = [frozenset(rng.sample(docs, rng.randint(1, 2))) for _ in range(b * (1 + n_neg))]
+    pos = [frozenset(rng.sample(docs, rng.randint(0, 4))) for _ in range(b)]
+    own = rng.sample(range(len(cand)), b)
+    want = false_negative_mask(pos, cand, own_columns=own)
+    got = key_mask(key_tensor(pos), key_tensor(cand), torch.tensor(own), chunk=4)
+    assert got.dtype == torch.bool and torch.equal(got, want)
+    assert want.any()  # the draw has false negatives to find
