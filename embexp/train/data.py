@@ -227,7 +227,15 @@ class PairDataModule(pl.LightningDataModule):
             collate_fn=lambda items: self.collator(items),
             num_workers=self.num_workers,
             persistent_workers=False,
+            pin_memory=self._on_cuda(),  # page-locked batches: Lightning's copy to the GPU is asynchronous
         )
+
+    def _on_cuda(self) -> bool:
+        trainer = self.trainer
+        device = (
+            getattr(getattr(trainer, "strategy", None), "root_device", None) if trainer is not None else None
+        )
+        return getattr(device, "type", None) == "cuda"
 
     def val_dataloader(self) -> DataLoader:
         # Validation re-embeds the dev corpus in the module's on_validation_epoch_end; this
