@@ -47,18 +47,12 @@ import torch.distributed as dist
 from torch import Tensor
 
 from embexp.losses.masking import key_mask
+from embexp.utils.dist import rank_and_world as world  # (rank, world_size); (0, 1) alone
 
 __all__ = ["GatheredBatch", "gather_batch", "gather_rows", "world"]
 
 log = logging.getLogger("embexp.losses")
 _warned_no_keys = False
-
-
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` of the default process group; ``(0, 1)`` when there is none."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _pad_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:

@@ -105,9 +105,7 @@ class BiEncoderModule(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]
-        precision = (
-            str(getattr(self._trainer, "precision", "32-true")) if self._trainer is not None else "32-true"
-        )
+        precision = str(getattr(self._trainer, "precision", None) or "32-true")
         opt = self.optimizer_factory(
             params=params, **fused_default(self.optimizer_factory, params, precision)
         )
