@@ -42,6 +42,7 @@ CASES = [
     ("unknown pooling", ["model.pooling=max"], "model.pooling"),
     ("max length 0", ["model.query_max_length=0"], "model.query_max_length"),
     ("train_attention", ["model.train_attention=flash"], "model.train_attention"),
+    ("pad_to_multiple_of 0", ["model.pad_to_multiple_of=0"], "model.pad_to_multiple_of"),
     ("window reversed", [*MINED, "negatives.window=[5,2]"], "negatives.window"),
     ("window 0-based", [*MINED, "negatives.window=[0,5]"], "negatives.window"),
     ("window not ints", [*MINED, "negatives.window=[a,5]"], "negatives.window[0]"),
