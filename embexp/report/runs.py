@@ -6,9 +6,10 @@ hashed config), ``metrics.json``, ``per_query.jsonl`` (final and baseline rows o
 sweep trial — can be reported on.
 
 Grouping: the configuration keys are the flattened config keys whose values differ between the
-runs (never the seed, run ids, paths, tracking or progress settings: :data:`IGNORED`), or the keys
-given explicitly. Runs with equal values of those keys are one configuration; their seeds are
-aggregated.
+runs (never the seed or a key that follows it, such as ``negatives.seed: ${seed}``; never run ids,
+paths, tracking or progress settings: :data:`IGNORED`), or the keys given explicitly. Runs with equal
+values of those keys are one configuration; their seeds are aggregated. A configuration is named by
+its experiment, or by the fewest of its keys' values that tell the configurations apart.
 """
 
 from __future__ import annotations
@@ -248,10 +249,23 @@ def _ignored(key: str) -> bool:
 
 
 def differing_keys(runs: Iterable[RunResult]) -> list[str]:
-    """Config keys (not :data:`IGNORED`) whose values are not the same in every run."""
+    """Config keys (not :data:`IGNORED`, not a copy of the seed) whose values differ between runs."""
     runs = list(runs)
     keys = sorted({k for r in runs for k in r.config if not _ignored(k)})
-    return [k for k in keys if len({repr(r.config.get(k, "<absent>")) for r in runs}) > 1]
+    return [
+        k
+        for k in keys
+        if len({repr(r.config.get(k, "<absent>")) for r in runs}) > 1 and not _follows_seed(k, runs)
+    ]
+
+
+def _follows_seed(key: str, runs: list[RunResult]) -> bool:
+    """True for a key equal to its run's seed in every run that has it (``negatives.seed: ${seed}``,
+    absent where no miner runs): it varies with the seed, so it never defines a configuration."""
+    having = [r for r in runs if key in r.config]
+    return bool(having) and all(
+        r.seed is not None and not isinstance(r.config[key], bool) and r.config[key] == r.seed for r in having
+    )
 
 
 # keys shown first in a configuration's name (the rest follow alphabetically)
@@ -265,15 +279,42 @@ LABEL_ORDER = (
 )
 
 
-def _label(values: dict[str, Any], runs: list[RunResult]) -> str:
+def _label_keys(values: list[dict[str, Any]]) -> list[str]:
+    """The fewest keys, taken in :data:`LABEL_ORDER` then alphabetically, whose values tell these
+    configurations apart (a mined curriculum is ``kind=iterative``, not every miner setting)."""
+    keys = sorted({k for v in values for k in v}, key=_label_rank)
+
+    def distinct(ks: list[str]) -> int:
+        return len({tuple(repr(v.get(k)) for k in ks) for v in values})
+
+    chosen: list[str] = []
+    for k in keys:
+        if distinct(chosen) == len(values):
+            break
+        if distinct([*chosen, k]) > distinct(chosen):
+            chosen.append(k)
+    return chosen
+
+
+def _label_rank(key: str) -> tuple:
+    return (LABEL_ORDER.index(key) if key in LABEL_ORDER else len(LABEL_ORDER), key)
+
+
+def _label(values: dict[str, Any], keys: list[str]) -> str:
+    shown = [k for k in keys if values.get(k) is not None]  # None: a key this configuration lacks
+    tails = [k.split(".")[-1] for k in shown]
+    return (
+        ", ".join(
+            f"{k if tails.count(k.split('.')[-1]) > 1 else k.split('.')[-1]}={_short(values[k])}"
+            for k in shown
+        )
+        or "defaults"
+    )
+
+
+def _experiment_of(runs: list[RunResult]) -> str | None:
     experiments = {r.experiment for r in runs}
-    if len(experiments) == 1 and None not in experiments:
-        return str(experiments.pop())
-    if not values:
-        return "all runs"
-    order = sorted(values, key=lambda k: (LABEL_ORDER.index(k) if k in LABEL_ORDER else len(LABEL_ORDER), k))
-    shown = {k: values[k] for k in order if values[k] is not None}  # None: a key this configuration lacks
-    return ", ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in shown.items()) or "defaults"
+    return str(experiments.pop()) if len(experiments) == 1 and None not in experiments else None
 
 
 def _short(v: Any) -> str:
@@ -296,10 +337,22 @@ def group_runs(
     for members in groups.values():
         values = {k: members[0].config.get(k) for k in keys}
         members.sort(key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0, r.name))
-        configs.append(Configuration(_label(values, members), values, members))
+        configs.append(Configuration(_experiment_of(members) or "", values, members))
+    unnamed = [c for c in configs if not c.name]
+    label_keys = (
+        _label_keys([c.values for c in unnamed]) if len(unnamed) > 1 else sorted(keys, key=_label_rank)
+    )
+    for c in unnamed:
+        c.name = _label(c.values, label_keys) if c.values else "all runs"
+    for name in {c.name for c in configs}:  # one experiment with other values: add what tells them apart
+        same = [c for c in configs if c.name == name]
+        if len(same) > 1:
+            clash_keys = _label_keys([c.values for c in same])
+            for c in same:
+                c.name = f"{name} ({_label(c.values, clash_keys)})"
     names = [c.name for c in configs]
-    for c in configs:  # two experiments of one name but other values: fall back to the values
+    for i, c in enumerate(configs):  # values that print alike (a key absent here, None there)
         if names.count(c.name) > 1:
-            c.name = f"{c.name} ({_label(c.values, [])})"
+            c.name = f"{c.name} #{names[:i].count(c.name) + 1}"
     configs.sort(key=lambda c: c.name)
     return configs, keys

@@ -123,6 +123,7 @@ def make_run(
     base_model: str = "tiny",
     experiment: str | None = None,
     selected: str = "epoch 2",
+    extra: dict | None = None,  # more config groups, e.g. {"negatives": {...}}
 ) -> Path:
     """One finished run folder at ``root/name``."""
     out = root / name
@@ -141,6 +142,7 @@ def make_run(
         "seed": seed,
         "train": {"batch_size": 32, "max_steps": train_steps},
         "data": {"name": "synth", "sample_seed": seed},
+        **(extra or {}),
     }
     full = {
         **config,

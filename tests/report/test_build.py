@@ -63,6 +63,33 @@ def test_groups_by_the_keys_that_differ_never_the_seed(decision):
     assert used == ["optimizer.lr"] and len(by_lr) == 3
 
 
+def test_a_curriculum_grid_groups_by_kind_never_by_a_copy_of_the_seed(tmp_path, data_dir):
+    miner = {"n_negatives": 1, "window": [2, 20], "margin_rel": 0.05, "fill_below_window": True}
+    for n, (seed, kind) in enumerate((s, k) for s in (1, 2, 3) for k in ("in_batch", "static", "iterative")):
+        negatives = {"kind": "in_batch", "n_negatives": 0} if kind == "in_batch" else {**miner, "kind": kind}
+        if kind != "in_batch":
+            negatives["seed"] = seed  # conf/negatives/static.yaml: seed: ${seed}
+        make_run(tmp_path, str(n), data_dir, seed=seed, experiment="fx_lora", extra={"negatives": negatives})
+    runs, _ = load_runs([tmp_path])
+    keys = differing_keys(runs)
+    assert "negatives.kind" in keys and "negatives.seed" not in keys
+    configs, _ = group_runs(runs)
+    assert [c.name for c in configs] == [  # only the key that tells them apart, not every miner setting
+        "fx_lora (kind=in_batch)",
+        "fx_lora (kind=iterative)",
+        "fx_lora (kind=static)",
+    ]
+    assert all(c.seeds == [1, 2, 3] for c in configs)
+
+
+def test_a_key_that_only_sometimes_equals_the_seed_still_groups(tmp_path, data_dir):
+    for n, (seed, r) in enumerate([(1, 1), (2, 1), (1, 8), (2, 8)]):  # r=1 equals seed 1 by chance
+        make_run(tmp_path, str(n), data_dir, adapter="lora", r=r, seed=seed)
+    runs, _ = load_runs([tmp_path])
+    configs, keys = group_runs(runs)
+    assert keys == ["adapter.r"] and sorted(c.name for c in configs) == ["r=1", "r=8"]
+
+
 def test_grouping_without_experiment_names_uses_the_values(tmp_path, data_dir):
     make_run(tmp_path, "a1", data_dir, adapter="lora", r=8, seed=1)
     make_run(tmp_path, "a2", data_dir, adapter="lora", r=8, seed=2)
@@ -213,7 +240,7 @@ def test_a_single_seed_gets_bootstrap_cis_with_the_flag(tmp_path, data_dir):
     make_run(tmp_path, "full", data_dir, adapter="full", seed=1, quality=0.7)
     rep = build_report([str(tmp_path)], FAST)
     tuned = {s["name"] for s in rep["systems"] if s["kind"] == "finetuned"}
-    assert tuned == {"kind=lora, r=16", "kind=full"}
+    assert tuned == {"kind=lora", "kind=full"}  # the fewest keys that tell them apart
     rows = [r for r in rep["summary"] if r["system"] in tuned]
     assert rows and all(r["flag"] and "1 seed" in r["flag"] for r in rows)
     assert all(r["ci_method"].startswith("query bootstrap") for r in rows)
