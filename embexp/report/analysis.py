@@ -140,8 +140,11 @@ def recovery(
     systems: Systems, metrics: list[str], *, confidence: float, resamples: int, seed: int, min_n: int
 ) -> tuple[list[dict], list[str]]:
     """For every cheaper configuration (adapter kind other than full) and every full fine-tune:
-    the share of the full fine-tune's gain over the base model it keeps."""
+    the share of the full fine-tune's gain over the base model it keeps. Runs of one adapter kind
+    (a curriculum or loss comparison) do not ask the question: no rows and no note."""
     fts = systems.of_kind(FINETUNED)
+    if len({r.config.get("adapter.kind") for s in fts for r in s.runs}) < 2:
+        return [], []
     full = [s for s in fts if s.runs and s.runs[0].config.get("adapter.kind") == "full"]
     cheaper = [s for s in fts if s not in full]
     base = systems.of_kind(BASELINE)

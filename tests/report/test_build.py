@@ -82,6 +82,17 @@ def test_a_curriculum_grid_groups_by_kind_never_by_a_copy_of_the_seed(tmp_path, 
     assert all(c.seeds == [1, 2, 3] for c in configs)
 
 
+def test_recovery_is_only_asked_of_runs_with_several_adapter_kinds(tmp_path, data_dir):
+    for n, (seed, lr) in enumerate([(1, 1e-3), (2, 1e-3), (1, 1e-4), (2, 1e-4)]):
+        make_run(tmp_path / "lora", str(n), data_dir, adapter="lora", lr=lr, seed=seed)
+    rep = build_report([str(tmp_path / "lora")], FAST)
+    assert rep["recovery"] == [] and not any("recovery" in x for x in rep["warnings"] + rep["caveats"])
+    make_run(tmp_path / "mixed", "ll", data_dir, adapter="last_layer", seed=1)
+    make_run(tmp_path / "mixed", "lora", data_dir, adapter="lora", seed=1)
+    rep = build_report([str(tmp_path / "mixed")], FAST)
+    assert any("no recovery ratio: the runs lack a full fine-tune" in w for w in rep["warnings"])
+
+
 def test_a_key_that_only_sometimes_equals_the_seed_still_groups(tmp_path, data_dir):
     for n, (seed, r) in enumerate([(1, 1), (2, 1), (1, 8), (2, 8)]):  # r=1 equals seed 1 by chance
         make_run(tmp_path, str(n), data_dir, adapter="lora", r=r, seed=seed)
