@@ -143,7 +143,7 @@ def recovery(
     the share of the full fine-tune's gain over the base model it keeps. Runs of one adapter kind
     (a curriculum or loss comparison) do not ask the question: no rows and no note."""
     fts = systems.of_kind(FINETUNED)
-    if len({r.config.get("adapter.kind") for s in fts for r in s.runs}) < 2:
+    if len({r.config["adapter.kind"] for s in fts for r in s.runs if r.config.get("adapter.kind")}) < 2:
         return [], []
     full = [s for s in fts if s.runs and s.runs[0].config.get("adapter.kind") == "full"]
     cheaper = [s for s in fts if s not in full]

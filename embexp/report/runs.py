@@ -9,7 +9,8 @@ Grouping: the configuration keys are the flattened config keys whose values diff
 runs (never the seed or a key that follows it, such as ``negatives.seed: ${seed}``; never run ids,
 paths, tracking or progress settings: :data:`IGNORED`), or the keys given explicitly. Runs with equal
 values of those keys are one configuration; their seeds are aggregated. A configuration is named by
-its experiment, or by the fewest of its keys' values that tell the configurations apart.
+its experiment, or by the values of the first keys (:data:`LABEL_ORDER`, then alphabetically) that
+tell the configurations apart.
 """
 
 from __future__ import annotations
@@ -260,11 +261,14 @@ def differing_keys(runs: Iterable[RunResult]) -> list[str]:
 
 
 def _follows_seed(key: str, runs: list[RunResult]) -> bool:
-    """True for a key equal to its run's seed in every run that has it (``negatives.seed: ${seed}``,
-    absent where no miner runs): it varies with the seed, so it never defines a configuration."""
+    """True for a seed key (``*seed``) equal to its run's seed in every run that has it
+    (``negatives.seed: ${seed}``, absent where no miner runs): it varies with the seed, so it never
+    defines a configuration. A seed key set on its own (``negatives.seed=7``) still does."""
     having = [r for r in runs if key in r.config]
-    return bool(having) and all(
-        r.seed is not None and not isinstance(r.config[key], bool) and r.config[key] == r.seed for r in having
+    return (
+        fnmatch.fnmatchcase(key.split(".")[-1], "*seed")
+        and bool(having)
+        and all(type(r.config[key]) is int and r.config[key] == r.seed for r in having)
     )
 
 
@@ -280,7 +284,7 @@ LABEL_ORDER = (
 
 
 def _label_keys(values: list[dict[str, Any]]) -> list[str]:
-    """The fewest keys, taken in :data:`LABEL_ORDER` then alphabetically, whose values tell these
+    """The first keys, in :data:`LABEL_ORDER` then alphabetically, whose values tell these
     configurations apart (a mined curriculum is ``kind=iterative``, not every miner setting)."""
     keys = sorted({k for v in values for k in v}, key=_label_rank)
 
@@ -301,8 +305,9 @@ def _label_rank(key: str) -> tuple:
 
 
 def _label(values: dict[str, Any], keys: list[str]) -> str:
+    """``kind=iterative, lr=0.001``; a key's full name where its last part is ambiguous in ``keys``."""
+    tails = [k.split(".")[-1] for k in keys]
     shown = [k for k in keys if values.get(k) is not None]  # None: a key this configuration lacks
-    tails = [k.split(".")[-1] for k in shown]
     return (
         ", ".join(
             f"{k if tails.count(k.split('.')[-1]) > 1 else k.split('.')[-1]}={_short(values[k])}"
@@ -338,20 +343,21 @@ def group_runs(
         values = {k: members[0].config.get(k) for k in keys}
         members.sort(key=lambda r: (r.seed is None, r.seed if r.seed is not None else 0, r.name))
         configs.append(Configuration(_experiment_of(members) or "", values, members))
+    named = [c for c in configs if c.name]
     unnamed = [c for c in configs if not c.name]
     label_keys = (
-        _label_keys([c.values for c in unnamed]) if len(unnamed) > 1 else sorted(keys, key=_label_rank)
+        _label_keys([c.values for c in configs]) if len(configs) > 1 else sorted(keys, key=_label_rank)
     )
     for c in unnamed:
         c.name = _label(c.values, label_keys) if c.values else "all runs"
-    for name in {c.name for c in configs}:  # one experiment with other values: add what tells them apart
-        same = [c for c in configs if c.name == name]
+    for name in {c.name for c in named}:  # one experiment with other values: add what tells them apart
+        same = [c for c in named if c.name == name]
         if len(same) > 1:
             clash_keys = _label_keys([c.values for c in same])
             for c in same:
                 c.name = f"{name} ({_label(c.values, clash_keys)})"
     names = [c.name for c in configs]
-    for i, c in enumerate(configs):  # values that print alike (a key absent here, None there)
+    for i, c in enumerate(configs):  # values that print alike (1e-05 and 1.0e-5, a key absent or null)
         if names.count(c.name) > 1:
             c.name = f"{c.name} #{names[:i].count(c.name) + 1}"
     configs.sort(key=lambda c: c.name)

@@ -99,6 +99,22 @@ def test_a_key_that_only_sometimes_equals_the_seed_still_groups(tmp_path, data_d
     runs, _ = load_runs([tmp_path])
     configs, keys = group_runs(runs)
     assert keys == ["adapter.r"] and sorted(c.name for c in configs) == ["r=1", "r=8"]
+    # one run each, a value equal to its seed: still two configurations (not a *seed key)
+    for seed in (1, 2):
+        make_run(tmp_path / "n", str(seed), data_dir, seed=seed, extra={"negatives": {"n_negatives": seed}})
+    configs, keys = group_runs(load_runs([tmp_path / "n"])[0])
+    assert keys == ["negatives.n_negatives"] and len(configs) == 2
+
+
+def test_names_of_mixed_and_look_alike_configurations_stay_short_and_unique(tmp_path, decision, data_dir):
+    mixed = shutil.copytree(decision, tmp_path / "mixed")
+    make_run(mixed, "adhoc", data_dir, adapter="lora", r=8, seed=1, lr=1e-3)  # no experiment
+    configs, _ = group_runs(load_runs([mixed])[0])
+    assert sorted(c.name for c in configs) == ["fx_full", "fx_last_layer", "fx_lora", "kind=lora, r=8"]
+    make_run(tmp_path / "alike", "a", data_dir, seed=1, extra={"optimizer": {"lr": 1e-3}})
+    make_run(tmp_path / "alike", "b", data_dir, seed=1, extra={"optimizer": {"lr": 0.0010000001}})
+    configs, _ = group_runs(load_runs([tmp_path / "alike"])[0])
+    assert sorted(c.name for c in configs) == ["lr=0.001 #1", "lr=0.001 #2"]
 
 
 def test_grouping_without_experiment_names_uses_the_values(tmp_path, data_dir):
@@ -251,7 +267,7 @@ def test_a_single_seed_gets_bootstrap_cis_with_the_flag(tmp_path, data_dir):
     make_run(tmp_path, "full", data_dir, adapter="full", seed=1, quality=0.7)
     rep = build_report([str(tmp_path)], FAST)
     tuned = {s["name"] for s in rep["systems"] if s["kind"] == "finetuned"}
-    assert tuned == {"kind=lora", "kind=full"}  # the fewest keys that tell them apart
+    assert tuned == {"kind=lora", "kind=full"}  # only the key that tells them apart
     rows = [r for r in rep["summary"] if r["system"] in tuned]
     assert rows and all(r["flag"] and "1 seed" in r["flag"] for r in rows)
     assert all(r["ci_method"].startswith("query bootstrap") for r in rows)
