@@ -1,9 +1,11 @@
 """The structure refactor changed no result: two deterministic tiny-model runs give the metrics
 recorded with the code before it (``data/before_refactor.json``, commit 0018529).
 
-Bit for bit on the CPU family they were recorded on (fp32 forced); other CPUs run other fp32
-kernels (AVX-512/AMX vs AVX2), whose rounding differs after a few hundred steps, so there the
-comparison allows 1e-3. Both runs use one thread, as when they were recorded."""
+Bit for bit on the CPU family they were recorded on (fp32 forced): an "AMD EPYC" without AMX
+or AVX-512 (AVX2 kernels). Other CPUs run other fp32 kernels (AVX-512/AMX), whose rounding differs
+after a few hundred steps; with iterative mining that can flip a dev query's top-10 (1/150 =
+0.0067 on recall@10, seen on an AVX-512 EPYC), so there the comparison allows 0.01. Both runs use
+one thread, as when they were recorded."""
 
 import json
 from pathlib import Path
@@ -44,7 +46,13 @@ RUNS = {
 def _same_cpu() -> bool:
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    return bool(names) and names[0] == RECORDED["cpu"] and ("amx_bf16" in info) == RECORDED["amx"]
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    return (
+        bool(names)
+        and names[0] == RECORDED["cpu"]
+        and ("amx_bf16" in flags) == RECORDED["amx"]
+        and ("avx512f" in flags) == RECORDED["avx512f"]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
@@ -63,4 +71,4 @@ def test_metrics_equal_the_recorded_ones(name, tmp_path):
     if _same_cpu():
         assert {k: got[k] for k in want} == want
     else:
-        assert {k: got[k] for k in want} == pytest.approx(want, abs=1e-3)
+        assert {k: got[k] for k in want} == pytest.approx(want, abs=0.01)
