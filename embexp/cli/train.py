@@ -50,6 +50,8 @@ def show(record: dict) -> None:
             f"model selection on {sel['monitor']}: base {sel['base']:.4f}, best epoch {sel['best_epoch']} "
             f"{sel['best_epoch_score']:.4f} -> kept: {sel['selected']}"
         )
+        if sel.get("final_vs_best"):
+            print(f"  {sel['final_vs_best']['reason']}")
     for w in record.get("warnings") or []:
         print(f"WARNING: {w}")
 

@@ -432,7 +432,9 @@ class TrainSettings:
     baseline: bool = True  # evaluate the untouched base model on dev and test first
     max_steps: int | None = None  # step budget; null: trainer.max_epochs full passes
     val_every_steps: int | None = None  # an "epoch" (validation, re-mining, checkpoint) in steps
-    select_base: bool = True  # the base model competes in model selection (embexp.train.run)
+    select_base: bool = True  # the base model competes in model selection (embexp.train.selection)
+    selection: str = "final_unless_beaten"  # or best: the best dev epoch even when within dev noise
+    selection_alpha: float = 0.05  # the best epoch replaces the final weights only if p < this
 
     def __post_init__(self) -> None:
         b = self.batch_size
@@ -441,6 +443,10 @@ class TrainSettings:
         for key in ("max_steps", "val_every_steps"):
             if getattr(self, key) is not None:
                 _positive_int(getattr(self, key), f"train.{key}")
+        rules = ("best", "final_unless_beaten")  # embexp.train.selection.RULES (a higher layer)
+        _check(self.selection in rules, "train.selection", f"must be one of {rules}, got {self.selection!r}")
+        a = self.selection_alpha
+        _check(0 < a < 1, "train.selection_alpha", f"must be in (0, 1), got {a!r}")
 
 
 # Everything registered in Hydra's ConfigStore as schema/<group>/<name> (embexp.config.store).

@@ -18,8 +18,8 @@ from dataclasses import asdict
 
 import numpy as np
 
+from embexp.eval import stats
 from embexp.eval.keys import ALL
-from embexp.report import stats
 from embexp.report.systems import BASELINE, FINETUNED, REFERENCE, System, Systems
 
 MIN_SEEDS_FOR_SEED_CI = 3

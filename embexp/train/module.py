@@ -42,6 +42,7 @@ class BiEncoderModule(pl.LightningModule):
         self.test_results: dict[str, EvalResult] = {}
         self.restored_epoch: int | None = None
         self.dev_history: list[dict] = []  # per validation: epoch, step and the dev metrics (no slices)
+        self.dev_per_query: dict[int, dict] = {}  # epoch -> query id -> metric -> value (model selection)
 
     def on_train_start(self) -> None:
         # dropout on from the first step, whatever ran before (a loaded model is in eval mode;
@@ -77,6 +78,7 @@ class BiEncoderModule(pl.LightningModule):
         self.last_eval_fingerprint = self.encoder.fingerprint()
         overall = {k: v for k, v in result.metrics.items() if "/slice/" not in k}
         self.dev_history.append({"epoch": self.current_epoch, "step": self.global_step, **overall})
+        self.dev_per_query[self.current_epoch] = result.per_query
         self.log_dict({k: v for k, v in overall.items() if k != result.primary_metric})
         self.log(result.primary_metric, result.primary, prog_bar=True)
 
@@ -96,12 +98,14 @@ class BiEncoderModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["embexp_dev_history"] = self.dev_history
+        checkpoint["embexp_dev_per_query"] = self.dev_per_query
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.restored_epoch = checkpoint.get("epoch")
         fitting = self._trainer is not None and self.trainer.state.fn == "fit"
         if fitting and "embexp_dev_history" in checkpoint:  # a resumed run keeps its history
             self.dev_history = list(checkpoint["embexp_dev_history"])
+            self.dev_per_query = dict(checkpoint.get("embexp_dev_per_query") or {})
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]

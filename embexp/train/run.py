@@ -17,7 +17,6 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,6 +34,7 @@ from embexp.train.callbacks import RunState, StepBudget
 from embexp.train.data import PairDataModule
 from embexp.train.module import BiEncoderModule
 from embexp.train.record import RunRecord
+from embexp.train.selection import Selection
 from embexp.utils.provenance import code_version
 
 log = logging.getLogger("embexp.train")
@@ -77,7 +77,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     info = apply_adapter(parts.encoder, cfg.adapter)
     if cfg.model.get("compile", False):  # after the adapter: the compiled forward includes it
         parts.encoder.compile_backbone(str(cfg.model.get("compile_backend") or "inductor"))
-    candidate = BaseCandidate.of(cfg, parts.encoder, base)
+    selection = Selection.of(cfg, parts.encoder, base.metrics)
     module, dm = build_module(cfg, parts)
     state = RunState()
     config = {**tracking.comparison_keys(cfg), **OmegaConf.to_container(cfg, resolve=True)}  # + flat keys
@@ -86,7 +86,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
     trainer = build_trainer(cfg, out, machinery, logger, has_dev=parts.dev_eval is not None, dm=dm)
     ok = False
     try:
-        fitted = fit_and_test(trainer, module, dm, out, candidate)
+        fitted = fit_and_test(trainer, module, dm, out, selection)
         if trainer.is_global_zero:  # DDP: rank 0 writes model/ (RunRecord guards the run files)
             parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
         result = finish(cfg, record, parts, base, module, dm, info, state, curriculum, fitted)
@@ -168,76 +168,12 @@ def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
     return module, dm
 
 
-@dataclass
-class BaseCandidate:
-    """The base model in model selection: its dev score on the monitored metric (already
-    computed by the baseline) and the trainable weights it starts from (LoRA's B = 0, the
-    loaded weights otherwise), to put back when no epoch beats it."""
-
-    monitor: str
-    score: float | None
-    keep: bool  # train.select_base
-    weights: dict
-
-    @classmethod
-    def of(cls, cfg, encoder: BiEncoder, base: Baseline) -> BaseCandidate:
-        monitor = str(cfg.get("monitor") or "")
-        keep = bool(cfg.train.get("select_base", True))
-        score = base.metrics.get(f"baseline/{monitor}")
-        weights = (  # on the CPU: a full fine-tune's copy must not double the accelerator's memory
-            {n: p.detach().to("cpu", copy=True) for n, p in encoder.named_parameters() if p.requires_grad}
-            if keep and score is not None
-            else {}
-        )
-        return cls(monitor, score, keep, weights)
-
-    def restore(self, encoder: BiEncoder) -> None:
-        params = dict(encoder.named_parameters())
-        with torch.no_grad():
-            for n, w in self.weights.items():
-                params[n].copy_(w.to(params[n].device))
-
-    def compare(self, trainer: pl.Trainer, module: BiEncoderModule) -> dict | None:
-        """Base vs the epoch the run would test on the monitored dev metric: the monitoring
-        checkpoint's best (its score travels in the checkpoints, so a resumed run sees every
-        epoch), else the last validated epoch (None without both scores)."""
-        scored = [(h["epoch"], h[self.monitor]) for h in module.dev_history if self.monitor in h]
-        cb = next((c for c in trainer.checkpoint_callbacks if c.monitor == self.monitor), None)
-        if self.score is None or not scored and (cb is None or cb.best_model_score is None):
-            return None
-        mode = cb.mode if cb is not None else "max"
-        if cb is not None and cb.best_model_score is not None:
-            best = float(cb.best_model_score)
-            epoch = next((e for e, v in scored if math.isclose(v, best, rel_tol=1e-6)), None)
-        else:
-            epoch, best = scored[-1]  # no best checkpoint: the last weights are tested
-        sign = 1.0 if mode == "max" else -1.0
-        base_wins = sign * self.score >= sign * best
-        selected = (
-            "base" if base_wins and self.keep else (f"epoch {epoch}" if epoch is not None else "best epoch")
-        )
-        out = {"monitor": self.monitor, "mode": mode, "base": self.score, "best_epoch": epoch}
-        out.update(best_epoch_score=best, base_wins=base_wins, select_base=self.keep, selected=selected)
-        if base_wins:
-            kept = (
-                "keeps the base weights (train.select_base=true): final metrics and model/ are the base's"
-                if self.keep
-                else f"keeps epoch {epoch} anyway (train.select_base=false), worse than the base on dev"
-            )
-            out["warning"] = (
-                f"NO EPOCH BEATS THE BASE MODEL on {self.monitor} ({mode}): base {self.score:.4f}, "
-                f"best epoch {epoch} {best:.4f}; the run {kept}. Try another recipe (lr, adapter, negatives)."
-            )
-            log.warning(out["warning"])
-        return out
-
-
 def fit_and_test(
-    trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModule, out: Path, candidate: BaseCandidate
+    trainer: pl.Trainer, module: BiEncoderModule, dm: PairDataModule, out: Path, selection: Selection
 ) -> dict:
-    """Fit (continuing from ``last.ckpt`` when a killed run left one), then evaluate the best
-    candidate: the best epoch, which Lightning restores, or the base model when it beats every
-    epoch on dev (``train.select_base``)."""
+    """Fit (continuing from ``last.ckpt`` when a killed run left one), then evaluate what model
+    selection hands over (:mod:`embexp.train.selection`): the best epoch, which Lightning restores,
+    the final weights as they are, or the base model when it beats every epoch on dev."""
     last = out / "checkpoints" / "last.ckpt"
     if last.exists():
         log.info("resuming from %s", last)
@@ -248,12 +184,14 @@ def fit_and_test(
         "train_steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "precision": trainer.precision,
-        "model_selection": candidate.compare(trainer, module),
+        "model_selection": selection.decide(trainer, module),
     }
-    ckpt = best_checkpoint(trainer)
-    if (fitted["model_selection"] or {}).get("selected") == "base":
-        candidate.restore(module.encoder)
+    ckpt, chosen = best_checkpoint(trainer), fitted["model_selection"] or {}
+    if chosen.get("selected") == "base":
+        selection.restore(module.encoder)
         ckpt, module.restored_epoch = None, None
+    elif (chosen.get("final_vs_best") or {}).get("kept"):  # the weights as training left them
+        ckpt, module.restored_epoch = None, chosen["final_vs_best"]["epoch"]
     t0 = time.perf_counter()
     trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
     fitted["final_eval_s"] = time.perf_counter() - t0

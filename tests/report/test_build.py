@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from embexp.errors import ReportError
-from embexp.report import stats
+from embexp.eval import stats
 from embexp.report.build import ReportSettings, build_report
 from embexp.report.runs import differing_keys, find_run_dirs, group_runs, load_runs
 

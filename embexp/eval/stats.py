@@ -1,4 +1,5 @@
-"""Statistics of the decision report: intervals, paired tests and multiple-comparison control.
+"""Statistics of per-query metrics: intervals, paired tests and multiple-comparison control (the
+decision report's, and model selection's paired test of two epochs in embexp.train.selection).
 
 Across seeds (few values, roughly normal): a Student-t interval, mean ± t(1-α/2, n-1) · sd/√n.
 Across queries (many values, bounded and tied): a percentile bootstrap of the mean (scipy.stats.bootstrap).

@@ -1,4 +1,4 @@
-"""embexp.report.stats against independent computations (hand enumeration, numpy bootstraps, scipy t)."""
+"""embexp.eval.stats against independent computations (hand enumeration, numpy bootstraps, scipy t)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from embexp.report.stats import (
+from embexp.eval.stats import (
     Interval,
     Paired,
     Ratio,
@@ -263,7 +263,7 @@ def test_invalid_inputs_raise_naming_the_argument(call, name):
 def test_masked_rows_equal_separate_comparisons_on_their_queries():
     """Padding a row's other queries with zero differences changes neither its p-value (exactly
     enumerated here) nor its mean; the interval comes from the row's own queries."""
-    from embexp.report.stats import paired_comparisons
+    from embexp.eval.stats import paired_comparisons
 
     rng = np.random.default_rng(5)
     a, b = rng.random((3, 12)), rng.random((3, 12))
@@ -287,7 +287,7 @@ def test_masked_intervals_do_not_depend_on_the_hash_seed():
 
     code = (
         "import numpy as np\n"
-        "from embexp.report.stats import paired_comparisons\n"
+        "from embexp.eval.stats import paired_comparisons\n"
         "r = np.random.default_rng(0); a, b = r.random((4, 30)), r.random((4, 30))\n"
         "m = np.zeros((4, 30), bool); m[0] = True; m[1, :10] = True; m[2, 10:] = True; m[3, ::2] = True\n"
         "print([(x.low, x.high) for x in paired_comparisons(a, b, masks=m, resamples=999, seed=0)])\n"
