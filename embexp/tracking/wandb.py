@@ -222,7 +222,10 @@ def log_run_summary(
         if v is not None:
             run.summary[f"cost/{k}"] = v
     for k, v in (record.get("model_selection") or {}).items():
-        if v is not None and k != "warning":
+        if isinstance(v, dict):  # final_vs_best: the paired test of the best epoch against the final weights
+            for kk, vv in v.items():
+                run.summary[f"model_selection/{k}/{kk}"] = vv
+        elif v is not None and k != "warning":
             run.summary[f"model_selection/{k}"] = v
     warnings = record.get("warnings") or []
     run.summary["n_warnings"] = len(warnings)

@@ -99,6 +99,7 @@ class BiEncoderModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["embexp_dev_history"] = self.dev_history
         checkpoint["embexp_dev_per_query"] = self.dev_per_query
+        checkpoint["embexp_last_eval_fingerprint"] = self.last_eval_fingerprint  # the weights validated last
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.restored_epoch = checkpoint.get("epoch")
@@ -106,6 +107,7 @@ class BiEncoderModule(pl.LightningModule):
         if fitting and "embexp_dev_history" in checkpoint:  # a resumed run keeps its history
             self.dev_history = list(checkpoint["embexp_dev_history"])
             self.dev_per_query = dict(checkpoint.get("embexp_dev_per_query") or {})
+            self.last_eval_fingerprint = checkpoint.get("embexp_last_eval_fingerprint")
 
     def configure_optimizers(self):
         params = [p for p in self.encoder.parameters() if p.requires_grad]

@@ -248,3 +248,22 @@ def test_wandb_group_outside_hydra_is_null_and_not_hashed():
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["model=tiny"])
     assert cfg.logger.wandb.group is None
+
+
+def test_model_selection_lands_in_the_summary_with_its_paired_test_flattened():
+    from types import SimpleNamespace
+
+    from embexp.tracking.wandb import log_run_summary
+
+    final = {"epoch": 2, "kept": True, "p": 0.37, "diff": 0.023, "reason": "epoch 1 beats ..."}
+    record = {
+        "metrics": {"final/test/ndcg@10": 0.7},
+        "cost": {},
+        "model_selection": {"selected": "final (epoch 2)", "warning": None, "final_vs_best": final},
+    }
+    logged = []
+    run = SimpleNamespace(summary={}, log=logged.append)
+    log_run_summary(run, record)
+    assert run.summary["model_selection/selected"] == "final (epoch 2)"
+    assert {k: run.summary[f"model_selection/final_vs_best/{k}"] for k in final} == final
+    assert not any(k.endswith("/final_vs_best") or k.endswith("/warning") for k in run.summary)

@@ -82,6 +82,7 @@ def test_kill_mid_epoch_then_rerun_is_bit_exact(qs_data, uninterrupted, tmp_path
     got = metrics(run)
     assert got["metrics"] == ref["metrics"]  # every key, slices included, bit for bit
     assert got["cost"]["best_epoch"] == ref["cost"]["best_epoch"]
+    assert got["model_selection"] == ref["model_selection"]  # the paired test of best vs final included
     assert got["cost"]["train_steps"] == ref["cost"]["train_steps"]
     assert got["negatives"]["n_rounds"] == ref["negatives"]["n_rounds"] == 3
     # the full cost: both segments of training are counted

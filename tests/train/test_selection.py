@@ -103,12 +103,14 @@ def test_per_query_dev_values_travel_in_checkpoints(tiny_encoder):
 
     module = BiEncoderModule(tiny_encoder, torch.nn.Identity(), optimizer=None)
     module.dev_history, module.dev_per_query = [{"epoch": 0}], {0: {"q1": {"mrr@10": 0.5}}}
+    module.last_eval_fingerprint = "validated"  # a resumed run knows which weights it validated last
     ckpt: dict = {}
     module.on_save_checkpoint(ckpt)
     resumed = BiEncoderModule(tiny_encoder, torch.nn.Identity(), optimizer=None)
     resumed._trainer = NS(state=NS(fn="fit"))  # a resumed fit
     resumed.on_load_checkpoint({**ckpt, "epoch": 0})
     assert resumed.dev_per_query == module.dev_per_query and resumed.dev_history == module.dev_history
+    assert resumed.last_eval_fingerprint == "validated"
 
 
 @pytest.mark.parametrize(
