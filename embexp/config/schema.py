@@ -423,6 +423,9 @@ class EvalConfig:
 
 
 # ---- train (the top-level ``train:`` node of conf/train.yaml) -------------------------------
+SELECTION_RULES = ("best", "final_unless_beaten")  # train.selection (embexp.train.selection)
+
+
 @dataclass
 class TrainSettings:
     KEY: ClassVar[str] = "train"
@@ -443,7 +446,7 @@ class TrainSettings:
         for key in ("max_steps", "val_every_steps"):
             if getattr(self, key) is not None:
                 _positive_int(getattr(self, key), f"train.{key}")
-        rules = ("best", "final_unless_beaten")  # embexp.train.selection.RULES (a higher layer)
+        rules = SELECTION_RULES
         _check(self.selection in rules, "train.selection", f"must be one of {rules}, got {self.selection!r}")
         a = self.selection_alpha
         _check(0 < a < 1, "train.selection_alpha", f"must be in (0, 1), got {a!r}")

@@ -34,8 +34,6 @@ from embexp.model.encoder import BiEncoder
 
 log = logging.getLogger("embexp.train")
 
-RULES = ("best", "final_unless_beaten")
-
 
 @dataclass
 class Selection:
