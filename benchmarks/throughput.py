@@ -173,7 +173,18 @@ class Meter:
 
 
 # ---- contenders -------------------------------------------------------------------------------
-def run_embexp(model_dir: Path, pairs: list[dict], args, device, cfg, peak, workers: int = 0) -> dict:
+def _variant(enc, variant: str):
+    """``padded`` | ``unpadded`` (model.unpad), each optionally ``+compile`` (model.compile)."""
+    base, _, extra = variant.partition("+")
+    enc.set_unpad(base == "unpadded")
+    if extra == "compile":
+        enc.compile_backbone()
+    return enc
+
+
+def run_embexp(
+    model_dir: Path, pairs: list[dict], args, device, cfg, peak, workers: int = 0, variant: str = "padded"
+) -> dict:
     import lightning.pytorch as pl
     import torch
 
@@ -194,6 +205,7 @@ def run_embexp(model_dir: Path, pairs: list[dict], args, device, cfg, peak, work
     enc = BiEncoder.from_spec(
         EncoderSpec(str(model_dir), query_max_length=64, passage_max_length=args.max_len)
     )
+    _variant(enc, variant)
     module = BiEncoderModule(enc, InfoNCELoss(0.05), lambda params: torch.optim.AdamW(params, lr=2e-5))
     dm = PairDataModule(enc, data, batch_size=args.batch, seed=0, num_workers=workers)
     meter = Meter(device, args.warmup, cfg)
@@ -219,7 +231,7 @@ def run_embexp(model_dir: Path, pairs: list[dict], args, device, cfg, peak, work
         callbacks=[Timing()],
     )
     trainer.fit(module, datamodule=dm)
-    return meter.result(f"embexp (Lightning, {workers} loader workers)", peak, _peak_mb(device))
+    return meter.result(f"embexp ({variant}, {workers} loader workers)", peak, _peak_mb(device))
 
 
 def run_st(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> dict:
@@ -342,14 +354,26 @@ def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]
     from embexp.model.encoder import BiEncoder, EncoderSpec
 
     rows = []
-    enc = BiEncoder.from_spec(EncoderSpec(str(model_dir), passage_max_length=args.max_len)).to(device)
     dtype = "bf16" if args.precision == "bf16" else "fp32"
-    enc.encode(corpus[: args.batch], "passage", batch_size=args.batch, dtype=dtype)  # warm-up
-    _sync(device)
-    t = time.perf_counter()
-    enc.encode(corpus, "passage", batch_size=args.encode_batch, dtype=dtype)
-    _sync(device)
-    rows.append({"contender": "embexp encode", "docs_per_s": len(corpus) / (time.perf_counter() - t)})
+    reference = None
+    # encode runs its length-sorted batches padded whatever model.unpad says: compile is what varies
+    variants = dict.fromkeys(
+        "padded+compile" if v.endswith("+compile") else "padded" for v in args.embexp_variants
+    )
+    for variant in variants:
+        enc = BiEncoder.from_spec(EncoderSpec(str(model_dir), passage_max_length=args.max_len)).to(device)
+        _variant(enc, variant)
+        first = enc.encode(corpus[: args.batch], "passage", batch_size=args.batch, dtype=dtype)  # warm-up
+        if reference is None:
+            reference = first
+        agree = float((first * reference).sum(1).min())  # the same embeddings, whatever the variant
+        _sync(device)
+        t = time.perf_counter()
+        enc.encode(corpus, "passage", batch_size=args.encode_batch, dtype=dtype)
+        _sync(device)
+        docs_per_s = len(corpus) / (time.perf_counter() - t)
+        rows.append({"contender": f"embexp encode ({variant})", "docs_per_s": docs_per_s, "min_cos": agree})
+        del enc
     tr = models.Transformer(str(model_dir), max_seq_length=args.max_len)
     st = SentenceTransformer(
         modules=[tr, models.Pooling(tr.get_word_embedding_dimension(), "mean")], device=str(device)
@@ -365,6 +389,42 @@ def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]
         {"contender": "sentence-transformers encode", "docs_per_s": len(corpus) / (time.perf_counter() - t)}
     )
     return rows
+
+
+def check_unpadded(model_dir: Path, pairs: list[dict], args, device) -> dict:
+    """The unpadded forward on this device (its kernel: varlen on CUDA) against the padded one, in
+    fp32 without dropout on one training batch: largest embedding difference and the relative
+    difference of the gradient (both ~1e-6 when they compute the same function)."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    from embexp.model.encoder import BiEncoder, EncoderSpec
+
+    enc = BiEncoder.from_spec(EncoderSpec(str(model_dir), passage_max_length=args.max_len)).to(device)
+    for m in enc.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    rows = pairs[: min(args.batch, 32)]
+    out = {}
+    for name, model in (("padded", enc.train()), ("unpadded", copy.deepcopy(enc).set_unpad(True))):
+        q = {k: v.to(device) for k, v in model.tokenize([r["query"] for r in rows], "query").items()}
+        p = {k: v.to(device) for k, v in model.tokenize([r["positive"] for r in rows], "passage").items()}
+        eq, ep = model(**q).embeddings, model(**p).embeddings
+        F.cross_entropy(eq @ ep.T / 0.05, torch.arange(len(rows), device=device)).backward()
+        grads = {n: t.grad.float() for n, t in model.named_parameters() if t.grad is not None}
+        out[name] = (torch.cat([eq, ep]).detach(), grads)
+    (e0, g0), (e1, g1) = out["padded"], out["unpadded"]
+    # over all weights together: some gradients are exactly zero in theory (attention key biases:
+    # softmax ignores a shift shared by a row), so per-weight ratios would compare rounding noise
+    diff = sum(float((g1[n] - g0[n]).square().sum()) for n in g0) ** 0.5
+    rel = diff / sum(float(g.square().sum()) for g in g0.values()) ** 0.5
+    return {
+        "check": "unpadded vs padded (fp32)",
+        "max_abs_emb": float((e1 - e0).abs().max()),
+        "rel_grad": rel,
+    }
 
 
 def run(args) -> None:
@@ -387,8 +447,12 @@ def run(args) -> None:
     for shape in args.shapes:
         model_dir = make_model(args.data, shape, root)
         cfg = BertConfig.from_pretrained(model_dir)
+        if any(v.startswith("unpadded") for v in args.embexp_variants):
+            print(json.dumps({"shape": shape, **check_unpadded(model_dir, pairs, args, device)}), flush=True)
         contenders = [(run_plain, {}), (run_st, {})] + [
-            (run_embexp, {"workers": w}) for w in args.embexp_workers
+            (run_embexp, {"workers": w, "variant": v})
+            for v in args.embexp_variants
+            for w in args.embexp_workers
         ]
         for fn, kw in contenders:
             if fn.__name__[4:] in args.skip:
@@ -434,8 +498,11 @@ def _table(results: list[dict]) -> None:
     enc = [r for r in results if "docs_per_s" in r]
     if enc:
         print_table(
-            ["shape", "contender", "docs/s"],
-            [[r["shape"], r["contender"], f"{r['docs_per_s']:.1f}"] for r in enc],
+            ["shape", "contender", "docs/s", "min cosine to the first variant"],
+            [
+                [r["shape"], r["contender"], f"{r['docs_per_s']:.1f}", f(r.get("min_cos"), "{:.5f}")]
+                for r in enc
+            ],
         )
 
 
@@ -458,6 +525,13 @@ def main() -> None:
     r.add_argument("--skip", nargs="*", default=[], choices=["plain", "st", "embexp", "encode"])
     r.add_argument("--cpu", action="store_true")
     r.add_argument("--embexp-workers", nargs="+", type=int, default=[0], help="train.num_workers values")
+    r.add_argument(
+        "--embexp-variants",
+        nargs="+",
+        default=["padded", "unpadded"],
+        choices=["padded", "unpadded", "padded+compile", "unpadded+compile"],
+        help="model.unpad / model.compile settings of the embexp contender (training and encoding)",
+    )
     r.add_argument("--out", default=None, help="write the results as JSON")
     args = ap.parse_args()
     if args.cmd == "prepare":

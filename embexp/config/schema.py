@@ -164,6 +164,7 @@ DATA_SCHEMAS: dict[str, type] = {
 
 # ---- model --------------------------------------------------------------------------------
 TRAIN_ATTENTION = ("auto", "sdpa", "eager", "keep")
+UNPAD_KERNELS = ("auto", "varlen", "padded", "split")  # model.unpad_kernel (embexp.model.unpadded)
 
 
 @dataclass
@@ -183,11 +184,16 @@ class ModelConfig:
     compile: bool = False  # torch.compile the backbone (execution only: not in the config hash)
     compile_backend: str = "inductor"
     pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
+    unpad: bool = False  # dense layers on real tokens only (embexp.model.unpadded; execution only)
+    unpad_kernel: str = "auto"  # UNPAD_KERNELS: varlen (nested tensors; CUDA) or padded attention
 
     def __post_init__(self) -> None:
         mode = self.train_attention
         ok = mode in TRAIN_ATTENTION
         _check(ok, "model.train_attention", f"must be one of {TRAIN_ATTENTION}, got {mode!r}")
+        kernel = self.unpad_kernel
+        ok = kernel in UNPAD_KERNELS
+        _check(ok, "model.unpad_kernel", f"must be one of {UNPAD_KERNELS}, got {kernel!r}")
         m = self.pad_to_multiple_of
         _check(
             m is None or m >= 1, "model.pad_to_multiple_of", f"must be null or a positive integer, got {m!r}"

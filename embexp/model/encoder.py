@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from embexp.errors import ConfigError
-from embexp.model import registry
+from embexp.model import registry, unpadded
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,23 @@ class BiEncoder(nn.Module):
             )
         self.train_attention = train_attention
         self.pad_to_multiple_of: int | None = None  # bucketed lengths (model.pad_to_multiple_of)
+        self.unpad: bool = False  # model.unpad: the packed forward of embexp.model.unpadded
+        self.unpad_kernel: str = "auto"
+
+    def set_unpad(self, on: bool, kernel: str = "auto") -> BiEncoder:
+        """Run the backbone on the real tokens only (:mod:`embexp.model.unpadded`); a
+        ConfigError names ``model.unpad`` when the architecture cannot."""
+        if kernel not in unpadded.KERNELS:
+            raise ConfigError("model.unpad_kernel", f"must be one of {unpadded.KERNELS}, got {kernel!r}")
+        if on:
+            reason = unpadded.unsupported_reason(self._hf_model())
+            if reason is not None:
+                raise ConfigError(
+                    "model.unpad",
+                    f"{self.spec.name_or_path} cannot run unpadded: {reason}; set model.unpad=false",
+                )
+        self.unpad, self.unpad_kernel = bool(on), kernel
+        return self
 
     def _hf_model(self):
         bb = self.backbone
@@ -271,8 +288,15 @@ class BiEncoder(nn.Module):
         raise ValueError(f"unknown pooling {mode!r}")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw) -> EncoderOutput:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw)
-        emb = self.pool(out.last_hidden_state, attention_mask)
+        if self.unpad and set(kw) <= {"token_type_ids"}:
+            hf = self._hf_model()
+            hidden, packed = unpadded.forward(
+                hf, input_ids, attention_mask, kw.get("token_type_ids"), self.unpad_kernel
+            )
+            emb = unpadded.pool(hidden, packed, self.spec.pooling)
+        else:
+            out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw)
+            emb = self.pool(out.last_hidden_state, attention_mask)
         if self.spec.normalize:
             emb = nn.functional.normalize(emb.float(), dim=-1)
         return EncoderOutput(embeddings=emb)
@@ -288,9 +312,13 @@ class BiEncoder(nn.Module):
         show_progress: bool = False,
         desc: str | None = None,
     ) -> np.ndarray:
-        """Embed ``texts`` (float32, shape (n, dim)), in batches of similar length."""
-        was_training = self.training
+        """Embed ``texts`` (float32, shape (n, dim)), in batches of similar length.
+
+        Length-sorted batches carry little padding, so they run the padded forward even with
+        ``model.unpad``: packing would cost more than it saves (BENCHMARKS.md §10)."""
+        was_training, unpad = self.training, self.unpad
         self.eval()
+        self.unpad = False
         try:
             enc = self.tokenize(list(texts), kind, padding=False)
             ids = enc["input_ids"]
@@ -342,12 +370,22 @@ class BiEncoder(nn.Module):
             return out
         finally:
             self.train(was_training)
+            self.unpad = unpad
 
     def compile_backbone(self, backend: str = "inductor") -> BiEncoder:
         """``torch.compile`` the backbone's forward in place (``nn.Module.compile``: parameter
         names, the state dict, PEFT adapters and saving are unchanged). Each new sequence length
         can trigger a recompilation until dynamo marks the length dynamic; bucket the lengths with
-        ``model.pad_to_multiple_of`` to keep the number of shapes small."""
+        ``model.pad_to_multiple_of`` to keep the number of shapes small.
+
+        Unpadded (``model.unpad``), the backbone's own forward is not called: each layer's
+        attention output, intermediate and output blocks are compiled instead (dynamic in the
+        number of tokens), which fuses dropout, residual, LayerNorm and the activation."""
+        if self.unpad:
+            for layer in self._hf_model().encoder.layer:
+                for block in (layer.attention.output, layer.intermediate, layer.output):
+                    block.compile(backend=backend, dynamic=True)
+            return self
         self.backbone.compile(backend=backend)
         return self
 
@@ -381,6 +419,7 @@ def build_encoder(model_cfg) -> BiEncoder:
     enc.train_attention = get("train_attention") or "auto"
     multiple = get("pad_to_multiple_of")
     enc.pad_to_multiple_of = int(multiple) if multiple else None
+    enc.set_unpad(bool(get("unpad") or False), str(get("unpad_kernel") or "auto"))
     if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
         raise ConfigError(
             "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"

@@ -58,6 +58,8 @@ HASH_EXCLUDE = (
     "model.compile",  # how the same math is executed (kernels, padding), like the number of workers
     "model.compile_backend",
     "model.pad_to_multiple_of",
+    "model.unpad",  # the dense layers skip the padding: the same function of the real tokens
+    "model.unpad_kernel",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",

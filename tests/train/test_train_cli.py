@@ -126,16 +126,18 @@ def test_a_check_against_the_loaded_model_fails_before_training(tiny_beir, tmp_p
     assert not (tmp_path / "baseline.json").exists() and not (tmp_path / "checkpoints").exists()
 
 
-def test_a_compiled_bucketed_run_trains_and_shares_the_config_hash(tiny_beir, tmp_path):
+def test_a_compiled_bucketed_unpadded_run_trains_and_shares_the_config_hash(tiny_beir, tmp_path):
     base = ["data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run"]
     plain = run_cli("embexp.cli.train", *base, f"hydra.run.dir={tmp_path / 'plain'}")
     assert plain.returncode == 0, plain.stderr[-3000:]
     args = [*base, "model.compile=true", "model.compile_backend=eager", "model.pad_to_multiple_of=16"]
+    args += ["model.unpad=true", "model.unpad_kernel=padded"]
     p = run_cli("embexp.cli.train", *args, f"hydra.run.dir={tmp_path / 'compiled'}")
     assert p.returncode == 0, p.stderr[-3000:]
     rec = json.loads((tmp_path / "compiled" / "metrics.json").read_text())
     assert rec["status"] == "finished" and rec["cost"]["train_steps"] == 1
     runs = [json.loads((tmp_path / d / "run.json").read_text())["config"] for d in ("plain", "compiled")]
     for cfg in runs:  # how the model runs is not what it is: out of the hashed config
-        assert "model" in cfg and not {"compile", "compile_backend", "pad_to_multiple_of"} & set(cfg["model"])
+        execution = {"compile", "compile_backend", "pad_to_multiple_of", "unpad", "unpad_kernel"}
+        assert "model" in cfg and not execution & set(cfg["model"])
     assert runs[0]["model"] == runs[1]["model"]

@@ -1,0 +1,177 @@
+"""The unpadded forward (model.unpad) is the padded forward on the real tokens: same embeddings and
+same gradients for every pooling, both attention kernels, LoRA and a compiled backbone; it applies
+attention dropout; an architecture it cannot run fails with a ConfigError naming model.unpad."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from embexp.errors import ConfigError
+from embexp.model import unpadded
+from embexp.model.adapters import apply_adapter
+from embexp.model.encoder import BiEncoder, EncoderSpec, build_encoder
+
+# lengths from 3 to 60 tokens: most of a padded batch is padding
+TEXTS = [
+    "refund",
+    "ACH reversal window for a returned payment " * 6,
+    "pair the TX-4410-B headset",
+    "R01 means insufficient funds; R02 means the account is closed.",
+    "x",
+]
+LORA = {"kind": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
+
+
+def no_dropout(encoder: BiEncoder) -> BiEncoder:
+    for m in encoder.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    return encoder
+
+
+def batch(encoder: BiEncoder, texts=TEXTS, kind="passage") -> dict:
+    b = encoder.tokenize(texts, kind)
+    assert "token_type_ids" in b and (b["attention_mask"] == 0).float().mean() > 0.3
+    return dict(b)
+
+
+@pytest.mark.parametrize("kernel", ["split", "padded", "varlen"])
+@pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
+def test_unpadded_embeddings_equal_the_padded_forward(tiny_model_dir, kernel, pooling):
+    spec = EncoderSpec(str(tiny_model_dir), pooling=pooling, passage_max_length=64)
+    enc = BiEncoder.from_spec(spec).eval()
+    with torch.no_grad():
+        want = enc(**batch(enc)).embeddings
+        hidden = enc.backbone(**batch(enc)).last_hidden_state
+        enc.set_unpad(True, kernel)
+        got = enc(**batch(enc)).embeddings
+        packed_hidden, packed = unpadded.forward(enc.backbone, **batch(enc), kernel=kernel)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    mask = batch(enc)["attention_mask"].bool()
+    assert packed_hidden.shape[0] == int(mask.sum()) < mask.numel()
+    torch.testing.assert_close(packed_hidden, hidden[mask], atol=1e-5, rtol=1e-5)  # every real token
+    torch.testing.assert_close(packed.pad(packed_hidden)[mask], hidden[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_encode_runs_its_length_sorted_batches_padded(tiny_encoder, monkeypatch):
+    want = tiny_encoder.encode(TEXTS, "passage", batch_size=3, dtype="fp32")
+    tiny_encoder.set_unpad(True)
+    calls = []
+    real = unpadded.forward
+    monkeypatch.setattr(unpadded, "forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = tiny_encoder.encode(TEXTS, "passage", batch_size=3, dtype="fp32")
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not calls and tiny_encoder.unpad  # padded inside encode, unpadded again after it
+    tiny_encoder(**batch(tiny_encoder))
+    assert calls
+
+
+def _loss_and_grads(encoder: BiEncoder) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    q = encoder(**batch(encoder, TEXTS[::-1], "query")).embeddings
+    p = encoder(**batch(encoder)).embeddings
+    loss = nn.functional.cross_entropy(q @ p.T / 0.05, torch.arange(len(TEXTS)))
+    loss.backward()
+    grads = {n: t.grad for n, t in encoder.named_parameters() if t.requires_grad and t.grad is not None}
+    return loss.detach(), grads
+
+
+@pytest.mark.parametrize("kernel", ["split", "padded", "varlen"])
+@pytest.mark.parametrize("adapter", ["full", "lora"])
+def test_unpadded_training_step_has_the_padded_loss_and_gradients(tiny_encoder, kernel, adapter):
+    enc = no_dropout(tiny_encoder).train()
+    if adapter == "lora":
+        apply_adapter(enc, LORA)
+        with torch.no_grad():  # LoRA's B starts at zero: make the adapter change the output
+            for n, t in enc.backbone.named_parameters():
+                if "lora_B" in n:
+                    t.normal_(0, 0.5)
+    else:
+        apply_adapter(enc, {"kind": "full"})
+    ref = copy.deepcopy(enc)
+    want_loss, want = _loss_and_grads(ref)
+    got_loss, got = _loss_and_grads(enc.set_unpad(True, kernel))
+    torch.testing.assert_close(got_loss, want_loss, atol=1e-5, rtol=1e-5)
+    assert set(got) == set(want) and len(want) > (4 if adapter == "lora" else 20)
+    assert all(n.count("lora_") for n in want) if adapter == "lora" else True
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("kernel", ["split", "padded"])
+def test_attention_dropout_is_applied_when_training(tiny_encoder, kernel):
+    enc = no_dropout(tiny_encoder).set_unpad(True, kernel)
+    for layer in enc.backbone.encoder.layer:
+        layer.attention.self.dropout.p = 0.5
+    with torch.no_grad():
+        clean = enc.eval()(**batch(enc)).embeddings
+        torch.manual_seed(0)
+        a = enc.train()(**batch(enc)).embeddings
+        torch.manual_seed(0)
+        b = enc(**batch(enc)).embeddings
+    torch.testing.assert_close(a, b)  # seeded: reproducible
+    assert (a - clean).abs().max() > 1e-3  # and dropped out
+
+
+def test_gradient_checkpointing_recomputes_the_layers_with_the_same_gradients(tiny_encoder, monkeypatch):
+    import torch.utils.checkpoint as ckpt
+
+    enc = no_dropout(tiny_encoder).train().set_unpad(True)
+    ref = copy.deepcopy(enc)
+    enable = getattr(enc.backbone, "activation_checkpointing_enable", None)
+    (enable or enc.backbone.gradient_checkpointing_enable)()
+    calls = []
+    real = ckpt.checkpoint
+    monkeypatch.setattr(ckpt, "checkpoint", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    _, want = _loss_and_grads(ref)
+    assert not calls
+    _, got = _loss_and_grads(enc)
+    assert len(calls) == 2 * len(enc.backbone.encoder.layer)  # queries and passages, every layer
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_a_compiled_unpadded_backbone_embeds_the_same(tiny_encoder):
+    enc = tiny_encoder.eval()
+    with torch.no_grad():
+        want = enc(**batch(enc)).embeddings
+    names = [n for n, _ in enc.named_parameters()]
+    enc.set_unpad(True).compile_backbone(backend="eager")
+    layer = enc.backbone.encoder.layer[0]
+    assert layer.intermediate._compiled_call_impl is not None
+    with torch.no_grad():
+        got = enc(**batch(enc)).embeddings
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert [n for n, _ in enc.named_parameters()] == names
+
+
+def test_build_encoder_reads_the_config(tiny_model_dir):
+    cfg = {"name_or_path": str(tiny_model_dir), "unpad": True, "unpad_kernel": "varlen"}
+    enc = build_encoder(cfg)
+    assert enc.unpad and enc.unpad_kernel == "varlen"
+    assert not build_encoder({"name_or_path": str(tiny_model_dir)}).unpad
+    with pytest.raises(ConfigError, match="model.unpad_kernel"):
+        enc.set_unpad(True, "flash")
+
+
+def test_an_architecture_without_the_bert_layout_names_model_unpad(tiny_encoder):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    cfg = DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32)
+    enc = BiEncoder(DistilBertModel(cfg), tiny_encoder.tokenizer, EncoderSpec("distil"))
+    assert "embeddings/encoder.layer" in unpadded.unsupported_reason(enc.backbone)
+    with pytest.raises(ConfigError, match=r"model\.unpad.*cannot run unpadded"):
+        enc.set_unpad(True)
+    assert not enc.unpad and enc.set_unpad(False).unpad is False
+
+
+def test_relative_positions_and_decoders_are_not_run_unpadded(tiny_encoder):
+    model = tiny_encoder.backbone
+    assert unpadded.unsupported_reason(model) is None
+    model.config.position_embedding_type = "relative_key"
+    assert "relative positions" in unpadded.unsupported_reason(model)
+    model.config.position_embedding_type = "absolute"
+    model.config.is_decoder = True
+    assert "decoder" in unpadded.unsupported_reason(model)
