@@ -96,9 +96,11 @@ def test_equal_to_the_one_pass_plain_step_without_dropout(tiny_encoder, chunk_si
     assert_same(tiny_encoder, make_batch(tiny_encoder), loss, reference_chunks=None)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 5])  # 3: not a divisor of 5 or 10
-def test_equal_to_the_plain_step_with_dropout_on(tiny_encoder, chunk_size):
-    tiny_encoder.train()
+@pytest.mark.parametrize(
+    "chunk_size, unpad", [(1, False), (3, False), (5, False), (3, True)]
+)  # 3: not a divisor of 5 or 10; unpad: the packed forward's dropout masks are replayed too
+def test_equal_to_the_plain_step_with_dropout_on(tiny_encoder, chunk_size, unpad):
+    tiny_encoder.set_unpad(unpad).train()
     batch, loss = make_batch(tiny_encoder), CachedInfoNCELoss(chunk_size=chunk_size)
     value = assert_same(tiny_encoder, batch, loss, reference_chunks=chunk_size)
     torch.manual_seed(1)  # not vacuous: other dropout masks give another loss
