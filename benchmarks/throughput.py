@@ -392,9 +392,11 @@ def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]
 
 
 def check_unpadded(model_dir: Path, pairs: list[dict], args, device) -> dict:
-    """The unpadded forward on this device (its kernel: varlen on CUDA) against the padded one, in
-    fp32 without dropout on one training batch: largest embedding difference and the relative
-    difference of the gradient (both ~1e-6 when they compute the same function)."""
+    """The unpadded forward on this device (its kernel: varlen on CUDA) against the padded one on
+    one training batch without dropout: largest embedding difference and relative gradient
+    difference, in fp32 (both ~1e-6 when they compute the same function) and, on CUDA, under bf16
+    autocast too (~1e-2: the flash kernel that the timed bf16 steps run)."""
+    import contextlib
     import copy
 
     import torch
@@ -407,24 +409,36 @@ def check_unpadded(model_dir: Path, pairs: list[dict], args, device) -> dict:
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
     rows = pairs[: min(args.batch, 32)]
-    out = {}
-    for name, model in (("padded", enc.train()), ("unpadded", copy.deepcopy(enc).set_unpad(True))):
-        q = {k: v.to(device) for k, v in model.tokenize([r["query"] for r in rows], "query").items()}
-        p = {k: v.to(device) for k, v in model.tokenize([r["positive"] for r in rows], "passage").items()}
-        eq, ep = model(**q).embeddings, model(**p).embeddings
-        F.cross_entropy(eq @ ep.T / 0.05, torch.arange(len(rows), device=device)).backward()
-        grads = {n: t.grad.float() for n, t in model.named_parameters() if t.grad is not None}
-        out[name] = (torch.cat([eq, ep]).detach(), grads)
-    (e0, g0), (e1, g1) = out["padded"], out["unpadded"]
-    # over all weights together: some gradients are exactly zero in theory (attention key biases:
-    # softmax ignores a shift shared by a row), so per-weight ratios would compare rounding noise
-    diff = sum(float((g1[n] - g0[n]).square().sum()) for n in g0) ** 0.5
-    rel = diff / sum(float(g.square().sum()) for g in g0.values()) ** 0.5
-    return {
-        "check": "unpadded vs padded (fp32)",
-        "max_abs_emb": float((e1 - e0).abs().max()),
-        "rel_grad": rel,
-    }
+    result = {"check": "unpadded vs padded"}
+    for precision in ("fp32", "bf16") if device.type == "cuda" else ("fp32",):
+        out = {}
+        for name, model in (
+            ("padded", copy.deepcopy(enc).train()),
+            ("unpadded", copy.deepcopy(enc).set_unpad(True)),
+        ):
+            q = {k: v.to(device) for k, v in model.tokenize([r["query"] for r in rows], "query").items()}
+            p = {k: v.to(device) for k, v in model.tokenize([r["positive"] for r in rows], "passage").items()}
+            ctx = (
+                torch.autocast("cuda", dtype=torch.bfloat16)
+                if precision == "bf16"
+                else contextlib.nullcontext()
+            )
+            with ctx:
+                eq, ep = model(**q).embeddings, model(**p).embeddings
+                loss = F.cross_entropy(
+                    eq.float() @ ep.float().T / 0.05, torch.arange(len(rows), device=device)
+                )
+            loss.backward()
+            grads = {n: t.grad.float() for n, t in model.named_parameters() if t.grad is not None}
+            out[name] = (torch.cat([eq, ep]).detach().float(), grads)
+        (e0, g0), (e1, g1) = out["padded"], out["unpadded"]
+        # over all weights together: some gradients are exactly zero in theory (attention key biases:
+        # softmax ignores a shift shared by a row), so per-weight ratios would compare rounding noise
+        diff = sum(float((g1[n] - g0[n]).square().sum()) for n in g0) ** 0.5
+        rel = diff / sum(float(g.square().sum()) for g in g0.values()) ** 0.5
+        result[f"max_abs_emb_{precision}"] = float((e1 - e0).abs().max())
+        result[f"rel_grad_{precision}"] = rel
+    return result
 
 
 def run(args) -> None:

@@ -185,7 +185,7 @@ class ModelConfig:
     compile_backend: str = "inductor"
     pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
     unpad: bool = False  # dense layers on real tokens only (embexp.model.unpadded; execution only)
-    unpad_kernel: str = "auto"  # UNPAD_KERNELS: varlen (nested tensors; CUDA) or padded attention
+    unpad_kernel: str = "auto"  # UNPAD_KERNELS: varlen (CUDA), split (CPU), padded; embexp.model.unpadded
 
     def __post_init__(self) -> None:
         mode = self.train_attention

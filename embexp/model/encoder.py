@@ -280,8 +280,8 @@ class BiEncoder(nn.Module):
         if mode == "mean":
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (batch, dim)
-        if mode == "cls":
-            return hidden[:, 0]  # (batch, dim)
+        if mode == "cls":  # the first real token: position 0 unless the tokenizer pads on the left
+            return hidden[torch.arange(hidden.size(0), device=hidden.device), attention_mask.argmax(1)]
         if mode == "last":  # right padding: last non-pad token
             idx = attention_mask.sum(1) - 1  # (batch,)
             return hidden[torch.arange(hidden.size(0), device=hidden.device), idx]
@@ -315,7 +315,7 @@ class BiEncoder(nn.Module):
         """Embed ``texts`` (float32, shape (n, dim)), in batches of similar length.
 
         Length-sorted batches carry little padding, so they run the padded forward even with
-        ``model.unpad``: packing would cost more than it saves (BENCHMARKS.md §10)."""
+        ``model.unpad`` (on a 2-core CPU packing them cost more than it saved: BENCHMARKS.md §10)."""
         was_training, unpad = self.training, self.unpad
         self.eval()
         self.unpad = False
@@ -378,15 +378,14 @@ class BiEncoder(nn.Module):
         can trigger a recompilation until dynamo marks the length dynamic; bucket the lengths with
         ``model.pad_to_multiple_of`` to keep the number of shapes small.
 
-        Unpadded (``model.unpad``), the backbone's own forward is not called: each layer's
-        attention output, intermediate and output blocks are compiled instead (dynamic in the
+        Unpadded (``model.unpad``), training does not call the backbone's own forward: each
+        layer's attention output, intermediate and output blocks are compiled too (dynamic in the
         number of tokens), which fuses dropout, residual, LayerNorm and the activation."""
         if self.unpad:
             for layer in self._hf_model().encoder.layer:
                 for block in (layer.attention.output, layer.intermediate, layer.output):
                     block.compile(backend=backend, dynamic=True)
-            return self
-        self.backbone.compile(backend=backend)
+        self.backbone.compile(backend=backend)  # the padded forward, which encode() runs
         return self
 
     def fingerprint(self) -> str:

@@ -27,8 +27,9 @@ equals the padded forward up to float summation order (``tests/model/test_unpadd
 draws one mask entry per real token instead of per padded position: same distribution, other
 random numbers than a padded run with the same seed.
 
-Supported: encoders with BERT's module layout and absolute position embeddings (BERT, MiniLM,
-BGE, E5, GTE, RoBERTa, XLM-R, ELECTRA, ...): :func:`unsupported_reason` says why another is not.
+Supported: the BERT-layer families of :data:`MODEL_TYPES` with absolute position embeddings (BERT,
+MiniLM, BGE, E5, RoBERTa, XLM-R, CamemBERT, ELECTRA, data2vec-text): :func:`unsupported_reason` says
+why another model is not.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from embexp.config.schema import UNPAD_KERNELS as KERNELS  # auto | varlen | padded
+from embexp.config.schema import UNPAD_KERNELS as KERNELS  # auto | varlen | split | padded
+
+# model types whose layers are exactly BERT's post-LayerNorm block (BertLayer and its copies):
+# a look-alike with extra norms (pre-LN variants, MegatronBERT, XLM-R XL) or sparse attention
+# (BigBird, Longformer) would run, and compute something else
+MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "data2vec-text")
 
 
 @dataclass
@@ -51,17 +57,22 @@ class Packed:
     lengths: torch.Tensor  # (batch,) real tokens per text
     offsets: torch.Tensor  # (batch + 1,) where each text starts in the packed order
     key_mask: torch.Tensor  # (batch, 1, 1, seq) bool: real keys, for the padded kernel
+    sizes: list[int]  # the lengths on the host (split kernel, nested-tensor bounds)
     batch: int
     seq: int
 
     @classmethod
     def of(cls, attention_mask: torch.Tensor) -> Packed:
+        """Two host syncs on an accelerator (the lengths, then the token positions); none per layer."""
         mask = attention_mask.bool()
         batch, seq = mask.shape
-        index = mask.flatten().nonzero().squeeze(1)  # one host sync: the number of real tokens
         lengths = mask.sum(1)
+        sizes = lengths.tolist()
+        if batch and min(sizes) == 0:
+            raise ValueError(f"text {sizes.index(0)} of the batch has no tokens (an all-padding row)")
+        index = mask.flatten().nonzero().squeeze(1)
         offsets = F.pad(lengths.cumsum(0), (1, 0))
-        return cls(index, index // seq, lengths, offsets, mask[:, None, None, :], batch, seq)
+        return cls(index, index // seq, lengths, offsets, mask[:, None, None, :], sizes, batch, seq)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """``(tokens, ...)`` -> ``(batch, seq, ...)``, zeros at the padding."""
@@ -80,6 +91,9 @@ def unsupported_reason(model: nn.Module) -> str | None:
     layers = getattr(getattr(model, "encoder", None), "layer", None)
     if cfg is None or not hasattr(model, "embeddings") or not isinstance(layers, nn.ModuleList):
         return f"{type(model).__name__} does not have BERT's embeddings/encoder.layer layout"
+    kind = getattr(cfg, "model_type", None)
+    if kind not in MODEL_TYPES:
+        return f"model_type {kind!r} is not one of the BERT-layer families {MODEL_TYPES}"
     if getattr(cfg, "is_decoder", False):
         return "a decoder (causal attention) model"
     position = getattr(cfg, "position_embedding_type", "absolute")
@@ -158,8 +172,10 @@ def _layer(layer: nn.Module, x: torch.Tensor, packed: Packed, kernel: str) -> to
 
 
 def _varlen(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tensor:
+    lo, hi = min(packed.sizes), max(packed.sizes)  # known bounds: SDPA reads no lengths off the device
+
     def jagged(t: torch.Tensor) -> torch.Tensor:  # (B, j, heads, d) -> (B, heads, j, d)
-        nt = torch.nested.nested_tensor_from_jagged(t, packed.offsets, max_seqlen=packed.seq)
+        nt = torch.nested.nested_tensor_from_jagged(t, packed.offsets, min_seqlen=lo, max_seqlen=hi)
         return nt.transpose(1, 2)
 
     out = F.scaled_dot_product_attention(jagged(q), jagged(k), jagged(v), dropout_p=dropout, scale=scale)
@@ -167,9 +183,10 @@ def _varlen(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tens
 
 
 def _split(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tensor:
-    sizes = packed.lengths.tolist()
     outs = []
-    for qi, ki, vi in zip(*(t.transpose(0, 1).split(sizes, dim=1) for t in (q, k, v))):  # (heads, l, d)
+    for qi, ki, vi in zip(
+        *(t.transpose(0, 1).split(packed.sizes, dim=1) for t in (q, k, v))
+    ):  # (heads, l, d)
         if dropout > 0 and qi.device.type == "cpu":
             probs = (torch.matmul(qi, ki.transpose(-1, -2)) * scale).softmax(-1)
             outs.append(torch.matmul(F.dropout(probs, p=dropout), vi))
@@ -197,7 +214,7 @@ def pool(hidden: torch.Tensor, packed: Packed, mode: str) -> torch.Tensor:
     if mode == "mean":
         sums = hidden.new_zeros(packed.batch, hidden.size(1)).index_add(0, packed.rows, hidden)
         return sums / packed.lengths.clamp(min=1).unsqueeze(1).to(hidden.dtype)
-    if mode == "cls":  # the first real token of each text (right or left padding)
+    if mode == "cls":  # the first real token of each text (BiEncoder.pool: the same, either padding side)
         return hidden[packed.offsets[:-1]]
     if mode == "last":
         return hidden[packed.offsets[1:] - 1]

@@ -118,17 +118,20 @@ def test_attention_dropout_is_applied_when_training(tiny_encoder, kernel):
 def test_gradient_checkpointing_recomputes_the_layers_with_the_same_gradients(tiny_encoder, monkeypatch):
     import torch.utils.checkpoint as ckpt
 
-    enc = no_dropout(tiny_encoder).train().set_unpad(True)
+    enc = tiny_encoder.train().set_unpad(True)  # dropout on: the recompute must replay its masks
     ref = copy.deepcopy(enc)
     enable = getattr(enc.backbone, "activation_checkpointing_enable", None)
     (enable or enc.backbone.gradient_checkpointing_enable)()
     calls = []
     real = ckpt.checkpoint
     monkeypatch.setattr(ckpt, "checkpoint", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    _, want = _loss_and_grads(ref)
+    torch.manual_seed(0)
+    want_loss, want = _loss_and_grads(ref)
     assert not calls
-    _, got = _loss_and_grads(enc)
+    torch.manual_seed(0)
+    got_loss, got = _loss_and_grads(enc)
     assert len(calls) == 2 * len(enc.backbone.encoder.layer)  # queries and passages, every layer
+    torch.testing.assert_close(got_loss, want_loss)
     for name in want:
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
 
@@ -165,6 +168,64 @@ def test_an_architecture_without_the_bert_layout_names_model_unpad(tiny_encoder)
     with pytest.raises(ConfigError, match=r"model\.unpad.*cannot run unpadded"):
         enc.set_unpad(True)
     assert not enc.unpad and enc.set_unpad(False).unpad is False
+
+
+def _tiny(kind: str):
+    import transformers as tf
+
+    common = dict(vocab_size=120, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    common.update(max_position_embeddings=80, type_vocab_size=2)
+    if kind == "roberta":
+        return tf.RobertaModel(tf.RobertaConfig(hidden_size=16, **common))
+    if kind == "electra":  # embedding size != hidden size: embeddings_project
+        return tf.ElectraModel(tf.ElectraConfig(embedding_size=8, hidden_size=16, **common))
+    if kind == "prenorm":
+        return tf.RobertaPreLayerNormModel(tf.RobertaPreLayerNormConfig(hidden_size=16, **common))
+    return tf.BertModel(tf.BertConfig(hidden_size=16, **common))
+
+
+def _inputs(model, left: bool):
+    g = torch.Generator().manual_seed(0)
+    lengths = [9, 3, 14, 6]
+    pad = model.config.pad_token_id or 0
+    ids = torch.full((4, 14), pad)
+    mask = torch.zeros(4, 14, dtype=torch.long)
+    types = torch.zeros(4, 14, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        cols = slice(14 - n, 14) if left else slice(0, n)
+        ids[i, cols] = torch.randint(5, 120, (n,), generator=g)
+        mask[i, cols] = 1
+        types[i, cols] = (torch.arange(n) >= n // 2).long()  # a sentence pair: segment ids 0, then 1
+    return ids, mask, types
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "electra"])
+@pytest.mark.parametrize("left", [False, True])
+@pytest.mark.parametrize("kernel", ["split", "padded", "varlen"])
+def test_bert_families_segments_and_left_padding(kind, left, kernel):
+    model = _tiny(kind).eval()
+    ids, mask, types = _inputs(model, left)
+    with torch.no_grad():
+        want = model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        got, packed = unpadded.forward(model, ids, mask, types, kernel=kernel)
+    assert unpadded.unsupported_reason(model) is None
+    torch.testing.assert_close(got, want[mask.bool()], atol=1e-5, rtol=1e-5)
+    first = want[torch.arange(4), mask.argmax(1)]  # cls pooling: the first real token, either side
+    torch.testing.assert_close(unpadded.pool(got, packed, "cls"), first, atol=1e-5, rtol=1e-5)
+    enc = BiEncoder(model, None, EncoderSpec(kind, pooling="cls"))
+    torch.testing.assert_close(enc.pool(want, mask), first)
+
+
+def test_a_pre_layernorm_look_alike_is_refused():
+    model = _tiny("prenorm")  # same module names as RoBERTa, other math: it must not run unpadded
+    assert "not one of the BERT-layer families" in unpadded.unsupported_reason(model)
+    with pytest.raises(ConfigError, match=r"model\.unpad"):
+        BiEncoder(model, None, EncoderSpec("prenorm")).set_unpad(True)
+
+
+def test_an_all_padding_row_is_an_error_not_another_texts_token():
+    with pytest.raises(ValueError, match="text 1 of the batch has no tokens"):
+        unpadded.Packed.of(torch.tensor([[1, 1, 0], [0, 0, 0]]))
 
 
 def test_relative_positions_and_decoders_are_not_run_unpadded(tiny_encoder):
