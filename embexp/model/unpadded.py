@@ -183,30 +183,26 @@ def _varlen(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tens
 
 
 def _split(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tensor:
-    outs = []
-    for qi, ki, vi in zip(
-        *(t.transpose(0, 1).split(packed.sizes, dim=1) for t in (q, k, v))
-    ):  # (heads, l, d)
-        if dropout > 0 and qi.device.type == "cpu":
-            probs = (torch.matmul(qi, ki.transpose(-1, -2)) * scale).softmax(-1)
-            outs.append(torch.matmul(F.dropout(probs, p=dropout), vi))
-        else:
-            outs.append(F.scaled_dot_product_attention(qi, ki, vi, dropout_p=dropout, scale=scale))
+    parts = (t.transpose(0, 1).split(packed.sizes, dim=1) for t in (q, k, v))  # (heads, l, d) per text
+    outs = [_attend(qi, ki, vi, None, dropout, scale) for qi, ki, vi in zip(*parts)]
     return torch.cat(outs, dim=1).transpose(0, 1)  # (tokens, heads, d)
 
 
 def _padded(q, k, v, packed: Packed, dropout: float, scale: float) -> torch.Tensor:
     qkv = packed.pad(torch.stack((q, k, v), dim=1))  # one scatter: (B, seq, 3, heads, d)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, heads, seq, d) each
-    if dropout > 0 and q.device.type == "cpu":  # SDPA with dropout is slow on CPU: the eager formula
-        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
-        scores = scores.masked_fill(~packed.key_mask, torch.finfo(scores.dtype).min)
-        out = torch.matmul(F.dropout(scores.softmax(-1), p=dropout), v)
-    else:
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=packed.key_mask, dropout_p=dropout, scale=scale
-        )
+    out = _attend(q, k, v, packed.key_mask, dropout, scale)
     return packed.unpad(out.transpose(1, 2))  # (tokens, heads, d)
+
+
+def _attend(q, k, v, key_mask: torch.Tensor | None, dropout: float, scale: float) -> torch.Tensor:
+    """SDPA, or the eager formula when training with dropout on a CPU (SDPA with dropout is slow there)."""
+    if dropout > 0 and q.device.type == "cpu":
+        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
+        return torch.matmul(F.dropout(scores.softmax(-1), p=dropout), v)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=dropout, scale=scale)
 
 
 def pool(hidden: torch.Tensor, packed: Packed, mode: str) -> torch.Tensor:

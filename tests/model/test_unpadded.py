@@ -223,6 +223,11 @@ def test_a_pre_layernorm_look_alike_is_refused():
         BiEncoder(model, None, EncoderSpec("prenorm")).set_unpad(True)
 
 
+def test_an_unknown_kernel_is_an_error_naming_the_choices(tiny_encoder):
+    with pytest.raises(ValueError, match=r"unknown unpadded attention kernel 'flash'.*'split'"):
+        unpadded.forward(tiny_encoder.backbone, **batch(tiny_encoder), kernel="flash")
+
+
 def test_an_all_padding_row_is_an_error_not_another_texts_token():
     with pytest.raises(ValueError, match="text 1 of the batch has no tokens"):
         unpadded.Packed.of(torch.tensor([[1, 1, 0], [0, 0, 0]]))
