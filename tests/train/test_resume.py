@@ -94,6 +94,26 @@ def test_kill_mid_epoch_then_rerun_is_bit_exact(qs_data, uninterrupted, tmp_path
     assert rows == ref_rows
 
 
+def test_an_unpadded_run_killed_mid_epoch_resumes_bit_exact(qs_data, uninterrupted, tmp_path):
+    """``model.unpad`` draws its dropout masks over the real tokens only: another stream of random
+    numbers than the padded run's, but one stream, restored with the checkpoint."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    p = train(whole, qs_data, "model.unpad=true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    ref = metrics(whole)
+    steps_per_epoch = ref["cost"]["train_steps"] // 3
+    p = train(killed, qs_data, "model.unpad=true", kill_at=2 * steps_per_epoch + 1)  # early in epoch 2
+    assert p.returncode == -signal.SIGKILL and not (killed / "metrics.json").exists()
+    p = train(killed, qs_data, "model.unpad=true")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"resumed at step {2 * steps_per_epoch}:" in p.stdout + p.stderr
+    assert metrics(killed)["metrics"] == ref["metrics"]
+    # the unpadded forward did run: the same hashed model config as the padded run, other dropout masks
+    models = [json.loads((d / "run.json").read_text())["config"]["model"] for d in (whole, uninterrupted)]
+    assert models[0] == models[1]
+    assert ref["metrics"] != metrics(uninterrupted)["metrics"]
+
+
 def test_last_checkpoint_holds_the_latest_epoch(uninterrupted):
     ckpt = torch.load(uninterrupted / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] == 2  # the last of 3 epochs, whatever the monitored metric did
