@@ -101,6 +101,23 @@ def test_unpadded_training_step_has_the_padded_loss_and_gradients(tiny_encoder, 
 
 
 @pytest.mark.parametrize("kernel", ["split", "padded"])
+def test_under_cpu_bf16_autocast_unpadded_training_matches_the_padded_step(tiny_encoder, kernel):
+    """trainer.precision=bf16-mixed on a CPU (the default where it has AMX): the packed matmuls run
+    in bf16 like the padded ones, so loss and gradients agree to bf16's precision, not bit for bit."""
+    enc = no_dropout(tiny_encoder).train()
+    apply_adapter(enc, {"kind": "full"})
+    ref = copy.deepcopy(enc)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want_loss, want = _loss_and_grads(ref)
+        got_loss, got = _loss_and_grads(enc.set_unpad(True, kernel))
+    torch.testing.assert_close(got_loss, want_loss, atol=0.01, rtol=0.005)
+    assert set(got) == set(want) and all(g.dtype == torch.float32 for g in got.values())
+    flat = [torch.cat([d[n].flatten() for n in sorted(want)]) for d in (got, want)]
+    assert torch.isfinite(flat[0]).all()
+    assert nn.functional.cosine_similarity(flat[0], flat[1], dim=0) > 0.999
+
+
+@pytest.mark.parametrize("kernel", ["split", "padded"])
 def test_attention_dropout_is_applied_when_training(tiny_encoder, kernel):
     enc = no_dropout(tiny_encoder).set_unpad(True, kernel)
     for layer in enc.backbone.encoder.layer:
