@@ -462,21 +462,27 @@ def run(args) -> None:
         model_dir = make_model(args.data, shape, root)
         cfg = BertConfig.from_pretrained(model_dir)
         if any(v.startswith("unpadded") for v in args.embexp_variants):
-            print(json.dumps({"shape": shape, **check_unpadded(model_dir, pairs, args, device)}), flush=True)
-        contenders = [(run_plain, {}), (run_st, {})] + [
-            (run_embexp, {"workers": w, "variant": v})
+            check = {
+                "shape": shape,
+                **_guarded("unpadded check", check_unpadded, model_dir, pairs, args, device),
+            }
+            print(json.dumps(check), flush=True)
+            results += [check] if "error" in check else []
+        contenders = [("plain", run_plain, {}), ("st", run_st, {})] + [
+            ("embexp", run_embexp, {"workers": w, "variant": v})
             for v in args.embexp_variants
             for w in args.embexp_workers
         ]
-        for fn, kw in contenders:
-            if fn.__name__[4:] in args.skip:
+        for kind, fn, kw in contenders:
+            if kind in args.skip:
                 continue
             torch.manual_seed(0)
-            r = {"shape": shape, **fn(model_dir, pairs, args, device, cfg, peak, **kw)}
+            name = " ".join([kind, *map(str, kw.values())])
+            r = {"shape": shape, **_guarded(name, fn, model_dir, pairs, args, device, cfg, peak, **kw)}
             print(json.dumps(r), flush=True)
             results.append(r)
         if "encode" not in args.skip:
-            for r in run_encoding(model_dir, corpus, args, device):
+            for r in _guarded("encode", run_encoding, model_dir, corpus, args, device, many=True):
                 r = {"shape": shape, **r}
                 print(json.dumps(r), flush=True)
                 results.append(r)
@@ -485,6 +491,20 @@ def run(args) -> None:
         Path(args.out).write_text(
             json.dumps({"machine": machine(), "args": vars(args), "results": results}, default=str)
         )
+
+
+def _guarded(name: str, fn, *args, many: bool = False, **kw):
+    """``fn(*args, **kw)``; a contender that fails (a kernel the card's stack lacks, a missing
+    package) becomes an error row with its traceback on stderr, and the others still run: a
+    device run is one short lease, not to be lost to one failure."""
+    import traceback
+
+    try:
+        return fn(*args, **kw)
+    except Exception as e:  # noqa: BLE001 -- reported, and the row says so
+        traceback.print_exc()
+        row = {"contender": name, "error": f"{type(e).__name__}: {e}"[:300]}
+        return [row] if many else row
 
 
 def _table(results: list[dict]) -> None:
@@ -509,6 +529,9 @@ def _table(results: list[dict]) -> None:
             for r in train
         ],
     )
+    failed = [r for r in results if "error" in r]
+    if failed:
+        print_table(["shape", "failed", "error"], [[r["shape"], r["contender"], r["error"]] for r in failed])
     enc = [r for r in results if "docs_per_s" in r]
     if enc:
         print_table(
