@@ -481,16 +481,25 @@ def run(args) -> None:
             r = {"shape": shape, **_guarded(name, fn, model_dir, pairs, args, device, cfg, peak, **kw)}
             print(json.dumps(r), flush=True)
             results.append(r)
+            _save(args, results)
         if "encode" not in args.skip:
             for r in _guarded("encode", run_encoding, model_dir, corpus, args, device, many=True):
                 r = {"shape": shape, **r}
                 print(json.dumps(r), flush=True)
                 results.append(r)
+                _save(args, results)
     _table(results)
+    _save(args, results)
+
+
+def _save(args, results: list[dict]) -> None:
+    """Write the rows so far (atomically): a run stopped at its time limit keeps what it measured."""
     if args.out:
-        Path(args.out).write_text(
-            json.dumps({"machine": machine(), "args": vars(args), "results": results}, default=str)
-        )
+        from common import machine
+
+        tmp = Path(f"{args.out}.tmp")
+        tmp.write_text(json.dumps({"machine": machine(), "args": vars(args), "results": results}, default=str))
+        tmp.replace(args.out)
 
 
 def _guarded(name: str, fn, *args, many: bool = False, **kw):
