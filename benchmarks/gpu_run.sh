@@ -6,7 +6,7 @@
 # Here, where SciFact and pip are (once):
 #   python benchmarks/throughput.py prepare --scifact ../shared/datasets/scifact --out .bench
 #   bash benchmarks/gpu_run.sh download     # wheels the GPU image lacks (its Python is 3.12) -> .whl/
-# On the GPU machine (carry .bench and .whl; ~8 minutes on an H100):
+# On the GPU machine (carry .bench and .whl; at most ~8 minutes: two phases of 300 s and 150 s):
 #   bash benchmarks/gpu_run.sh run [extra throughput.py run options, e.g. --steps 10]
 #
 # The image is expected to hold torch, transformers, sentence-transformers, lightning, peft and
@@ -22,11 +22,13 @@ PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --p
 
 case "${1:-run}" in
 download)
-    mkdir -p .whl
+    mkdir -p .whl && rm -f .whl/*.whl  # one version of each: two would stop the install there
     # shellcheck disable=SC2086
     python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         $PLATFORMS -d .whl $PINS || exit 1
     python -m pip wheel -q --no-deps -w .whl antlr4-python3-runtime==4.9.3 || exit 1  # pure Python, sdist only
+    # the device gets the working tree without .git: name the commit the run measures
+    { git log -1 --format='embexp %h %s'; git status --short | sed 's/^/  uncommitted: /'; } > .whl/COMMIT
     ls -l .whl
     ;;
 run)
@@ -50,14 +52,14 @@ run)
 for n in ('torch','transformers','sentence-transformers','lightning','peft','datasets','pyarrow','fsspec','huggingface-hub'):
     try: print(n, m.version(n))
     except Exception as e: print(n, 'missing', e)"
-      git log -1 --format='embexp %h %s' 2>/dev/null; } | tee "$OUT/environment.txt"
+      git log -1 --format='embexp %h %s' 2>/dev/null || cat .whl/COMMIT; } | tee "$OUT/environment.txt"
     # 1) every contender, both shapes, no compile (the acceptance rows); 2) the compiled unpadded
     # variant alone (compilation takes minutes: it must not keep phase 1 from finishing)
-    timeout "${PHASE1_S:-330}" $PY benchmarks/throughput.py run --data .bench --shapes minilm bert-base \
+    timeout -k 20 "${PHASE1_S:-300}" $PY benchmarks/throughput.py run --data .bench --shapes minilm bert-base \
         --batch 128 --steps 30 --embexp-variants padded unpadded --out "$OUT/throughput.json" "$@" \
         2>&1 | tee "$OUT/throughput.log"
-    timeout "${PHASE2_S:-180}" $PY benchmarks/throughput.py run --data .bench --shapes minilm bert-base \
-        --batch 128 --steps 30 --embexp-variants unpadded+compile --skip plain st \
+    timeout -k 20 "${PHASE2_S:-150}" $PY benchmarks/throughput.py run --data .bench --shapes bert-base minilm \
+        --batch 128 --steps 30 --embexp-variants unpadded+compile --skip plain st encode \
         --out "$OUT/throughput-compile.json" "$@" 2>&1 | tee "$OUT/throughput-compile.log"
     ;;
 *)

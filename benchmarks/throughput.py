@@ -173,6 +173,13 @@ class Meter:
 
 
 # ---- contenders -------------------------------------------------------------------------------
+def contender_name(kind: str, workers: int = 0, variant: str = "padded") -> str:
+    """The row name of a training contender (``--skip`` names the kinds: plain, st, embexp)."""
+    if kind == "embexp":
+        return f"embexp ({variant}, {workers} loader workers)"
+    return {"plain": "plain PyTorch loop", "st": "sentence-transformers trainer"}[kind]
+
+
 def _variant(enc, variant: str):
     """``padded`` | ``unpadded`` (model.unpad), each optionally ``+compile`` (model.compile)."""
     base, _, extra = variant.partition("+")
@@ -231,7 +238,7 @@ def run_embexp(
         callbacks=[Timing()],
     )
     trainer.fit(module, datamodule=dm)
-    return meter.result(f"embexp ({variant}, {workers} loader workers)", peak, _peak_mb(device))
+    return meter.result(contender_name("embexp", workers=workers, variant=variant), peak, _peak_mb(device))
 
 
 def run_st(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> dict:
@@ -300,7 +307,7 @@ def run_st(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> dict:
         callbacks=[Timing()],
     ).train()
     shutil.rmtree(out, ignore_errors=True)
-    return meter.result("sentence-transformers trainer", peak, _peak_mb(device))
+    return meter.result(contender_name("st"), peak, _peak_mb(device))
 
 
 def run_plain(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> dict:
@@ -344,13 +351,10 @@ def run_plain(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> di
         opt.step()
         opt.zero_grad(set_to_none=True)
         meter.end([q["attention_mask"], p["attention_mask"]])
-    return meter.result("plain PyTorch loop", peak, _peak_mb(device))
+    return meter.result(contender_name("plain"), peak, _peak_mb(device))
 
 
-def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]:
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-
+def encode_embexp(model_dir: Path, corpus: list[str], args, device) -> list[dict]:
     from embexp.model.encoder import BiEncoder, EncoderSpec
 
     rows = []
@@ -374,6 +378,13 @@ def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]
         docs_per_s = len(corpus) / (time.perf_counter() - t)
         rows.append({"contender": f"embexp encode ({variant})", "docs_per_s": docs_per_s, "min_cos": agree})
         del enc
+    return rows
+
+
+def encode_st(model_dir: Path, corpus: list[str], args, device) -> dict:
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+
     tr = models.Transformer(str(model_dir), max_seq_length=args.max_len)
     st = SentenceTransformer(
         modules=[tr, models.Pooling(tr.get_word_embedding_dimension(), "mean")], device=str(device)
@@ -385,10 +396,10 @@ def run_encoding(model_dir: Path, corpus: list[str], args, device) -> list[dict]
     t = time.perf_counter()
     st.encode(corpus, batch_size=args.encode_batch, convert_to_numpy=True)
     _sync(device)
-    rows.append(
-        {"contender": "sentence-transformers encode", "docs_per_s": len(corpus) / (time.perf_counter() - t)}
-    )
-    return rows
+    return {
+        "contender": "sentence-transformers encode",
+        "docs_per_s": len(corpus) / (time.perf_counter() - t),
+    }
 
 
 def check_unpadded(model_dir: Path, pairs: list[dict], args, device) -> dict:
@@ -467,7 +478,7 @@ def run(args) -> None:
                 **_guarded("unpadded check", check_unpadded, model_dir, pairs, args, device),
             }
             print(json.dumps(check), flush=True)
-            results += [check] if "error" in check else []
+            results.append(check)
         contenders = [("plain", run_plain, {}), ("st", run_st, {})] + [
             ("embexp", run_embexp, {"workers": w, "variant": v})
             for v in args.embexp_variants
@@ -477,13 +488,15 @@ def run(args) -> None:
             if kind in args.skip:
                 continue
             torch.manual_seed(0)
-            name = " ".join([kind, *map(str, kw.values())])
+            name = contender_name(kind, **kw)
             r = {"shape": shape, **_guarded(name, fn, model_dir, pairs, args, device, cfg, peak, **kw)}
             print(json.dumps(r), flush=True)
             results.append(r)
             _save(args, results)
         if "encode" not in args.skip:
-            for r in _guarded("encode", run_encoding, model_dir, corpus, args, device, many=True):
+            rows = _guarded("embexp encode", encode_embexp, model_dir, corpus, args, device, many=True)
+            rows.append(_guarded("sentence-transformers encode", encode_st, model_dir, corpus, args, device))
+            for r in rows:
                 r = {"shape": shape, **r}
                 print(json.dumps(r), flush=True)
                 results.append(r)
@@ -498,7 +511,8 @@ def _save(args, results: list[dict]) -> None:
         from common import machine
 
         tmp = Path(f"{args.out}.tmp")
-        tmp.write_text(json.dumps({"machine": machine(), "args": vars(args), "results": results}, default=str))
+        record = {"machine": machine(), "args": vars(args), "results": results}
+        tmp.write_text(json.dumps(record, default=str))
         tmp.replace(args.out)
 
 
