@@ -180,8 +180,13 @@ def contender_name(kind: str, workers: int = 0, variant: str = "padded") -> str:
     return {"plain": "plain PyTorch loop", "st": "sentence-transformers trainer"}[kind]
 
 
+VARIANTS = [f"{b}{e}" for b in ("padded", "unpadded") for e in ("", "+compile", "+group")]
+GROUP_WINDOW = 16  # train.group_by_length of the +group variants: batches per length-sorted window
+
+
 def _variant(enc, variant: str):
-    """``padded`` | ``unpadded`` (model.unpad), each optionally ``+compile`` (model.compile)."""
+    """``padded`` | ``unpadded`` (model.unpad), each optionally ``+compile`` (model.compile) or
+    ``+group`` (train.group_by_length, applied by :func:`run_embexp`'s data module)."""
     base, _, extra = variant.partition("+")
     enc.set_unpad(base == "unpadded")
     if extra == "compile":
@@ -214,7 +219,8 @@ def run_embexp(
     )
     _variant(enc, variant)
     module = BiEncoderModule(enc, InfoNCELoss(0.05), lambda params: torch.optim.AdamW(params, lr=2e-5))
-    dm = PairDataModule(enc, data, batch_size=args.batch, seed=0, num_workers=workers)
+    group = GROUP_WINDOW if variant.endswith("+group") else None
+    dm = PairDataModule(enc, data, batch_size=args.batch, seed=0, num_workers=workers, group_by_length=group)
     meter = Meter(device, args.warmup, cfg)
 
     class Timing(pl.Callback):
@@ -589,8 +595,8 @@ def main() -> None:
         "--embexp-variants",
         nargs="+",
         default=["padded", "unpadded"],
-        choices=["padded", "unpadded", "padded+compile", "unpadded+compile"],
-        help="model.unpad / model.compile settings of the embexp contender (training and encoding)",
+        choices=VARIANTS,
+        help="the embexp contender: model.unpad, model.compile, train.group_by_length (+group: 16)",
     )
     r.add_argument("--out", default=None, help="write the results as JSON")
     args = ap.parse_args()

@@ -444,12 +444,13 @@ class TrainSettings:
     select_base: bool = True  # the base model competes in model selection (embexp.train.selection)
     selection: str = "final_unless_beaten"  # or best: the best dev epoch even when within dev noise
     selection_alpha: float = 0.05  # the best epoch replaces the final weights only if p < this
+    group_by_length: int | None = None  # batches per length-sorted window (embexp.train.sampler); null: off
 
     def __post_init__(self) -> None:
         b = self.batch_size
         _check(b >= 2, "train.batch_size", f"in-batch negatives need a batch size >= 2, got {b!r}")
         _positive_int(self.num_workers, "train.num_workers", 0)
-        for key in ("max_steps", "val_every_steps"):
+        for key in ("max_steps", "val_every_steps", "group_by_length"):
             if getattr(self, key) is not None:
                 _positive_int(getattr(self, key), f"train.{key}")
         rules = SELECTION_RULES

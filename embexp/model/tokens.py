@@ -52,6 +52,13 @@ class TokenCache:
                 self._ids[(kind, text)] = {k: self._compact(k, enc[k][i]) for k in enc.keys()}
         return [self._ids[(kind, t)] for t in texts]
 
+    def lengths(self, texts: list[str], kind: str) -> list[int]:
+        """Token count of each text (after truncation), tokenising each distinct text once."""
+        texts = list(texts)
+        if self.exact:
+            return [len(ids) for ids in self.encoder.tokenize(texts, kind, padding=False)["input_ids"]]
+        return [len(f["input_ids"]) for f in self._features(texts, kind)]
+
     def batch(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
         """Padded ``(len(texts), longest)`` int64 tensors, as the tokenizer pads them."""
         texts = list(texts)

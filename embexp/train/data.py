@@ -7,6 +7,7 @@ batches it would have seen.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 
@@ -19,7 +20,14 @@ from embexp.data.types import TrainExample, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
 from embexp.losses.masking import false_negative_mask, key_tensor, text_key
 from embexp.model.tokens import TokenCache
-from embexp.train.sampler import NoDuplicateBatchSampler, RankShardedBatches
+from embexp.train.sampler import (
+    NoDuplicateBatchSampler,
+    RankShardedBatches,
+    group_by_length,
+    shuffle_full_batches,
+)
+
+log = logging.getLogger("embexp.train")
 
 
 def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = None) -> list[TrainExample]:
@@ -73,8 +81,9 @@ class EpochTaggedBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 class _ShuffledBatches:
-    def __init__(self, n: int, batch_size: int, seed: int, drop_last: bool):
+    def __init__(self, n: int, batch_size: int, seed: int, drop_last: bool, lengths=None, group=None):
         self.n, self.batch_size, self.seed, self.drop_last, self.epoch = n, batch_size, seed, drop_last, 0
+        self.lengths, self.group = lengths, group
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -82,10 +91,12 @@ class _ShuffledBatches:
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n, generator=g).tolist()
-        for s in range(0, self.n, self.batch_size):
-            b = order[s : s + self.batch_size]
-            if len(b) == self.batch_size or not self.drop_last:
-                yield b
+        if self.group:
+            order = group_by_length(order, self.lengths, self.group * self.batch_size)
+        batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        yield from shuffle_full_batches(batches, self.batch_size, g) if self.group else batches
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
@@ -178,6 +189,7 @@ class PairDataModule(pl.LightningDataModule):
         seed: int = 0,
         drop_last: bool = False,
         negatives: dict[str, list[str]] | None = None,
+        group_by_length: int | None = None,
     ):
         super().__init__()
         if not isinstance(batch_size, int) or batch_size < 2:
@@ -189,6 +201,11 @@ class PairDataModule(pl.LightningDataModule):
         self.encoder, self.data = encoder, data
         self.batch_size, self.n_negatives, self.no_duplicates = batch_size, n_negatives, no_duplicates
         self.num_workers, self.seed, self.drop_last = num_workers, seed, drop_last
+        if group_by_length is not None and (not isinstance(group_by_length, int) or group_by_length < 1):
+            raise ConfigError(
+                "train.group_by_length", f"must be null or >= 1 batches, got {group_by_length!r}"
+            )
+        self.group_by_length = group_by_length
         self.set_negatives(negatives)
 
     def set_negatives(self, negatives: dict[str, list[str]] | None) -> None:
@@ -204,6 +221,14 @@ class PairDataModule(pl.LightningDataModule):
             tokens=getattr(old, "tokens", None),  # a new pool keeps the texts tokenised so far
         )
 
+    def lengths(self) -> list[tuple[int, int]]:
+        """Per example: (positive passage tokens, query tokens), the order ``train.group_by_length``
+        sorts by (tokenised once, into the cache the batches are padded from)."""
+        corpus, tokens = self.collator.corpus, self.collator.tokens
+        passages = tokens.lengths([corpus.text_of(ex.positive_ids[0]) for ex in self.examples], "passage")
+        queries = tokens.lengths([ex.query for ex in self.examples], "query")
+        return list(zip(passages, queries))
+
     def world(self) -> tuple[int, int]:
         """``(rank, world_size)`` of the attached trainer; ``(0, 1)`` before one is attached."""
         trainer = self.trainer
@@ -214,11 +239,26 @@ class PairDataModule(pl.LightningDataModule):
         ``world_size * batch_size`` (:class:`~embexp.train.sampler.RankShardedBatches`)."""
         rank, world = self.world()
         size = self.batch_size * world
+        group, lengths = self.group_by_length, self.lengths() if self.group_by_length else None
         if self.no_duplicates:
             keys = [self.collator.doc_keys(ex.positive_ids[0]) | {text_key(ex.query)} for ex in self.examples]
-            inner = NoDuplicateBatchSampler(keys, size, seed=self.seed, drop_last=self.drop_last)
+            inner = NoDuplicateBatchSampler(
+                keys, size, seed=self.seed, drop_last=self.drop_last, lengths=lengths, group_by_length=group
+            )
         else:
-            inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last)
+            inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last, lengths, group)
+        if group and not getattr(self, "_grouping_logged", False):
+            self._grouping_logged = True
+            plan = list(inner)  # epoch 0's batches (seeded: the loader will draw the same)
+            real = sum(lengths[i][0] for b in plan for i in b)
+            padded = sum(len(b) * max(lengths[i][0] for i in b) for b in plan)
+            log.info(
+                "train.group_by_length=%d: batches from length-sorted windows of %d; "
+                "passage padding %.0f%% of the padded tokens",
+                group,
+                group * size,
+                100 * (1 - real / max(1, padded)),
+            )
         if world > 1:
             inner = RankShardedBatches(inner, len(self.examples), world, rank)
         return DataLoader(

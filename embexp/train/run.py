@@ -164,6 +164,7 @@ def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
         no_duplicates=bool(cfg.train.no_duplicates),
         num_workers=int(cfg.train.num_workers),
         seed=int(cfg.seed),
+        group_by_length=cfg.train.get("group_by_length"),
     )
     return module, dm
 

@@ -20,6 +20,12 @@ the first place. This sampler does it greedily:
 Leftover collisions are counted in :attr:`NoDuplicateBatchSampler.conflicting_batches`;
 keep the loss's false-negative mask on to handle them.
 
+Grouping by length (``train.group_by_length=N``, off by default): the shuffled order is cut into
+windows of ``N`` batches, each window is sorted by example length (longest first) before the
+greedy fills batches from it, and the full batches are then shuffled; a short last batch stays
+last. Batches then carry little padding, at a price: a query meets in-batch negatives of about its
+positive's length instead of a random sample of the corpus (:func:`group_by_length`).
+
 Every batch has ``batch_size`` indices except possibly the last; with
 ``drop_last=False`` every index appears exactly once per epoch, with
 ``drop_last=True`` the (possibly colliding) leftovers of the last partial batch are
@@ -40,13 +46,39 @@ from torch.utils.data import Sampler
 
 from embexp.losses.masking import as_key_set
 
-__all__ = ["NoDuplicateBatchSampler", "RankShardedBatches"]
+__all__ = ["NoDuplicateBatchSampler", "RankShardedBatches", "group_by_length", "shuffle_full_batches"]
 
 # Deferred examples tried per colliding key and batch (they all share that key, so at
 # most one fits; trying a few covers a head that is blocked by another key).
 _TRIES_PER_KEY = 4
 # Upper bound on (example, candidate) checks in the repair pass, per epoch.
 _REPAIR_BUDGET = 2_000_000
+
+
+def group_by_length(order: list[int], lengths: Sequence, window: int) -> list[int]:
+    """``order`` cut into consecutive windows of ``window`` indices, each sorted by ``lengths``
+    (longest first; a stable sort, so ties keep their shuffled order)."""
+    out: list[int] = []
+    for s in range(0, len(order), window):
+        out += sorted(order[s : s + window], key=lambda i: lengths[i], reverse=True)
+    return out
+
+
+def shuffle_full_batches(batches: list[list[int]], batch_size: int, generator) -> list[list[int]]:
+    """The full batches in a seeded random order, then a short last batch (only the last batch is
+    ever short: :class:`RankShardedBatches` counts on it)."""
+    full = len(batches) - (1 if batches and len(batches[-1]) < batch_size else 0)
+    perm = torch.randperm(full, generator=generator).tolist()
+    return [batches[i] for i in perm] + batches[full:]
+
+
+def _check_grouping(lengths, group: int | None, n: int) -> None:
+    if group is None:
+        return
+    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+        raise ValueError(f"group_by_length must be a positive number of batches, got {group!r}")
+    if lengths is None or len(lengths) != n:
+        raise ValueError(f"group_by_length needs one length per example ({n}), got {lengths!r:.60}")
 
 
 class NoDuplicateBatchSampler(Sampler[list[int]]):
@@ -61,6 +93,8 @@ class NoDuplicateBatchSampler(Sampler[list[int]]):
         batch_size: examples per batch (>= 1).
         seed: base seed; the shuffle of epoch ``e`` uses ``seed + e``.
         drop_last: drop the last batch if it is smaller than ``batch_size``.
+        lengths: one sortable length per example (e.g. token counts), for ``group_by_length``.
+        group_by_length: batches per length-sorted window (None: off; see the module docstring).
     """
 
     def __init__(
@@ -69,7 +103,11 @@ class NoDuplicateBatchSampler(Sampler[list[int]]):
         batch_size: int,
         seed: int = 0,
         drop_last: bool = False,
+        lengths: Sequence | None = None,
+        group_by_length: int | None = None,
     ):
+        _check_grouping(lengths, group_by_length, len(keys))
+        self.lengths, self.group = lengths, group_by_length
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.keys: list[frozenset] = [as_key_set(k) for k in keys]
@@ -100,6 +138,8 @@ class NoDuplicateBatchSampler(Sampler[list[int]]):
         generator = torch.Generator()
         generator.manual_seed(self.seed + epoch)
         order = torch.randperm(n, generator=generator).tolist()
+        if self.group:
+            order = group_by_length(order, self.lengths, self.group * self.batch_size)
 
         batches = self._greedy(order)
         counters = [Counter(k for i in batch for k in self.keys[i]) for batch in batches]
@@ -108,7 +148,7 @@ class NoDuplicateBatchSampler(Sampler[list[int]]):
             batches.pop()
             counters.pop()
         self.conflicting_batches = sum(1 for c in counters if any(v > 1 for v in c.values()))
-        return batches
+        return shuffle_full_batches(batches, self.batch_size, generator) if self.group else batches
 
     def _greedy(self, order: list[int]) -> list[list[int]]:
         keys, bs = self.keys, self.batch_size

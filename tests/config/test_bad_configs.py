@@ -79,6 +79,7 @@ CASES = [
     ("batch_size=1", ["train.batch_size=1"], "train.batch_size"),
     ("batch_size=abc", ["train.batch_size=abc"], "train.batch_size"),
     ("train key typo", ["+train.batch=8"], "train.batch"),
+    ("group_by_length=0", ["train.group_by_length=0"], "train.group_by_length"),
     ("retriever", ["eval.retriever=sparse"], "eval.retriever"),
     ("eval dtype", ["eval.dtype=fp8"], "eval.dtype"),
     ("k_values", ["eval.k_values=[0,10]"], "eval.k_values"),

@@ -8,6 +8,7 @@ import torch
 from transformers import AutoTokenizer
 
 from embexp.data.prepare import prepare_data
+from embexp.errors import ConfigError
 from embexp.model.encoder import BiEncoder, EncoderSpec
 from embexp.model.registry import resolve
 from embexp.model.tokens import TokenCache
@@ -96,3 +97,37 @@ def test_without_a_pad_token_the_tokenizer_decides(encoder):
     encoder.tokenizer.pad_token = None
     with pytest.raises(ValueError, match="pad"):  # as tokenize(padding=True) does
         TokenCache(encoder).batch(TEXTS, "passage")
+
+
+def test_lengths_are_the_token_counts_of_the_padded_batches(encoder):
+    cache = TokenCache(encoder)
+    got = cache.lengths(TEXTS, "passage")
+    assert got == cache.batch(TEXTS, "passage")["attention_mask"].sum(1).tolist()
+    assert max(got) == 12 and len(cache) == 4  # truncated to passage_max_length; the repeat once
+
+
+@pytest.mark.parametrize("no_duplicates", [True, False])
+def test_group_by_length_forms_batches_of_similar_length(multi_beir, tiny_encoder, no_duplicates):
+    data = prepare_data({"kind": "beir", "path": str(multi_beir), "dev_fraction": 0.2})
+    kw = dict(batch_size=2, seed=0, no_duplicates=no_duplicates)
+    grouped = PairDataModule(tiny_encoder, data, group_by_length=100, **kw)  # one window: sorted
+    lengths = grouped.lengths()
+    assert [p for p, _ in lengths] == [
+        len(x)
+        for x in tiny_encoder.tokenize(
+            [data.dataset.corpus.text_of(e.positive_ids[0]) for e in grouped.examples],
+            "passage",
+            padding=False,
+        )["input_ids"]
+    ]
+    plans = [
+        list(dm.train_dataloader().batch_sampler)
+        for dm in (grouped, PairDataModule(tiny_encoder, data, **kw))
+    ]
+    spread = [
+        sum(max(lengths[i][0] for i, _ in b) - min(lengths[i][0] for i, _ in b) for b in p) for p in plans
+    ]
+    assert sorted(i for b in plans[0] for i, _ in b) == sorted(i for b in plans[1] for i, _ in b)
+    assert spread[0] < spread[1]
+    with pytest.raises(ConfigError, match="train.group_by_length"):
+        PairDataModule(tiny_encoder, data, group_by_length=0, **kw)

@@ -141,3 +141,14 @@ def test_a_compiled_bucketed_unpadded_run_trains_and_shares_the_config_hash(tiny
         execution = {"compile", "compile_backend", "pad_to_multiple_of", "unpad", "unpad_kernel"}
         assert "model" in cfg and not execution & set(cfg["model"])
     assert runs[0]["model"] == runs[1]["model"]
+
+
+def test_a_run_grouped_by_length_trains_and_the_key_is_hashed(tiny_beir, tmp_path):
+    """train.group_by_length changes which examples share a batch: part of the config hash."""
+    base = ["data=beir", f"data.path={tiny_beir}", *TINY, "debug=fast_dev_run"]
+    p = run_cli("embexp.cli.train", *base, "train.group_by_length=4", f"hydra.run.dir={tmp_path / 'g'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.loads((tmp_path / "g" / "run.json").read_text())
+    assert rec["config"]["train"]["group_by_length"] == 4
+    assert json.loads((tmp_path / "g" / "metrics.json").read_text())["status"] == "finished"
+    assert "train.group_by_length=4: batches from length-sorted windows of 8;" in p.stdout + p.stderr
