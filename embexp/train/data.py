@@ -102,6 +102,12 @@ class _ShuffledBatches:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
 
+def _padding_share(batches: list[list[int]], lengths: list[int]) -> float:
+    """The share of padded positions when each batch is padded to its longest text."""
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return 1 - sum(lengths[i] for b in batches for i in b) / max(1, padded)
+
+
 class Collator:
     """Tokenises queries and passages (positives then hard negatives; each distinct text once, in
     a :class:`~embexp.model.tokens.TokenCache`, then only padded) and builds the
@@ -249,15 +255,16 @@ class PairDataModule(pl.LightningDataModule):
             inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last, lengths, group)
         if group and not getattr(self, "_grouping_logged", False):
             self._grouping_logged = True
-            plan = list(inner)  # epoch 0's batches (seeded: the loader will draw the same)
-            real = sum(lengths[i][0] for b in plan for i in b)
-            padded = sum(len(b) * max(lengths[i][0] for i in b) for b in plan)
+            passages = [p for p, _ in lengths]
+            grouped = _padding_share(list(inner), passages)  # epoch 0's batches, as the loader draws them
+            shuffled = _padding_share(list(_ShuffledBatches(len(passages), size, self.seed, False)), passages)
             log.info(
-                "train.group_by_length=%d: batches from length-sorted windows of %d; "
-                "passage padding %.0f%% of the padded tokens",
+                "train.group_by_length=%d: batches from length-sorted windows of %d examples; passage "
+                "padding %.0f%% of the padded tokens (%.0f%% in shuffled batches)",
                 group,
                 group * size,
-                100 * (1 - real / max(1, padded)),
+                100 * grouped,
+                100 * shuffled,
             )
         if world > 1:
             inner = RankShardedBatches(inner, len(self.examples), world, rank)

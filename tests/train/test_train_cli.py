@@ -151,4 +151,6 @@ def test_a_run_grouped_by_length_trains_and_the_key_is_hashed(tiny_beir, tmp_pat
     rec = json.loads((tmp_path / "g" / "run.json").read_text())
     assert rec["config"]["train"]["group_by_length"] == 4
     assert json.loads((tmp_path / "g" / "metrics.json").read_text())["status"] == "finished"
-    assert "train.group_by_length=4: batches from length-sorted windows of 8;" in p.stdout + p.stderr
+    log = p.stdout + p.stderr
+    assert "train.group_by_length=4: batches from length-sorted windows of 8 examples; passage padding" in log
+    assert "in shuffled batches)" in log
