@@ -17,6 +17,7 @@ what rank 0 writes.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -65,6 +66,13 @@ HASH_EXCLUDE = (
     "trainer.log_every_n_steps",
 )
 
+# Hashed keys added after runs were recorded, with the value a run recorded without them ran
+# with: such a run's folder still binds to a config that holds the key at that value (a rerun
+# returns its results; a killed run resumes), and to no other value.
+ADDED_KEYS: dict[str, Any] = {
+    "train.group_by_length": None,  # 2026-12-06: batches were always shuffled
+}
+
 
 # ---- DDP: only rank 0 writes -----------------------------------------------------------------
 def is_rank_zero() -> bool:
@@ -104,6 +112,26 @@ def _resolve_within(cfg, kept: dict) -> dict:
         return node
 
     return walk(kept, "")
+
+
+def _without_added_defaults(hashed: dict, recorded: dict) -> dict:
+    """``hashed`` without the :data:`ADDED_KEYS` that ``recorded`` lacks and ``hashed`` holds at
+    their old behaviour's value: the config such a run was recorded with."""
+    out = copy.deepcopy(hashed)
+    for key, value in ADDED_KEYS.items():
+        *parents, leaf = key.split(".")
+        old, new = recorded, out
+        for part in parents:
+            old = old.get(part) if isinstance(old, dict) else None
+            new = new.get(part) if isinstance(new, dict) else None
+        if (
+            isinstance(new, dict)
+            and leaf in new
+            and new[leaf] == value
+            and not (isinstance(old, dict) and leaf in old)
+        ):
+            del new[leaf]
+    return out
 
 
 def config_hash(hashed: dict) -> str:
@@ -156,8 +184,10 @@ class RunRecord:
             return self.read()
         if bound is not None:
             self._restore_hydra(bound.get("hydra") or {})
-            if bound.get("config_hash") != h:
-                raise ConfigError("run_id", self._mismatch(diff_keys(bound.get("config") or {}, hashed)))
+            old = bound.get("config") or {}
+            as_recorded = _without_added_defaults(hashed, old)
+            if bound.get("config_hash") not in (h, config_hash(as_recorded)):
+                raise ConfigError("run_id", self._mismatch(diff_keys(old, as_recorded)))
         elif is_rank_zero():  # DDP: the other ranks only check against rank 0's run.json
             hydra_files = {p.name: p.read_text() for p in sorted(self.path(HYDRA_DIR).glob("*.yaml"))}
             self.out.mkdir(parents=True, exist_ok=True)

@@ -86,3 +86,18 @@ def test_start_over_moves_everything_but_this_invocations_files(tmp_path):
 def test_legacy_finished_folder_without_run_json_is_returned(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "finished", "metrics": {}}))
     assert RunRecord(tmp_path).bind(cfg())["status"] == "finished"
+
+
+def test_a_run_recorded_before_a_key_was_added_binds_to_its_old_behaviour(tmp_path):
+    """ADDED_KEYS: a folder recorded without train.group_by_length (batches were always shuffled)
+    still binds to a config holding it at null, the old behaviour, and to no other value."""
+    rec = RunRecord(tmp_path)
+    old = cfg(train={"batch_size": 32})
+    rec.bind(old)  # as recorded before the key existed
+    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [], {})
+    assert rec.bind(cfg(train={"batch_size": 32, "group_by_length": None}))["metrics"]
+    with pytest.raises(ConfigError, match=r"train\.group_by_length: '<absent>' -> 16"):
+        rec.bind(cfg(train={"batch_size": 32, "group_by_length": 16}))
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 32 -> 64"):  # other keys still count
+        rec.bind(cfg(train={"batch_size": 64, "group_by_length": None}))
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["train"] == {"batch_size": 32}
