@@ -52,12 +52,22 @@ class TokenCache:
                 self._ids[(kind, text)] = {k: self._compact(k, enc[k][i]) for k in enc.keys()}
         return [self._ids[(kind, t)] for t in texts]
 
-    def lengths(self, texts: list[str], kind: str) -> list[int]:
-        """Token count of each text (after truncation), tokenising each distinct text once."""
+    def lengths(self, texts: list[str], kind: str, chunk: int = 8192) -> list[int]:
+        """Token count of each text (after truncation), tokenising each distinct text once, a
+        chunk of texts at a time (the tokenizer's Python lists of a whole corpus would not fit)."""
         texts = list(texts)
-        if self.exact:
-            return [len(ids) for ids in self.encoder.tokenize(texts, kind, padding=False)["input_ids"]]
-        return [len(f["input_ids"]) for f in self._features(texts, kind)]
+        if self.exact:  # nothing cached: count the distinct texts
+            distinct = list(dict.fromkeys(texts))
+            counts = {}
+            for s in range(0, len(distinct), chunk):
+                part = distinct[s : s + chunk]
+                ids = self.encoder.tokenize(part, kind, padding=False)["input_ids"]
+                counts.update(zip(part, map(len, ids)))
+            return [counts[t] for t in texts]
+        out: list[int] = []
+        for s in range(0, len(texts), chunk):
+            out += [len(f["input_ids"]) for f in self._features(texts[s : s + chunk], kind)]
+        return out
 
     def batch(self, texts: list[str], kind: str) -> dict[str, torch.Tensor]:
         """Padded ``(len(texts), longest)`` int64 tensors, as the tokenizer pads them."""

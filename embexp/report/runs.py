@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from embexp.errors import ReportError
-from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE
+from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE, with_added_defaults
 from embexp.utils.io import read_json
 
 log = logging.getLogger("embexp.report")
@@ -171,7 +171,7 @@ def load_run(path: str | Path) -> RunResult | None:
         if not (path / name).exists():
             raise ReportError(f"{path}: {name} is missing (a finished run writes it)")
     prov = read_json(path / PROVENANCE_FILE)
-    hashed = read_json(path / RUN_FILE).get("config", {})
+    hashed = with_added_defaults(read_json(path / RUN_FILE).get("config", {}))  # keys added since, filled in
     full = prov.get("config", {})
     group = ((full.get("logger") or {}).get("wandb") or {}).get("group")
     history = metrics.get("dev_history") or []

@@ -253,14 +253,15 @@ class PairDataModule(pl.LightningDataModule):
             )
         else:
             inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last, lengths, group)
-        if group and not getattr(self, "_grouping_logged", False):
+        # once, inside fit (the world size is known there: build_trainer asks for a loader before it)
+        if group and self.trainer is not None and rank == 0 and not getattr(self, "_grouping_logged", False):
             self._grouping_logged = True
             passages = [p for p, _ in lengths]
             grouped = _padding_share(list(inner), passages)  # epoch 0's batches, as the loader draws them
             shuffled = _padding_share(list(_ShuffledBatches(len(passages), size, self.seed, False)), passages)
             log.info(
-                "train.group_by_length=%d: batches from length-sorted windows of %d examples; passage "
-                "padding %.0f%% of the padded tokens (%.0f%% in shuffled batches)",
+                "train.group_by_length=%d: batches from length-sorted windows of %d examples; positive "
+                "passages' padding %.0f%% of their padded tokens (%.0f%% in shuffled batches)",
                 group,
                 group * size,
                 100 * grouped,

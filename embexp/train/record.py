@@ -127,10 +127,29 @@ def _without_added_defaults(hashed: dict, recorded: dict) -> dict:
         if (
             isinstance(new, dict)
             and leaf in new
-            and new[leaf] == value
+            and _same(new[leaf], value)
             and not (isinstance(old, dict) and leaf in old)
         ):
             del new[leaf]
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b  # 0, 0.0 and False are different settings
+
+
+def with_added_defaults(recorded: dict) -> dict:
+    """A recorded hashed config with each :data:`ADDED_KEYS` entry it lacks filled in at its old
+    behaviour's value, so that runs recorded before and after a key was added compare equal
+    (``embexp-report``)."""
+    out = copy.deepcopy(recorded)
+    for key, value in ADDED_KEYS.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = value
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
-from embexp.train.record import RunRecord, config_hash, diff_keys, hashed_config
+from embexp.train.record import RunRecord, config_hash, diff_keys, hashed_config, with_added_defaults
 
 
 def cfg(**over):
@@ -101,3 +101,14 @@ def test_a_run_recorded_before_a_key_was_added_binds_to_its_old_behaviour(tmp_pa
     with pytest.raises(ConfigError, match=r"train\.batch_size: 32 -> 64"):  # other keys still count
         rec.bind(cfg(train={"batch_size": 64, "group_by_length": None}))
     assert json.loads((tmp_path / "run.json").read_text())["config"]["train"] == {"batch_size": 32}
+
+
+def test_with_added_defaults_fills_in_what_an_older_record_lacks():
+    old = {"train": {"batch_size": 32}, "loss": {"temperature": 0.05}}
+    assert with_added_defaults(old) == {
+        "train": {"batch_size": 32, "group_by_length": None},
+        "loss": old["loss"],
+    }
+    new = {"train": {"batch_size": 32, "group_by_length": 16}}
+    assert with_added_defaults(new) == new and old == {"train": {"batch_size": 32}, "loss": old["loss"]}
+    assert with_added_defaults({"loss": {}}) == {"loss": {}}  # no train group: nothing to fill
