@@ -114,28 +114,26 @@ def _resolve_within(cfg, kept: dict) -> dict:
     return walk(kept, "")
 
 
+def _parent(config: dict, key: str) -> tuple[dict | None, str]:
+    """The dict that holds dotted ``key`` in ``config`` (None where a parent is missing), and its leaf."""
+    *parents, leaf = key.split(".")
+    node: Any = config
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return (node if isinstance(node, dict) else None), leaf
+
+
 def _without_added_defaults(hashed: dict, recorded: dict) -> dict:
     """``hashed`` without the :data:`ADDED_KEYS` that ``recorded`` lacks and ``hashed`` holds at
     their old behaviour's value: the config such a run was recorded with."""
     out = copy.deepcopy(hashed)
     for key, value in ADDED_KEYS.items():
-        *parents, leaf = key.split(".")
-        old, new = recorded, out
-        for part in parents:
-            old = old.get(part) if isinstance(old, dict) else None
-            new = new.get(part) if isinstance(new, dict) else None
-        if (
-            isinstance(new, dict)
-            and leaf in new
-            and _same(new[leaf], value)
-            and not (isinstance(old, dict) and leaf in old)
-        ):
-            del new[leaf]
+        (new, leaf), (old, _) = _parent(out, key), _parent(recorded, key)
+        # type and value: 0, 0.0 and False are different settings
+        if new is not None and leaf in new and type(new[leaf]) is type(value) and new[leaf] == value:
+            if old is None or leaf not in old:
+                del new[leaf]
     return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b  # 0, 0.0 and False are different settings
 
 
 def with_added_defaults(recorded: dict) -> dict:
@@ -144,11 +142,8 @@ def with_added_defaults(recorded: dict) -> dict:
     (``embexp-report``)."""
     out = copy.deepcopy(recorded)
     for key, value in ADDED_KEYS.items():
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and leaf not in node:
+        node, leaf = _parent(out, key)
+        if node is not None and leaf not in node:
             node[leaf] = value
     return out
 
