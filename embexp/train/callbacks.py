@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import time
@@ -90,6 +91,7 @@ class RunState(pl.Callback):
         }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        follow_moved_folder(trainer, checkpoint)  # also when trainer.test loads the best epoch
         if trainer.state.fn != TrainerFn.FITTING:
             return
         state = checkpoint.get(STATE_KEY)
@@ -101,6 +103,35 @@ class RunState(pl.Callback):
         self.pairs = int(state.get("pairs", 0))
         pl_module.val_time_s = float(state["val_s"])
         self.resumed_at_step = int(checkpoint.get("global_step", 0))
+
+
+def follow_moved_folder(trainer, checkpoint: dict) -> None:
+    """Point the checkpoint callbacks' restored state at the folder the run is in now.
+
+    A run folder moved or copied after a kill binds to its config (the checkpoint folder is hashed
+    relative to the run folder: :mod:`embexp.train.record`), but ``last.ckpt`` still names the old
+    folder: Lightning would then drop the best score (any later epoch would become "best") and keep
+    the old ``best_model_path`` (a missing file, or another copy's). Every path under the recorded
+    ``dirpath`` is rewritten to the same place under the callback's ``dirpath``. Called from
+    :meth:`RunState.on_load_checkpoint`: Lightning calls every callback's ``on_load_checkpoint``
+    before any callback's ``load_state_dict``."""
+    states = checkpoint.get("callbacks") or {}
+    for cb in trainer.checkpoint_callbacks:
+        state = states.get(cb.state_key)
+        old, new = (state or {}).get("dirpath"), getattr(cb, "dirpath", None)
+        if not old or not new or old == new:
+            continue
+        old, new = str(old).rstrip(os.sep), str(new).rstrip(os.sep)
+        states[cb.state_key] = _moved(state, old, new)
+        log.info("run folder moved: checkpoint paths under %s now point to %s", old, new)
+
+
+def _moved(node, old: str, new: str):
+    if isinstance(node, dict):
+        return {_moved(k, old, new): _moved(v, old, new) for k, v in node.items()}
+    if isinstance(node, str) and (node == old or node.startswith(old + os.sep)):
+        return new + node[len(old) :]
+    return node
 
 
 class ProgressLog(pl.Callback):

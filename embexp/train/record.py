@@ -3,11 +3,17 @@
 A run folder is bound to its configuration the first time a run starts in it::
 
     run.json            config hash + the hashed (resolved) config, Hydra's files as first
-                        written, creation time; a rerun or resume with another hash is refused
+                        written, the folder's path, creation time; a rerun or resume with
+                        another hash is refused
     baseline.json       the base model's metrics and per-query rows (survive a resume)
     metrics.json        status finished | failed | pruned, metrics, cost, data card, negatives
     per_query.jsonl     per-query metrics of baseline and final on the eval split
     provenance.json     base model, data fingerprint, resolved config, code version
+
+Paths inside the run folder (the checkpoint callbacks' ``dirpath``) are hashed relative to it
+(``<run>/checkpoints``), so a folder moved or copied elsewhere still binds: a rerun returns its
+results and a killed run resumes there (:class:`embexp.train.callbacks.RunState` points the
+restored checkpoint callbacks at the new folder).
 
 Every file is written atomically (``embexp.utils.io``). ``force=true`` moves an existing
 folder's contents aside to ``<run>.old-<time>/`` and starts over. In a multi-process (DDP) run
@@ -21,11 +27,13 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
@@ -37,6 +45,7 @@ log = logging.getLogger("embexp.train")
 RUN_FILE, METRICS_FILE, BASELINE_FILE = "run.json", "metrics.json", "baseline.json"
 PER_QUERY_FILE, PROVENANCE_FILE = "per_query.jsonl", "provenance.json"
 HYDRA_DIR = ".hydra"
+RUN_MARK = "<run>"  # a hashed path inside the run folder is recorded relative to it
 
 # Keys that cannot change a run's results: where it is written, how it is shown or tracked,
 # and a sweep trial's identity. Everything else is part of the config hash.
@@ -82,9 +91,32 @@ def is_rank_zero() -> bool:
     return is_main_process()
 
 
-def hashed_config(cfg) -> dict:
-    """The resolved config minus :data:`HASH_EXCLUDE` (excluded keys are never resolved)."""
-    return _resolve_within(cfg, _drop_excluded(OmegaConf.to_container(cfg, resolve=False)))
+def hashed_config(cfg, run_dir: str | Path | None = None) -> dict:
+    """The resolved config minus :data:`HASH_EXCLUDE` (excluded keys are never resolved), with
+    every path inside ``run_dir`` written relative to it (:func:`relative_to_run`)."""
+    hashed = _resolve_within(cfg, _drop_excluded(OmegaConf.to_container(cfg, resolve=False)))
+    return relative_to_run(hashed, run_dir)
+
+
+def relative_to_run(config: Any, run_dir: str | Path | None) -> Any:
+    """``config`` with each string that is ``run_dir`` or a path inside it written as
+    ``<run>/...`` (``run_dir`` as given and made absolute: Hydra hands out absolute folders)."""
+    if run_dir is None:
+        return config
+    prefixes = {str(p).rstrip(os.sep) for p in (run_dir, os.path.abspath(run_dir))} - {""}
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(node, str):
+            for prefix in prefixes:
+                if node == prefix or node.startswith(prefix + os.sep):
+                    return RUN_MARK + node[len(prefix) :]
+        return node
+
+    return walk(config)
 
 
 def _drop_excluded(c: dict) -> dict:
@@ -190,7 +222,7 @@ class RunRecord:
         """Bind the folder to ``cfg``; the finished record when the run is already done.
 
         Raises :class:`ConfigError` when the folder was made with another config."""
-        hashed = hashed_config(cfg)
+        hashed = hashed_config(cfg, run_dir=self.out)
         h = config_hash(hashed)
         bound = self.read(RUN_FILE)
         if bound is None and self.status() == "finished":  # a folder from before run.json existed
@@ -198,10 +230,11 @@ class RunRecord:
             return self.read()
         if bound is not None:
             self._restore_hydra(bound.get("hydra") or {})
-            old = bound.get("config") or {}
-            as_recorded = _without_added_defaults(hashed, old)
-            if bound.get("config_hash") not in (h, config_hash(as_recorded)):
-                raise ConfigError("run_id", self._mismatch(diff_keys(old, as_recorded)))
+            if bound.get("config_hash") != h:  # an older embexp's record, or another config
+                recorded = self._recorded_config(bound)
+                as_recorded = _without_added_defaults(hashed, recorded)
+                if config_hash(recorded) != config_hash(as_recorded):
+                    raise ConfigError("run_id", self._mismatch(diff_keys(recorded, as_recorded)))
         elif is_rank_zero():  # DDP: the other ranks only check against rank 0's run.json
             hydra_files = {p.name: p.read_text() for p in sorted(self.path(HYDRA_DIR).glob("*.yaml"))}
             self.out.mkdir(parents=True, exist_ok=True)
@@ -211,6 +244,7 @@ class RunRecord:
                     "config_hash": h,
                     "config": hashed,
                     "hydra": hydra_files,
+                    "run_dir": os.path.abspath(self.out),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },
             )
@@ -219,6 +253,19 @@ class RunRecord:
             log.info("run %s already finished; returning its results (force=true reruns it)", self.out)
             return done
         return None
+
+    def _recorded_config(self, bound: dict) -> dict:
+        """The hashed config of ``run.json`` as this version hashes it: keys excluded since it was
+        written dropped, paths inside the folder where it was recorded made relative to it (a
+        record from before ``run_dir`` was stored names its folder in Hydra's ``hydra.yaml``)."""
+        recorded = _drop_excluded(copy.deepcopy(bound.get("config") or {}))
+        where = bound.get("run_dir")
+        if where is None:
+            try:
+                where = yaml.safe_load(bound["hydra"]["hydra.yaml"])["hydra"]["runtime"]["output_dir"]
+            except (KeyError, TypeError, yaml.YAMLError):  # no Hydra files: it was recorded here
+                where = None
+        return relative_to_run(recorded, where or self.out)
 
     def _mismatch(self, diffs: list[tuple[str, Any, Any]]) -> str:
         shown = "; ".join(f"{k}: {o!r} -> {n!r}" for k, o, n in diffs[:10])

@@ -7,7 +7,14 @@ import pytest
 from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
-from embexp.train.record import RunRecord, config_hash, diff_keys, hashed_config, with_added_defaults
+from embexp.train.record import (
+    RunRecord,
+    config_hash,
+    diff_keys,
+    hashed_config,
+    relative_to_run,
+    with_added_defaults,
+)
 
 
 def cfg(**over):
@@ -112,3 +119,58 @@ def test_with_added_defaults_fills_in_what_an_older_record_lacks():
     new = {"train": {"batch_size": 32, "group_by_length": 16}}
     assert with_added_defaults(new) == new and old == {"train": {"batch_size": 32}, "loss": old["loss"]}
     assert with_added_defaults({"loss": {}}) == {"loss": {}}  # no train group: nothing to fill
+
+
+def in_folder(run, **over):
+    """A config written into ``run`` the way Hydra does: the checkpoint folder inside it."""
+    ckpt = {"_target_": "ModelCheckpoint", "dirpath": "${paths.output_dir}/checkpoints"}
+    return cfg(paths={"output_dir": str(run)}, callbacks={"model_checkpoint": ckpt}, **over)
+
+
+def test_paths_inside_the_run_folder_are_hashed_relative_to_it(tmp_path):
+    run = tmp_path / "run"
+    hashed = hashed_config(in_folder(run), run_dir=run)
+    assert hashed["callbacks"]["model_checkpoint"]["dirpath"] == "<run>/checkpoints"
+    assert hashed["data"]["path"] == "/a/data"  # outside the folder: as it is
+    moved = tmp_path / "elsewhere"
+    assert config_hash(hashed_config(in_folder(moved), run_dir=moved)) == config_hash(hashed)
+    assert relative_to_run({"p": f"{run}2/x", "q": [str(run)]}, run) == {"p": f"{run}2/x", "q": ["<run>"]}
+
+
+def test_a_moved_run_folder_still_binds_and_still_refuses_another_config(tmp_path):
+    import shutil
+
+    first, moved = tmp_path / "a", tmp_path / "b"
+    rec = RunRecord(first)
+    rec.bind(in_folder(first))
+    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [], {})
+    shutil.move(first, moved)
+    assert RunRecord(moved).bind(in_folder(moved))["metrics"] == {"final/test/ndcg@10": 0.5}
+    with pytest.raises(ConfigError, match=r"loss\.temperature: 0\.05 -> 0\.2"):
+        RunRecord(moved).bind(in_folder(moved, loss={"temperature": 0.2}))
+    assert json.loads((moved / "run.json").read_text())["run_dir"] == str(first)
+
+
+def test_a_record_from_before_relative_paths_binds_where_hydra_says_it_was_written(tmp_path):
+    """run.json written by an older embexp: absolute checkpoint paths, no ``run_dir``; the folder
+    it was recorded in is Hydra's ``runtime.output_dir``."""
+    import shutil
+
+    first, moved = tmp_path / "a", tmp_path / "b"
+    hashed = hashed_config(in_folder(first))  # absolute, as older versions hashed it
+    assert hashed["callbacks"]["model_checkpoint"]["dirpath"] == f"{first}/checkpoints"
+    hydra = {"hydra.yaml": f"hydra:\n  runtime:\n    output_dir: {first}\n"}
+    first.mkdir()
+    old = {"config_hash": config_hash(hashed), "config": hashed, "hydra": hydra}
+    (first / "run.json").write_text(json.dumps(old))
+    assert RunRecord(first).bind(in_folder(first)) is None  # in place
+    shutil.move(first, moved)
+    assert RunRecord(moved).bind(in_folder(moved)) is None  # moved
+    with pytest.raises(ConfigError, match=r"trainer\.max_epochs: 3 -> 4"):
+        RunRecord(moved).bind(in_folder(moved, trainer={"max_epochs": 4}))
+    del old["hydra"]  # no Hydra files: recorded where it is now, so only in place
+    (moved / "run.json").write_text(json.dumps(old))
+    with pytest.raises(
+        ConfigError, match=r"callbacks\.model_checkpoint\.dirpath: '.*/a/checkpoints' -> '<run>"
+    ):
+        RunRecord(moved).bind(in_folder(moved))
