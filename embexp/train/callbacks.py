@@ -115,7 +115,7 @@ def follow_moved_folder(trainer, checkpoint: dict) -> None:
     ``dirpath`` is rewritten to the same place under the callback's ``dirpath``. Called from
     :meth:`RunState.on_load_checkpoint`: Lightning calls every callback's ``on_load_checkpoint``
     before any callback's ``load_state_dict``."""
-    states = checkpoint.get("callbacks") or {}
+    states, moves = checkpoint.get("callbacks") or {}, set()
     for cb in trainer.checkpoint_callbacks:
         state = states.get(cb.state_key)
         old, new = (state or {}).get("dirpath"), getattr(cb, "dirpath", None)
@@ -123,6 +123,8 @@ def follow_moved_folder(trainer, checkpoint: dict) -> None:
             continue
         old, new = str(old).rstrip(os.sep), str(new).rstrip(os.sep)
         states[cb.state_key] = _moved(state, old, new)
+        moves.add((old, new))
+    for old, new in sorted(moves) if trainer.is_global_zero else ():
         log.info("run folder moved: checkpoint paths under %s now point to %s", old, new)
 
 

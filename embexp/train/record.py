@@ -99,21 +99,23 @@ def hashed_config(cfg, run_dir: str | Path | None = None) -> dict:
 
 
 def relative_to_run(config: Any, run_dir: str | Path | None) -> Any:
-    """``config`` with each string that is ``run_dir`` or a path inside it written as
-    ``<run>/...`` (``run_dir`` as given and made absolute: Hydra hands out absolute folders)."""
+    """``config`` with each string that is ``run_dir`` or a path inside it (normalised: no ``..``
+    out of it) written as ``<run>/...`` (``run_dir`` as given and made absolute, both normalised:
+    Hydra hands out absolute folders)."""
     if run_dir is None:
         return config
-    prefixes = {str(p).rstrip(os.sep) for p in (run_dir, os.path.abspath(run_dir))} - {""}
+    prefixes = {os.path.normpath(p) for p in (run_dir, os.path.abspath(run_dir))} - {os.sep}
 
     def walk(node):
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
-        if isinstance(node, str):
+        if isinstance(node, str) and any(node.startswith(p) for p in prefixes):
+            norm = os.path.normpath(node)  # `<run>/../x` is outside the folder: hashed as it is
             for prefix in prefixes:
-                if node == prefix or node.startswith(prefix + os.sep):
-                    return RUN_MARK + node[len(prefix) :]
+                if norm == prefix or norm.startswith(prefix + os.sep):
+                    return RUN_MARK + norm[len(prefix) :]
         return node
 
     return walk(config)

@@ -135,6 +135,11 @@ def test_paths_inside_the_run_folder_are_hashed_relative_to_it(tmp_path):
     moved = tmp_path / "elsewhere"
     assert config_hash(hashed_config(in_folder(moved), run_dir=moved)) == config_hash(hashed)
     assert relative_to_run({"p": f"{run}2/x", "q": [str(run)]}, run) == {"p": f"{run}2/x", "q": ["<run>"]}
+    # normalised: a path that climbs out of the folder is not inside it
+    assert relative_to_run([f"{run}/../prev/model", f"{run}/./ckpt/"], f"{run}/") == [
+        f"{run}/../prev/model",
+        "<run>/ckpt",
+    ]
 
 
 def test_a_moved_run_folder_still_binds_and_still_refuses_another_config(tmp_path):
