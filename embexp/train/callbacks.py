@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from embexp.train.cost import process_age_s
+from embexp.train.record import rebase_paths
 
 log = logging.getLogger("embexp.train")
 STATE_KEY = "embexp_run_state"
@@ -119,21 +120,15 @@ def follow_moved_folder(trainer, checkpoint: dict) -> None:
     for cb in trainer.checkpoint_callbacks:
         state = states.get(cb.state_key)
         old, new = (state or {}).get("dirpath"), getattr(cb, "dirpath", None)
-        if not old or not new or old == new:
+        if not old or not new:
             continue
-        old, new = str(old).rstrip(os.sep), str(new).rstrip(os.sep)
-        states[cb.state_key] = _moved(state, old, new)
+        old, new = os.path.normpath(old), os.path.normpath(new)
+        if old == new:
+            continue
+        states[cb.state_key] = rebase_paths(state, old, new)
         moves.add((old, new))
     for old, new in sorted(moves) if trainer.is_global_zero else ():
         log.info("run folder moved: checkpoint paths under %s now point to %s", old, new)
-
-
-def _moved(node, old: str, new: str):
-    if isinstance(node, dict):
-        return {_moved(k, old, new): _moved(v, old, new) for k, v in node.items()}
-    if isinstance(node, str) and (node == old or node.startswith(old + os.sep)):
-        return new + node[len(old) :]
-    return node
 
 
 class ProgressLog(pl.Callback):

@@ -104,21 +104,24 @@ def relative_to_run(config: Any, run_dir: str | Path | None) -> Any:
     Hydra hands out absolute folders)."""
     if run_dir is None:
         return config
-    prefixes = {os.path.normpath(p) for p in (run_dir, os.path.abspath(run_dir))} - {os.sep}
+    for prefix in {os.path.normpath(p) for p in (run_dir, os.path.abspath(run_dir))} - {os.sep}:
+        config = rebase_paths(config, prefix, RUN_MARK)
+    return config
 
-    def walk(node):
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        if isinstance(node, str) and any(node.startswith(p) for p in prefixes):
-            norm = os.path.normpath(node)  # `<run>/../x` is outside the folder: hashed as it is
-            for prefix in prefixes:
-                if norm == prefix or norm.startswith(prefix + os.sep):
-                    return RUN_MARK + norm[len(prefix) :]
-        return node
 
-    return walk(config)
+def rebase_paths(node: Any, old: str, new: str) -> Any:
+    """``node`` (dicts, their keys included, and lists) with each string that is the normalised
+    path ``old`` or a path inside it rewritten to the same place under ``new``; a path that climbs
+    out of ``old`` (``old/../x``) is left as it is."""
+    if isinstance(node, dict):
+        return {rebase_paths(k, old, new): rebase_paths(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [rebase_paths(v, old, new) for v in node]
+    if isinstance(node, str) and node.startswith(old):
+        norm = os.path.normpath(node)
+        if norm == old or norm.startswith(old + os.sep):
+            return new + norm[len(old) :]
+    return node
 
 
 def _drop_excluded(c: dict) -> dict:
