@@ -7,6 +7,7 @@ print the message without a traceback.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +98,52 @@ class ProblemCollector:
             raise DataError(self.problems, not_kept=self.not_kept)
 
 
-def user_error(e: BaseException | None) -> BaseException | None:
-    """The DataError/ConfigError/ReportError behind ``e`` (Hydra wraps errors raised in ``instantiate``)."""
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as asked: held by another process, not an embexp run's,
+    or holding a file that cannot be read. The message names the folder or file and the ways out."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class DiskFullError(OSError):
+    """A write that ran out of space (a full disk, a quota, a file-size limit); ``filename`` is
+    the file being written. Whatever was there before is intact (writes are atomic)."""
+
+    def __init__(self, path: str | Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+
+    def __str__(self) -> str:
+        return (
+            f"{self.filename}: could not be written: {self.strerror} (errno {self.errno}); "
+            "nothing half-written was left in its place. Free some space (or raise the quota) and "
+            "rerun the same command: a run resumes from its last complete checkpoint"
+        )
+
+
+def disk_full(e: BaseException | None) -> DiskFullError | None:
+    """The out-of-space error behind ``e``, as a :class:`DiskFullError` (torch, safetensors and
+    Lightning wrap the OSError of a full disk in their own errors)."""
     seen = 0
     while e is not None and seen < 10:
-        if isinstance(e, (DataError, ConfigError, ReportError)):
+        if isinstance(e, DiskFullError):
             return e
+        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+            return DiskFullError(e.filename or "a file", e)
         e = e.__cause__ or e.__context__
         seen += 1
     return None
+
+
+def user_error(e: BaseException | None) -> BaseException | None:
+    """The error behind ``e`` that is said in one line (Hydra wraps errors raised in
+    ``instantiate``): bad data or config, runs that cannot be compared, a run folder that cannot
+    be used, a full disk."""
+    full = disk_full(e)
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, (DataError, ConfigError, ReportError, RunFolderError)):
+            return e
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return full

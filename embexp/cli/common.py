@@ -37,6 +37,49 @@ def clean_errors(fn):
     return wrapper
 
 
+def run_id_problem(argv: list[str]) -> str | None:
+    """The first command-line ``run_id`` value that cannot name a run folder (``../x``, empty, a
+    path), said before Hydra creates the folder it names; None when all are fine or none is
+    given (Hydra reports overrides it cannot parse)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from embexp.config.store import run_folder_name
+    from embexp.errors import ConfigError
+
+    args = [a for a in argv if not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except Exception:  # Hydra says what is wrong with its own syntax
+        return None
+    for o in overrides:
+        if o.key_or_group != "run_id" or o.is_delete():
+            continue
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+        for value in values:
+            try:
+                run_folder_name(value)
+            except ConfigError as e:
+                return str(e)
+    return None
+
+
+def entry_point(hydra_main):
+    """A console entry point around a ``@hydra.main`` function: the command line's ``run_id`` is
+    checked first (one line, exit status 2), since Hydra creates the run folder before any of
+    embexp's code runs. (The same check in ``hydra.run.dir``'s resolver still blocks a bad id
+    that comes from a config file, less tidily.)"""
+
+    @functools.wraps(hydra_main)
+    def main():
+        problem = run_id_problem(sys.argv[1:])
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(2)
+        return hydra_main()
+
+    return main
+
+
 def run_dir() -> Path:
     from hydra.core.hydra_config import HydraConfig
 

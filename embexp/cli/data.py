@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
 
 log = logging.getLogger("embexp.data")
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     if args[0] not in SUBCOMMANDS:
         sys.exit(_usage(f"unknown subcommand {args[0]!r}; choose one of: {', '.join(SUBCOMMANDS)}"))
     sys.argv = [sys.argv[0], *args[1:]]  # Hydra reads the overrides from sys.argv
-    _inspect_main()
+    entry_point(_inspect_main)()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import time
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
 from embexp.config.checks import check_config
 from embexp.data.prepare import prepare_data
 from embexp.eval.build import build_evaluator
@@ -71,11 +71,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 @clean_errors
-def main(cfg: DictConfig) -> float:
+def _main(cfg: DictConfig) -> float:
     setup_env()
     metrics = evaluate(cfg)
     return metrics[f"{cfg.data.split}/{cfg.eval.primary}"]
 
+
+main = entry_point(_main)
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,9 @@
     python -m embexp.cli.export RUN_DIR OUT --overwrite
 
 RUN_DIR is a run directory (with ``model/``) or an embexp model directory. OUT loads with
-``SentenceTransformer(OUT)`` and with embexp (``model.name_or_path=OUT``).
+``SentenceTransformer(OUT)`` and with embexp (``model.name_or_path=OUT``). OUT must be new or
+empty; ``--overwrite`` replaces only a previous export (recognised by its ``embexp_export.json``),
+never the working folder, the run folder, a parent of either or a folder inside the run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "run_dir", metavar="RUN_DIR", help="run directory containing model/, or the model directory itself"
     )
     p.add_argument("out", metavar="OUT", help="folder to write the sentence-transformers model to")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists and is not empty")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT if it holds a previous export (its embexp_export.json lists every file in it); "
+        "any other non-empty OUT is refused",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return p.parse_args(argv)
 

@@ -15,7 +15,7 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
 from embexp.config.checks import check_config
 from embexp.errors import ConfigError
 from embexp.utils.provenance import code_version
@@ -100,10 +100,12 @@ def mine_cmd(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="mine")
 @clean_errors
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     setup_env()
     mine_cmd(cfg)
 
+
+main = entry_point(_main)
 
 if __name__ == "__main__":
     main()

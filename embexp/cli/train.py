@@ -11,7 +11,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from embexp.cli.common import CONF_DIR, clean_errors, run_dir, setup_env
+from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
 
 
 def objective(record: dict, key) -> float | list | None:
@@ -65,7 +65,7 @@ def _train(cfg: DictConfig):
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | list | None:
+def _main(cfg: DictConfig) -> float | list | None:
     setup_env()
     if "optuna" in cfg:  # a trial of an Optuna sweep: errors become the trial's FAIL reason, not exit(2)
         from embexp.sweep.trial import run_trial
@@ -73,6 +73,8 @@ def main(cfg: DictConfig) -> float | list | None:
         return run_trial(cfg, _train, run_dir())
     return clean_errors(_train)(cfg)
 
+
+main = entry_point(_main)
 
 if __name__ == "__main__":
     main()

@@ -111,8 +111,14 @@ def _check_trainer(trainer) -> None:
     check_target_node(trainer, "trainer", values=True, also=TRAINER_ALSO)
     max_epochs = resolved_value(trainer, "max_epochs") if "max_epochs" in trainer else None
     max_steps = resolved_value(trainer, "max_steps") if "max_steps" in trainer else None
-    if isinstance(max_epochs, int) and max_epochs <= 0 and not (isinstance(max_steps, int) and max_steps > 0):
-        raise ConfigError("trainer.max_epochs", f"must be > 0 (or set trainer.max_steps), got {max_epochs}")
+    if isinstance(max_steps, int) and max_steps not in (-1, None):
+        raise ConfigError(
+            "trainer.max_steps",
+            f"use train.max_steps={max_steps} instead: Lightning's own step limit stops mid-epoch "
+            "without validating the last steps, and a run killed under it resumes short",
+        )
+    if isinstance(max_epochs, int) and max_epochs <= 0:
+        raise ConfigError("trainer.max_epochs", f"must be > 0 (or set train.max_steps), got {max_epochs}")
 
 
 def _check_model_source(name: str) -> None:

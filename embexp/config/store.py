@@ -77,6 +77,34 @@ if not OmegaConf.has_resolver("embexp_wandb_group"):
     OmegaConf.register_new_resolver("embexp_wandb_group", _wandb_group)
 
 
+def run_folder_name(run_id) -> str:
+    """``${embexp_run_id:${run_id}}`` in ``hydra.run.dir``: ``run_id`` checked as a folder name
+    before Hydra creates the folder: non-empty, no path separator, not ``.``/``..`` (an id like
+    ``../../x`` would write outside ``runs/``, an empty one would make ``runs/train`` itself the
+    run folder)."""
+    rid = "" if run_id is None else str(run_id)
+    bad = None
+    if not rid.strip():
+        bad = "is empty"
+    elif "/" in rid or "\\" in rid or os.sep in rid:
+        bad = "holds a path separator"
+    elif rid in (".", ".."):
+        bad = "names the runs folder itself or its parent"
+    elif "\0" in rid or rid != rid.strip():
+        bad = "holds a NUL or leading/trailing spaces"
+    if bad:
+        raise ConfigError(
+            "run_id",
+            f"{rid!r} {bad}: a run id names one folder under runs/<task>/ (letters, digits, - _ . =); "
+            "to write a run elsewhere, set hydra.run.dir=PATH",
+        )
+    return rid
+
+
+if not OmegaConf.has_resolver("embexp_run_id"):
+    OmegaConf.register_new_resolver("embexp_run_id", run_folder_name)
+
+
 def did_you_mean(word: str, options) -> str:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

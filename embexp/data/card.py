@@ -175,8 +175,9 @@ def data_card(
     with grade > 0: :func:`split_stats`), ``duplicates``, ``leakage``, ``train_positives`` (how
     ``prepare_data`` chose the training pairs, when it says), ``notes``, ``tokens``
     (None without ``count_tokens``; else per kind: ``n_sampled``, ``n_total``, ``min``, ``p50``,
-    ``p90``, ``p99``, ``max``, ``mean``, ``max_length``, ``n_truncated``, ``share_truncated``)
-    and ``warnings`` (:func:`card_warnings`)."""
+    ``p90``, ``p99``, ``max``, ``mean``, ``max_length``, ``n_truncated``, ``share_truncated``),
+    ``training_signal`` (only when :func:`~embexp.data.trainability.check_training_signal` ran on
+    ``data``) and ``warnings`` (:func:`card_warnings`)."""
     ds = data.dataset
     card = {
         "dataset": {
@@ -198,6 +199,8 @@ def data_card(
         "notes": list(data.notes),
         "tokens": None,
     }
+    if getattr(data, "training_signal", None) is not None:  # check_training_signal ran (embexp-train)
+        card["training_signal"] = data.training_signal
     if count_tokens is not None:
         card["tokens"] = token_lengths(data, count_tokens, max_lengths, sample=sample, seed=seed)
     card["warnings"] = card_warnings(card)
@@ -206,7 +209,8 @@ def data_card(
 
 def card_warnings(card: dict) -> list[str]:
     """What deserves a look before training: truncated texts (> 10%), splits with queries that
-    have no positive, multi-positive splits (median positives per query > 1)."""
+    have no positive, multi-positive splits (median positives per query > 1), and training pairs
+    or batches that can meet no negative (``training_signal``, when the check ran)."""
     out = []
     for kind, t in (card.get("tokens") or {}).items():
         share = t.get("share_truncated")
@@ -235,6 +239,7 @@ def card_warnings(card: dict) -> list[str]:
                 else ""
             )
             out.append(f"{name}: multi-positive data (median {median:g} positives per query){note}")
+    out += (card.get("training_signal") or {}).get("warnings", [])
     return out
 
 

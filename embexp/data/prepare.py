@@ -33,6 +33,9 @@ class PreparedData:
     # max_positives_per_query), sorted; None: every train judgment with grade >= 1
     train_positives: dict[str, list[str]] | None = None
     selection: dict = field(default_factory=dict)  # how train_positives was chosen (summary)
+    # what the training pairs can learn from (embexp.data.trainability.check_training_signal); None:
+    # not checked (the data card then has no such section)
+    training_signal: dict | None = None
 
     def __post_init__(self) -> None:
         if self.train_positives is None:

@@ -228,6 +228,8 @@ def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, li
             )
         )
     allowed = set(inputs.query_ids)
+    unmatched = sorted(set(rows) - allowed)
+    foreign = sorted(set(unmatched) - set(inputs.skipped))  # not training queries at all
     pool, dropped_docs = {}, 0
     for q, negs in rows.items():
         if q not in allowed:
@@ -239,10 +241,15 @@ def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, li
         pool[q] = keep
     info = {
         "source_file": str(path),
+        "n_file_queries": len(rows),
         "n_queries": len(pool),
-        "n_queries_dropped": len(set(rows) - allowed),
+        "n_queries_dropped": len(unmatched),
+        "n_queries_dropped_leakage": len(set(rows) & set(inputs.skipped)),
         "n_negatives_dropped": dropped_docs,
         "n_negatives": sum(map(len, pool.values())),
+        # what the ids look like, for a coverage warning when they do not match (file_coverage_cause)
+        "unmatched_query_examples": foreign[:2],
+        "training_query_examples": inputs.query_ids[:2],
     }
     if info["n_queries_dropped"] or dropped_docs:
         log.warning(
@@ -308,6 +315,45 @@ def describe_round(rec: dict) -> str:
         f"veto {f('removed_veto_share')}; false-negative est. {f('false_negative_rate')}; "
         f"overlap with previous {f('overlap_previous')}; training examples with mined negatives "
         f"{f('example_coverage', '{:.1%}')} ({rec.get('n_examples_topped_up', '-')} topped up at random)"
+    )
+
+
+def file_coverage_cause(
+    rec: dict, pool: dict[str, list[str]], train_positives: dict, n_negatives: int
+) -> str:
+    """Why a pool read from ``negatives.file`` leaves training examples without mined negatives:
+    training queries the file does not name (its ids match no training query, or only training
+    queries held out of mining), or queries it gives too few negatives (after dropping those that
+    are positives of the query)."""
+    file, total, matched = rec.get("source_file"), rec.get("n_file_queries"), rec.get("n_queries", 0)
+    missing = [q for q in train_positives if q not in pool]
+    short = [q for q in train_positives if q in pool and len(pool[q]) < max(1, n_negatives)]
+    if len(missing) >= len(short):
+        leak = rec.get("n_queries_dropped_leakage") or 0
+        foreign = (rec.get("n_queries_dropped") or 0) - leak
+        looks = (
+            f"file ids look like {', '.join(map(repr, rec.get('unmatched_query_examples') or []))}; "
+            f"training ids look like {', '.join(map(repr, rec.get('training_query_examples') or []))}"
+        )
+        why = [f"{foreign} are not training queries ({looks})"] if foreign else []
+        if leak:
+            why.append(f"{leak} are training queries held out of mining as look-alikes of dev/eval queries")
+        if not matched and not leak:
+            head = f"none of the {total} query ids in {file} are training queries ({looks})"
+            way = "; a file mined for other data or another split, or ids written another way"
+        elif not matched:
+            head, way = f"none of the {total} query ids in {file} can be used: {'; '.join(why)}", ""
+        else:
+            head = (
+                f"only {matched} of the {total} query ids in {file} are training queries "
+                f"({'; '.join(why)}), and {len(missing)} of the {len(train_positives)} training queries "
+                "are not in it"
+            )
+            way = ""
+        return head + way + "; mine negatives for this data (embexp-mine, or leave negatives.file unset)"
+    dropped = rec.get("n_negatives_dropped") or 0
+    return f"{file} gives {len(short)} training queries fewer than {max(1, n_negatives)} negatives" + (
+        f" ({dropped} of its negatives are positives of their query and were dropped)" if dropped else ""
     )
 
 
@@ -633,7 +679,9 @@ class Curriculum(pl.Callback):
             return
         shares = {k[len("removed_") : -len("_share")]: v for k, v in rec.items() if k.startswith("removed_")}
         shares = {k: v for k, v in shares.items() if v}
-        if shares:
+        if rec.get("source") == "file":
+            cause = file_coverage_cause(rec, self.pool or {}, self.data.train_positives, self.n_negatives)
+        elif shares:
             top = max(shares, key=shares.get)
             cause = f"the filter that removed most window candidates: {top} ({shares[top]:.0%} of them)"
         else:

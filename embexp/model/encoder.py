@@ -155,26 +155,35 @@ class BiEncoder(nn.Module):
         return bb.get_base_model() if hasattr(bb, "get_base_model") else bb
 
     def train(self, mode: bool = True):
-        """Switch the attention kernel with the mode. On CPU, PyTorch's SDPA with attention
-        dropout falls back to a slow path (slower training steps than eager attention; see
-        BENCHMARKS.md), so ``auto`` trains with eager attention there and evaluates with
-        SDPA; the dropout itself is unchanged."""
         super().train(mode)
+        self._sync_attention()
+        return self
+
+    def _sync_attention(self) -> None:
+        """Use the attention kernel of the current mode. On CPU, PyTorch's SDPA with attention
+        dropout falls back to a slow path (slower training steps than eager attention; see
+        BENCHMARKS.md), so ``auto`` trains with eager attention there and evaluates with SDPA; the
+        dropout itself is unchanged.
+
+        Called by ``train()`` and at every ``forward``: Lightning restores the training mode after
+        a validation by setting each module's ``training`` flag, not through ``train()``, so a
+        switch made only in ``train()`` left every epoch after the first validation on the eval
+        kernel, and a run resumed from a checkpoint on the other one (under bf16 the two kernels
+        round differently: a resumed run was not bit-exact)."""
+        if self.train_attention == "keep":
+            return
         hf = self._hf_model()
-        if self.train_attention == "keep" or not hasattr(hf, "set_attn_implementation"):
-            return self
+        if not hasattr(hf, "set_attn_implementation"):
+            return
         if not hasattr(self, "_eval_attention"):
             self._eval_attention = getattr(hf.config, "_attn_implementation", None) or "sdpa"
         want = self._eval_attention
-        if mode:
+        if self.training:
             if self.train_attention == "auto":
                 dropout = float(getattr(hf.config, "attention_probs_dropout_prob", 0.0) or 0.0)
                 on_cpu = next(self.parameters()).device.type == "cpu"
-                want = (
-                    "eager"
-                    if (on_cpu and dropout > 0 and self._eval_attention == "sdpa")
-                    else self._eval_attention
-                )
+                if on_cpu and dropout > 0 and self._eval_attention == "sdpa":
+                    want = "eager"
             else:
                 want = self.train_attention
         if getattr(hf.config, "_attn_implementation", None) != want:
@@ -182,7 +191,6 @@ class BiEncoder(nn.Module):
                 hf.set_attn_implementation(want)
             except (ValueError, ImportError, AttributeError):  # a model without that kernel: keep its own
                 self.train_attention = "keep"
-        return self
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -288,6 +296,7 @@ class BiEncoder(nn.Module):
         raise ValueError(f"unknown pooling {mode!r}")
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw) -> EncoderOutput:
+        self._sync_attention()
         if self.unpad and set(kw) <= {"token_type_ids"}:
             hf = self._hf_model()
             hidden, packed = unpadded.forward(

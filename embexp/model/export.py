@@ -11,6 +11,14 @@ with embexp (``model.name_or_path=OUT``)::
       1_Pooling/config.json              mean | cls | lasttoken, as embexp pooled
       config_sentence_transformers.json  prompts {"query": query_prefix, "document": passage_prefix}
       embexp_encoder.json                embexp's own spec (prefixes, lengths, pooling)
+      embexp_export.json                 the export's manifest: source, run, time, files written
+
+The manifest is how ``--overwrite`` recognises a previous export: it replaces a folder only
+when the folder holds a manifest and nothing but the files it lists, never the working folder,
+a parent of it, the run (or model) folder, a parent of it or a folder inside it. The export is
+written to a temporary sibling and renamed into place (the previous export is moved aside
+first and removed only once the new one is in place), so a failed export leaves the previous
+one as it was and no half-written OUT.
 
 The files are written in the classic layout (``sentence_transformers.models.*`` class
 references, ``pooling_mode_*`` flags next to ``pooling_mode``), which every
@@ -32,6 +40,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +48,9 @@ from embexp.errors import DataError, Problem
 from embexp.model.encoder import SPEC_FILE, BiEncoder, EncoderSpec
 
 log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "embexp_export.json"  # written last into every export: what --overwrite recognises
+MANIFEST_FORMAT = "embexp-export"
 
 # embexp pooling -> sentence-transformers pooling mode
 ST_POOLING = {"mean": "mean", "cls": "cls", "last": "lasttoken"}
@@ -102,6 +114,134 @@ def _check_finished(run: Path) -> None:
         raise _error(mpath, f"unreadable ({e})") from None
     if status != "finished":
         raise _error(mpath, f"field 'status': the run is {status!r}, not 'finished'; export a finished run")
+
+
+def run_folder(given: str | Path, model_dir: Path) -> Path:
+    """The folder an export must never touch: the run folder when ``given`` is one or is a run's
+    ``model/`` (its parent holds the run files), else the model folder itself."""
+    given = Path(given).expanduser().resolve()
+    model_dir = model_dir.resolve()
+    if model_dir != given:
+        return given  # a run folder: the model is its model/
+    parent = model_dir.parent
+    if model_dir.name == "model" and any((parent / f).exists() for f in ("metrics.json", "run.json")):
+        return parent
+    return model_dir
+
+
+def _protected(o: Path, run: Path, src: Path) -> str | None:
+    """Why the resolved folder ``o`` may not be an export target (None: it may)."""
+    cwd = Path.cwd().resolve()
+    if o == cwd:
+        return "is the current working folder"
+    if o in cwd.parents:
+        return f"is a parent of the current working folder {cwd}"
+    folders = (("model folder", src.resolve()), ("run folder", run))  # the most specific first
+    for what, folder in folders:
+        if o == folder:
+            return f"is the {what} {folder}"
+    for what, folder in folders:
+        if folder in o.parents:
+            return f"lies inside the {what} {folder}"
+    for what, folder in reversed(folders):
+        if o in folder.parents:
+            return f"is a parent of the {what} {folder}"
+    return None
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of a previous export in ``folder`` (None: not an export of embexp's)."""
+    try:
+        m = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("format") != MANIFEST_FORMAT or not isinstance(m.get("files"), list):
+        return None
+    return m
+
+
+def _listing(folder: Path, limit: int = 5) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
+
+
+def check_target(out: Path, run: Path, src: Path, *, overwrite: bool) -> Path:
+    """The resolved export folder, once it is known to be safe to write: new, an empty folder,
+    or (with ``overwrite``) a previous export whose manifest lists every file in it.
+
+    Never the working folder or a parent of it, the run or model folder, a parent of either or a
+    folder inside either. Anything else that exists is refused with what it holds and the way out.
+    """
+    o = out.resolve()
+    why = _protected(o, run, src)
+    if why is not None:
+        raise _error(out, f"refusing to export here: the export folder {why}; choose a new folder for OUT")
+    if not out.exists():
+        return o
+    if not out.is_dir():
+        raise _error(out, "exists and is a file, not a previous export; choose another OUT or move the file")
+    if not any(out.iterdir()):
+        return o
+    manifest = read_manifest(out)
+    if manifest is None:
+        raise _error(
+            out,
+            f"exists and holds {_listing(out)}, but is not a previous embexp export (no {MANIFEST_FILE}); "
+            "nothing was changed: choose a new or empty folder for OUT, or move its contents away"
+            + (" (--overwrite only ever replaces a previous export)" if overwrite else ""),
+        )
+    of = f"a previous export of {manifest.get('source')} ({manifest.get('created')})"
+    listed = {str(f) for f in manifest["files"]}
+    extra = sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and str(p.relative_to(out)) not in listed
+    )
+    if extra:
+        raise _error(
+            out,
+            f"holds {of}, but also files the export did not write: {', '.join(extra[:5])}"
+            f"{', ...' if len(extra) > 5 else ''}; nothing was changed: move them away or choose another OUT",
+        )
+    if not overwrite:
+        raise _error(
+            out, f"already exists and holds {of}; pass --overwrite to replace it, or choose another OUT"
+        )
+    return o
+
+
+def write_manifest(folder: Path, *, source: Path, run: Path) -> dict:
+    """Write the export's manifest into ``folder`` (last: it lists every file written before it)."""
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "version": 1,
+        "source": str(source.resolve()),
+        "run": str(run),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": sorted([*files, MANIFEST_FILE]),
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``. An existing ``target`` (checked by :func:`check_target`) is
+    first renamed aside and removed only once ``new`` is in place; if the swap fails it is put back,
+    so ``target`` is always either the previous export or the new one, never half of either (a kill
+    between the two renames leaves the previous export in the hidden sibling ``.OUT.old*``)."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old"))
+    os.rmdir(aside)  # only its unique name is wanted
+    os.replace(target, aside)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def st_files(spec: EncoderSpec, dim: int) -> dict[str, dict | list]:
@@ -172,17 +312,14 @@ def export_encoder(
 def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> ExportInfo:
     """Load the model of a run (or a model directory), merge it and write ``out``.
 
-    ``out`` is written to a temporary sibling and renamed into place, so a failed export
-    leaves nothing half-written behind.
+    ``out`` must be new, empty, or (with ``overwrite``) a previous export (:func:`check_target`).
+    It is written to a temporary sibling and renamed into place (:func:`replace_folder`), so a
+    failed export leaves nothing half-written behind and the previous export untouched.
     """
     src = find_model_dir(run_or_model_dir)
+    run = run_folder(run_or_model_dir, src)
     out = Path(out).expanduser()
-    o, s = out.resolve(), src.resolve()
-    if o == s or s in o.parents or o in s.parents:
-        raise _error(out, f"the export folder must not be, contain or lie inside the model folder {src}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise _error(out, "already exists and is not empty (pass --overwrite to replace it)")
+    target = check_target(out, run, src, overwrite=overwrite)
     meta = json.loads((src / SPEC_FILE).read_text())
     try:
         encoder = BiEncoder.load(src)
@@ -190,8 +327,8 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
         raise _error(
             src, f"cannot load the model: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from e
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
@@ -202,11 +339,10 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
         m = json.loads(spec_path.read_text())
         m["name_or_path"] = str(out)
         spec_path.write_text(json.dumps(m, indent=2) + "\n")
+        write_manifest(tmp, source=src, run=run)
         for f in tmp.rglob("*"):  # save_pretrained writes private (0600) files; an export is for sharing
             os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~umask)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
+        replace_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

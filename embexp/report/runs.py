@@ -11,6 +11,11 @@ paths, tracking or progress settings: :data:`IGNORED`), or the keys given explic
 values of those keys are one configuration; their seeds are aggregated. A configuration is named by
 its experiment, or by the values of the first keys (:data:`LABEL_ORDER`, then alphabetically) that
 tell the configurations apart.
+
+Damaged or foreign run files (invalid JSON, a JSON value that is not a run record, a missing field)
+are errors naming the file, what is wrong and the ways out (:func:`read_record`), never runs skipped
+with a warning: a report that drops a run it cannot read changes its verdict without anyone seeing
+it. Only runs whose own record says they did not finish (failed, pruned) are skipped, with a note.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ from typing import Any
 
 from embexp.errors import ReportError
 from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE, with_added_defaults
-from embexp.utils.io import read_json
 
 log = logging.getLogger("embexp.report")
 
@@ -133,17 +137,98 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: node}
 
 
+def ways_out(run: Path) -> str:
+    """What to do about a run folder whose files the report cannot use."""
+    return (
+        f"ways out: move or delete the run folder {run} (or leave it out of embexp-report's paths), "
+        "or rerun the run to write its files again (embexp-train with the same config and run_id; "
+        "force=true starts it over)"
+    )
+
+
+def unusable(path: Path, what: str, line: int | None = None) -> ReportError:
+    """The error for a run file the report cannot use: the file (and line), what is wrong, the
+    ways out."""
+    where = f"{path}:{line}" if line is not None else str(path)
+    return ReportError(f"{where}: {what}; {ways_out(path.parent)}")
+
+
+def _json_problem(e: json.JSONDecodeError, text: str) -> str:
+    if not text.strip():
+        return "the file is empty (cut short or damaged)"
+    return f"invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}): the file is cut short or damaged"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def require(path: Path, record: dict, fields: dict[str, type]) -> None:
+    """``record`` (read from ``path``) has ``fields``, each of its type; else :func:`unusable`."""
+    for name, kind in fields.items():
+        if name not in record:
+            raise unusable(path, f"missing field '{name}' (not a record embexp-train wrote, or damaged)")
+        if not isinstance(record[name], kind):
+            raise unusable(path, f"field '{name}' is {_kind(record[name])}, expected {_kind(kind())}")
+
+
+def read_record(path: Path, fields: dict[str, type] | None = None) -> dict:
+    """A run's JSON file as a dict, with ``fields`` present and of their types; anything else
+    (missing, unreadable, invalid JSON, not an object, a field missing or of another type) is a
+    :class:`ReportError` from :func:`unusable`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise unusable(path, "is missing (a finished run writes it)") from None
+    except UnicodeDecodeError:
+        raise unusable(path, "is not UTF-8 text (a binary or damaged file)") from None
+    except OSError as e:
+        raise unusable(path, f"cannot be read ({e.strerror or e})") from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise unusable(path, _json_problem(e, text)) from None
+    if not isinstance(record, dict):
+        raise unusable(path, f"holds {_kind(record)}, not a run record (a JSON object)")
+    require(path, record, fields or {})
+    return record
+
+
+def _check_metrics(path: Path, metrics: dict) -> None:
+    """A finished run's metric values are numbers (what every table and test computes with)."""
+    for key, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise unusable(path, f"field 'metrics': '{key}' is {_kind(value)}, expected a number")
+
+
 def _read_rows(path: Path) -> dict[str, dict[str, dict]]:
+    """``per_query.jsonl`` by model (``final``, ``baseline``) and query id; a bad line, or no
+    ``final`` rows, is a :class:`ReportError` naming the file (and line)."""
     rows: dict[str, dict[str, dict]] = {}
-    with open(path) as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                rows.setdefault(r.get("model", "final"), {})[str(r["query_id"])] = r
-            except (json.JSONDecodeError, KeyError) as e:
-                raise ReportError(f"{path}:{i}: not a per-query row ({e})") from None
+    try:
+        f = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise unusable(path, "is missing (a finished run writes it)") from None
+    with f:
+        try:
+            for i, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    r = json.loads(line)
+                    rows.setdefault(r.get("model", "final"), {})[str(r["query_id"])] = r
+                except json.JSONDecodeError as e:
+                    raise unusable(path, f"not a per-query row (invalid JSON: {e.msg})", i) from None
+                except (KeyError, AttributeError, TypeError):
+                    raise unusable(path, "not a per-query row (missing field 'query_id')", i) from None
+        except UnicodeDecodeError:
+            raise unusable(path, "is not UTF-8 text (a binary or damaged file)") from None
+    if "final" not in rows:
+        raise unusable(
+            path, "no rows of the fine-tuned model (model 'final'): the file is cut short or foreign"
+        )
     return rows
 
 
@@ -161,18 +246,27 @@ def _experiment(path: Path) -> str | None:
 
 
 def load_run(path: str | Path) -> RunResult | None:
-    """The finished run in ``path``; None (with a log line) for a failed, pruned or running one."""
+    """The finished run in ``path``; None (with a log line) for a failed, pruned or running one.
+
+    A damaged or foreign file is a :class:`ReportError` (:func:`read_record`), not a skipped run.
+    """
     path = Path(path)
-    metrics = read_json(path / METRICS_FILE)
+    metrics = read_record(path / METRICS_FILE, {"status": str})
     if metrics.get("status") != "finished":
         log.warning("skipping %s: status %s", path, metrics.get("status"))
         return None
-    for name in (PER_QUERY_FILE, PROVENANCE_FILE):
-        if not (path / name).exists():
-            raise ReportError(f"{path}: {name} is missing (a finished run writes it)")
-    prov = read_json(path / PROVENANCE_FILE)
-    hashed = with_added_defaults(read_json(path / RUN_FILE).get("config", {}))  # keys added since, filled in
-    full = prov.get("config", {})
+    require(path / METRICS_FILE, metrics, {"metrics": dict})
+    _check_metrics(path / METRICS_FILE, metrics["metrics"])
+    prov = read_record(path / PROVENANCE_FILE, {"config": dict})
+    data = metrics.get("data") or prov.get("data")
+    if not isinstance(data, dict):
+        raise unusable(
+            path / METRICS_FILE,
+            f"missing field 'data' (the evaluated dataset; nor is it in {PROVENANCE_FILE}): "
+            "not a record embexp-train wrote, or damaged",
+        )
+    hashed = with_added_defaults(read_record(path / RUN_FILE, {"config": dict})["config"])  # keys added since
+    full = prov["config"]
     group = ((full.get("logger") or {}).get("wandb") or {}).get("group")
     history = metrics.get("dev_history") or []
     return RunResult(
@@ -183,7 +277,7 @@ def load_run(path: str | Path) -> RunResult | None:
         experiment=_experiment(path),
         metrics=metrics["metrics"],
         cost=metrics.get("cost") or {},
-        data=metrics.get("data") or prov.get("data") or {},
+        data=data,
         base_model=str(prov.get("base_model") or (prov.get("encoder_spec") or {}).get("name_or_path")),
         rows=_read_rows(path / PER_QUERY_FILE),
         dev_history=history,

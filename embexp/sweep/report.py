@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from embexp.sweep.study import FAIL_REASON, NOT_RUN, counts, retried_numbers
+from embexp.sweep.study import DUPLICATE_OF, FAIL_REASON, NOT_RUN, counts, retried_numbers
 from embexp.utils.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("embexp.sweep")
@@ -28,7 +28,8 @@ def _num(v: Any) -> Any:
 
 
 def trial_rows(study, names: Sequence[str]) -> list[dict]:
-    """One row per trial: number, state, values, params, duration, failure reason, ..."""
+    """One row per trial: number, state, values, params, duration, failure reason (or why it was
+    not launched, and the trial holding its params when it was a duplicate), ..."""
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     pnames = sorted({p for t in trials for p in t.params})
@@ -48,6 +49,7 @@ def trial_rows(study, names: Sequence[str]) -> list[dict]:
         row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         row["retry_of"] = t.system_attrs.get("failed_trial")
         row["retried"] = t.number in retried
+        row["duplicate_of"] = t.user_attrs.get(DUPLICATE_OF)
         row["fail_reason"] = (
             (
                 t.user_attrs.get(FAIL_REASON)

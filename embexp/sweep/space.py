@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,11 +78,18 @@ class Param:
             )
         return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
 
-    def grid_values(self) -> list:
+    def values(self) -> Sequence | None:
+        """Every value it can take (choices, ints of a range or interval); None for a float."""
         if self.kind == "categorical":
             return list(self.choices)
-        if self.kind == "int" and not self.log:
-            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.kind == "int":
+            return range(int(self.low), int(self.high) + 1, int(self.step or 1))
+        return None
+
+    def grid_values(self) -> list:
+        values = self.values()
+        if values is not None and not self.log:
+            return list(values)
         raise ConfigError(
             f"hydra.sweeper.params.{self.name}",
             "the grid sampler needs choice(...) or range(...) values, not an interval",
@@ -243,19 +250,41 @@ class SearchSpace:
                 return line.split("=", 1)[1] if "=" in line else None
         return self.base_lookup(key) if self.base_lookup else None
 
+    def active(self, name: str, sampled: Mapping[str, Any]) -> bool:
+        """Whether param ``name`` is sampled, given the params sampled before it."""
+        cond = self.conditions.get(name)
+        return cond is None or cond.holds(self.lookup(cond.key, sampled))
+
     def sample(self, trial) -> dict[str, Any]:
         """Suggest every active param on ``trial``; returns {key: value} (custom additions included)."""
         sampled: dict[str, Any] = {}
         for name in self.order():
-            cond = self.conditions.get(name)
-            if cond is not None and not cond.holds(self.lookup(cond.key, sampled)):
-                continue
-            sampled[name] = self.params[name].suggest(trial)
+            if self.active(name, sampled):
+                sampled[name] = self.params[name].suggest(trial)
         if self.custom is not None:
             extra = self.custom(trial, dict(sampled)) or {}
             for k, v in extra.items():
                 sampled[k] = v
         return sampled
+
+    def configs(self, limit: int = 100_000) -> list[dict[str, Any]] | None:
+        """Every distinct param set :meth:`sample` can return (conditions applied), or None when
+        there is no such list: a float interval, a ``custom_search_space``, more than ``limit``."""
+        if self.custom is not None:
+            return None
+        out: list[dict[str, Any]] = [{}]
+        for name in self.order():
+            values = self.params[name].values()
+            grown: list[dict[str, Any]] = []
+            for sampled in out:
+                if not self.active(name, sampled):
+                    grown.append(sampled)
+                elif values is None or len(grown) + len(values) > limit:
+                    return None
+                else:
+                    grown += [{**sampled, name: v} for v in values]
+            out = grown
+        return out
 
     def overrides(self, sampled: Mapping[str, Any]) -> list[str]:
         out = [line for k, line in self.fixed.items() if k not in sampled]

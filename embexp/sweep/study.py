@@ -1,11 +1,15 @@
-"""Optuna building blocks from plain config values: storage, sampler, pruner, budget counting."""
+"""Optuna building blocks from plain config values: storage, study, sampler, pruner, the budget
+rules and the duplicate check (no param set runs twice in a study)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from embexp.errors import ConfigError
 
@@ -14,7 +18,31 @@ log = logging.getLogger("embexp.sweep")
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "nsga2")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving", "threshold")
 FAIL_REASON = "fail_reason"  # user attr of a trial that raised
-NOT_RUN = "not_run"  # user attr of a trial asked after another worker filled the budget
+NOT_RUN = "not_run"  # user attr of a trial closed unlaunched: budget filled elsewhere, or a duplicate
+DUPLICATE_OF = "duplicate_of"  # user attr of a trial closed unlaunched: the trial that holds its params
+RACE_TRIES = 8  # attempts at opening a storage or a study while other workers set up the same one
+RACE_SIGNS = ("already exists", "duplicate key", "unique constraint", "database is locked", "deadlock")
+_PASSWORD = re.compile(r"(://[^:/@]*:)(.*)@")
+T = TypeVar("T")
+
+
+class StudyStorageError(ConfigError):
+    """The storage, or the study in it, could not be opened: one line (a ConfigError, so the CLI
+    prints it without a traceback) naming the storage URL with its password masked, and the cause."""
+
+    def __init__(self, url: str, what: str, cause: BaseException):
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        password = _PASSWORD.search(url)
+        if password and password.group(2):
+            text = text.replace(password.group(2), "***")
+        super().__init__(
+            "hydra.sweeper.storage", f"{what} in {mask_url(url)} failed: {type(cause).__name__}: {text}"
+        )
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and messages)."""
+    return _PASSWORD.sub(r"\1***@", url)
 
 
 def default_storage(sweep_dir: str | Path) -> str:
@@ -61,11 +89,12 @@ def open_storage(
             "hydra.sweeper.storage",
             f"expected a database URL (sqlite:///PATH, postgresql://...) or journal:PATH, got {url!r}",
         )
-    url = _with_driver(url)
+    rdb_url = _with_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:"):
         Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs["connect_args"] = {"timeout": 60}
+        # the driver does not begin transactions (it would, too late): see _begin_immediate
+        engine_kwargs["connect_args"] = {"timeout": 60, "isolation_level": None}
     else:
         engine_kwargs["pool_pre_ping"] = True
     kwargs: dict[str, Any] = {}
@@ -80,17 +109,77 @@ def open_storage(
             "grace_period": int(grace_period) if grace_period else None,
             name: retry_callback(max_retry),
         }
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-        except Exception as e:  # workers starting together race to create the tables of a new database
-            if attempt == 4 or "already exists" not in str(e):
-                raise
-            import random
-            import time
+    storage = _settle(
+        lambda: optuna.storages.RDBStorage(rdb_url, engine_kwargs=engine_kwargs, **kwargs),
+        url,
+        "opening the study storage",
+    )
+    if url.startswith("sqlite:"):
+        _begin_immediate(storage.engine)
+    return storage
 
-            log.info("storage tables being created by another worker; retrying")
-            time.sleep(0.5 + random.random())
+
+def _begin_immediate(engine) -> None:
+    """Every transaction on a SQLite storage takes the database's write lock as it begins.
+
+    Optuna turns a WAITING trial (a retry, an enqueued param set) RUNNING by reading its state,
+    then writing it, in one transaction; PostgreSQL and MySQL lock the row it read (SELECT ...
+    FOR UPDATE), SQLite ignores that, and Python's driver begins the transaction only at the
+    write: two workers then both take the same trial and both run it. BEGIN IMMEDIATE makes
+    each read-then-write atomic (other workers wait, up to the 60 s busy timeout)."""
+    from sqlalchemy import event
+
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+
+
+def open_study(storage, url: str, name: str, directions: Sequence[str], pruner) -> tuple[Any, bool]:
+    """The study ``name`` in ``storage`` and whether this call created it: it is created when
+    missing, else loaded (an earlier run or another worker made it, maybe a moment ago)."""
+    import optuna
+
+    def create_or_load() -> tuple[Any, bool]:
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage, pruner=pruner, directions=list(directions)
+            )
+            return study, True
+        except optuna.exceptions.DuplicatedStudyError:
+            return optuna.load_study(study_name=name, storage=storage, pruner=pruner), False
+
+    return _settle(create_or_load, url, f"opening study '{name}'")
+
+
+def _settle(fn: Callable[[], T], url: str, what: str) -> T:
+    """``fn()``, tried again (at most RACE_TRIES times, after a short random pause that grows)
+    while it loses a race with workers setting up the same tables, schema version or study;
+    any other failure, or a race that does not settle, is a one-line :class:`StudyStorageError`."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except Exception as e:
+            if attempt == RACE_TRIES or not _lost_race(e):
+                raise StudyStorageError(url, what, e) from e
+            log.info("%s: another worker is setting up the same storage; retrying", what)
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+
+
+def _lost_race(e: BaseException | None) -> bool:
+    """Whether ``e`` (or an error behind it) is what a worker gets when another one creates the
+    same tables, schema version row or study at the same moment (worth another try), unlike a
+    wrong URL, a database that is down or a missing driver."""
+    import optuna
+    import sqlalchemy.exc
+
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError)):
+            return True
+        if any(sign in str(e).lower() for sign in RACE_SIGNS):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _with_driver(url: str) -> str:
@@ -123,7 +212,7 @@ def make_sampler(
     }
     kw = _accepted(classes[name], dict(kwargs or {}), "sampler_kwargs") if name in classes else {}
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, **kw)
+        return _tpe(seed, kw)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed, **kw)
     if name == "grid":
@@ -141,6 +230,22 @@ def make_sampler(
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, **kw)
     raise ConfigError("hydra.sweeper.sampler", f"expected one of {', '.join(SAMPLERS)}, got {name!r}")
+
+
+def _tpe(seed: int | None, kw: dict):
+    """TPE with ``constant_liar`` on unless ``sampler_kwargs`` says otherwise: the study's RUNNING
+    trials count as bad results, so parallel asks (several workers, a batch of ``n_jobs``) spread
+    out instead of proposing the same region. It changes nothing for one worker asking one trial
+    at a time (no RUNNING trial then), so it is always on (as in Optuna 5 by default)."""
+    import warnings
+
+    import optuna
+    from optuna.exceptions import ExperimentalWarning
+
+    kw = {"constant_liar": True, **kw}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)  # experimental before Optuna 5
+        return optuna.samplers.TPESampler(seed=seed, **kw)
 
 
 def make_pruner(name: str | None, kwargs: Mapping[str, Any] | None = None):
@@ -226,11 +331,21 @@ def counts(trials, all_trials=None) -> dict[str, int]:
 
     counted: COMPLETE + PRUNED + RUNNING + FAIL that raised (not retried, not 'not run').
     failed: FAIL that raised. WAITING (enqueued retries) are asked before new trials.
+    not_run / duplicate: closed unlaunched (budget filled elsewhere / params held by another trial).
     """
     from optuna.trial import TrialState
 
     retried = retried_numbers(all_trials if all_trials is not None else trials)
-    c = {"complete": 0, "pruned": 0, "running": 0, "failed": 0, "retried": 0, "not_run": 0, "waiting": 0}
+    c = {
+        "complete": 0,
+        "pruned": 0,
+        "running": 0,
+        "failed": 0,
+        "retried": 0,
+        "not_run": 0,
+        "duplicate": 0,
+        "waiting": 0,
+    }
     for t in trials:
         if t.state == TrialState.COMPLETE:
             c["complete"] += 1
@@ -241,7 +356,9 @@ def counts(trials, all_trials=None) -> dict[str, int]:
         elif t.state == TrialState.WAITING:
             c["waiting"] += 1
         elif t.state == TrialState.FAIL:
-            if t.user_attrs.get(NOT_RUN):
+            if t.user_attrs.get(DUPLICATE_OF) is not None:
+                c["duplicate"] += 1
+            elif t.user_attrs.get(NOT_RUN):
                 c["not_run"] += 1
             elif t.number in retried:
                 c["retried"] += 1
@@ -256,3 +373,38 @@ def counted_before(trial_number: int, trials) -> int:
     """Budget-counting trials (WAITING retries included) numbered below ``trial_number``."""
     c = counts([t for t in trials if t.number < trial_number], all_trials=trials)
     return c["counted"] + c["waiting"]
+
+
+# ---- duplicates: no param set runs twice --------------------------------------------------
+
+
+def holders(trials) -> list:
+    """The trials that stand for a run of their params: COMPLETE, PRUNED, RUNNING, WAITING (a
+    retry or an enqueued config, asked next) and FAIL that raised (it counts, and a config that
+    fails would fail again). Not a trial closed unlaunched, nor a retried one (its retry holds
+    its params)."""
+    from optuna.trial import TrialState
+
+    retried = retried_numbers(trials)
+    return [
+        t
+        for t in trials
+        if t.state != TrialState.FAIL or not (t.user_attrs.get(NOT_RUN) or t.number in retried)
+    ]
+
+
+def find_duplicate(trial_number: int, trials):
+    """The lowest-numbered other trial holding the params of trial ``trial_number`` (``trials``
+    read after they were all suggested), or None.
+
+    Race-free across workers: each stores its params before it reads the others', so of two
+    trials sampled alike at the same moment, the one read last sees the other's (both may see
+    each other: then neither runs, never both)."""
+    mine = next(t for t in trials if t.number == trial_number).params
+    return next((t for t in holders(trials) if t.number != trial_number and t.params == mine), None)
+
+
+def unheld(configs: Sequence[Mapping[str, Any]], trials) -> list[Mapping[str, Any]]:
+    """The param sets of a finite space (``SearchSpace.configs()``) that no trial holds."""
+    held = {frozenset(t.params.items()) for t in holders(trials)}
+    return [c for c in configs if frozenset(c.items()) not in held]

@@ -5,7 +5,9 @@ through a PostgreSQL storage. Per batch of ``n_jobs`` trials::
 
     fail stale trials (heartbeat lost: worker killed) -> retries enqueued as WAITING
     count the budget (COMPLETE + PRUNED + RUNNING + FAIL that raised) against n_trials
-    ask -> sample the space (define-by-run, conditional params) -> job overrides
+    ask -> sample the space (define-by-run, conditional params) -> params another trial holds?
+        closed unlaunched, ask again (a finite space: a param set no trial holds is enqueued)
+    -> job overrides
     record heartbeats of the batch's trials while the launcher runs the jobs
     tell: COMPLETE (values) | PRUNED (the job raised TrialPruned) | FAIL (+ reason)
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import socket
 import threading
 import time
 import traceback
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +33,39 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from embexp.errors import ConfigError
 from embexp.sweep.space import SearchSpace, override_value
 from embexp.sweep.study import (
+    DUPLICATE_OF,
     FAIL_REASON,
     NOT_RUN,
     counted_before,
     counts,
     default_storage,
     directions_of,
+    find_duplicate,
     make_pruner,
     make_sampler,
+    mask_url,
     open_storage,
+    open_study,
     pruning_metric_for,
     retry_callback,
+    unheld,
 )
+from embexp.utils.signals import Interrupted
 
 log = logging.getLogger("embexp.sweep")
 
 # keys the sweeper sets on every job; a command-line value for them is dropped
 OWN_KEYS = ("run_id", "hydra.sweep.dir", "hydra.sweep.subdir")
+# a worker whose sampler proposes only param sets other trials hold, this many times in a row, stops
+MAX_DUPLICATES_IN_A_ROW = 20
 
 
 class SweepAborted(RuntimeError):
     """Too many trials failed (``max_failure_rate``)."""
+
+
+class SpaceUsedUp(Exception):
+    """No new param set to launch: the sweep ends (cleanly, with this message)."""
 
 
 def _plain(v: Any) -> Any:
@@ -138,6 +154,7 @@ class OptunaSweep:
             )
         self.job_idx = 0
         self.launcher = None
+        self.duplicates_in_a_row = 0
 
     # ---- Hydra plumbing ------------------------------------------------------------------
 
@@ -190,15 +207,14 @@ class OptunaSweep:
         )
         study, study_name = self._open_study(storage, directions, grid)
         self._note_command(study, space, names)
-        n_target = self.n_trials
-        if grid is not None:
-            n_target = min(n_target, math.prod(len(v) for v in grid.values()))
+        self.configs = space.configs()
+        n_target = self._target(self.configs)
         self._set_report_metric()
         self.study_name_resolved = study_name
         log.info(
             "study %s in %s: %s, %s sampler, %s pruner on %s, %d trials in total (%d per batch)",
             study_name,
-            self.url,
+            mask_url(self.url),
             "/".join(directions),
             self.sampler_name,
             self.pruner_name,
@@ -224,8 +240,22 @@ class OptunaSweep:
             )
         return space
 
+    def _target(self, configs: list | None) -> int:
+        """``n_trials``, or the number of distinct param sets of a finite space (choices and int
+        ranges only) when that is smaller: such a sweep ends once every set has run."""
+        if configs is None or len(configs) >= self.n_trials:
+            return self.n_trials
+        say = log.info if self.sampler_name.lower() == "grid" else log.warning
+        say(
+            "the search space has %d distinct param sets: n_trials=%d is capped at %d",
+            len(configs),
+            self.n_trials,
+            len(configs),
+        )
+        return len(configs)
+
     def _open_study(self, storage, directions: list[str], grid: dict | None) -> tuple[Any, str]:
-        """Create or resume the study (pruner, per-worker seeded sampler); returns it and its name.
+        """Create or join the study (pruner, per-worker seeded sampler); returns it and its name.
         A resumed study must have the configured directions."""
         import optuna
 
@@ -241,21 +271,17 @@ class OptunaSweep:
             OmegaConf.select(self.config, "hydra.runtime.choices.hparams_search") or "embexp"
         )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(
-            study_name=study_name, storage=storage, pruner=pruner, directions=directions, load_if_exists=True
-        )
+        study, created = open_study(storage, self.url, study_name, directions, pruner)
+        seed = self._worker_seed(study, created)
         study.sampler = make_sampler(
-            self.sampler_name,
-            self._worker_seed(study),
-            self.sampler_kwargs,
-            grid=grid,
-            n_objectives=len(directions),
-        )  # seeded per worker: see _worker_seed
+            self.sampler_name, seed, self.sampler_kwargs, grid=grid, n_objectives=len(directions)
+        )
+        self.rng = random.Random(seed)  # picks the param set enqueued after a duplicate
         have = [d.name.lower() for d in study.directions]
         if have != directions:
             raise ConfigError(
                 "hydra.sweeper.direction",
-                f"study '{study_name}' in {self.url} has directions {have}, not {directions}",
+                f"study '{study_name}' in {mask_url(self.url)} has directions {have}, not {directions}",
             )
         return study, study_name
 
@@ -306,22 +332,24 @@ class OptunaSweep:
             except Exception:
                 log.exception("writing the sweep reports failed")
 
-    def _worker_seed(self, study) -> int | None:
-        """``seed`` for a fresh study on local storage (reproducible); otherwise mixed with the
-        study's trial count (a resumed study must not replay the samples it already has) and,
-        on a shared database, with the worker's pid (two workers must not sample alike)."""
+    def _worker_seed(self, study, created: bool) -> int | None:
+        """``seed`` as is for the worker that created the study (a fresh study is reproducible).
+        A worker that joins or resumes it mixes in the study's trial count (not to replay the
+        samples it has) and its host and pid: workers started together on one study, SQLite
+        included, must not draw alike (the duplicate check would then turn most of their asks
+        away)."""
         if self.seed is None:
             return None
-        n = len(study.get_trials(deepcopy=False))
-        shared = not (self.url.startswith("sqlite:") or self.url.startswith("journal:"))
-        if n == 0 and not shared:
+        if created:
             return int(self.seed)
-        return (int(self.seed) * 1_000_003 + n * 7919 + (os.getpid() if shared else 0)) % (2**31)
+        n = len(study.get_trials(deepcopy=False))
+        worker = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+        return (int(self.seed) * 1_000_003 + n * 7919 + worker) % (2**31)
 
     def _conf_dict(self) -> dict:
         return {
             "study_name": self.study_name_resolved,
-            "storage": self.url,
+            "storage": mask_url(self.url),
             "direction": self.direction,
             "n_trials": self.n_trials,
             "n_jobs": self.n_jobs,
@@ -383,15 +411,21 @@ class OptunaSweep:
                     time.sleep(min(hb, 10))
                     continue
                 break
-            self._run_batch(study, space, to_run, n_target, beats)
+            try:
+                self._run_batch(study, space, to_run, n_target, beats)
+            except SpaceUsedUp as e:
+                log.warning("stopping this worker before n_trials=%d: %s", n_target, e)
+                break
         c = counts(study.get_trials(deepcopy=False))
         log.info(
-            "study %s: %d complete, %d pruned, %d failed (%d retried after a lost worker)",
+            "study %s: %d complete, %d pruned, %d failed (%d retried after a lost worker), "
+            "%d not launched as duplicates",
             study.study_name,
             c["complete"],
             c["pruned"],
             c["failed"],
             c["retried"],
+            c["duplicate"],
         )
 
     def _job_overrides(self, trial, number_for_dir: int, sampled: dict, space: SearchSpace) -> list[str]:
@@ -420,60 +454,117 @@ class OptunaSweep:
         return ov
 
     def _run_batch(self, study, space: SearchSpace, to_run: int, n_target: int, beats: Heartbeats) -> None:
+        """Ask up to ``to_run`` trials, launch them together, tell their results. Raises
+        :class:`SpaceUsedUp` (after launching the trials already asked) when none is left."""
+        batch: list[tuple[Any, list[str]]] = []
+        used_up: SpaceUsedUp | None = None
+        for _ in range(to_run):
+            try:
+                job = self._next_job(study, space, n_target, beats)
+            except SpaceUsedUp as e:
+                used_up = e
+                break
+            if job is not None:
+                batch.append(job)
+        if batch:
+            self._launch(study, batch, beats)
+        if used_up is not None:
+            raise used_up
+
+    def _next_job(
+        self, study, space: SearchSpace, n_target: int, beats: Heartbeats
+    ) -> tuple[Any, list[str]] | None:
+        """The next trial to launch and its job overrides; None when its slot stays empty (the
+        budget was filled by another worker; its config does not compose: FAIL). A trial whose
+        params another trial holds is closed unlaunched and the study asked again."""
         from optuna.trial import TrialState
 
-        storage = study._storage
-        batch: list[tuple[Any, list[str]]] = []
-        for _ in range(to_run):
+        while True:
             trial = study.ask()
-            frozen = storage.get_trial(trial._trial_id)
-            root = frozen.system_attrs.get("failed_trial")
             beats.add(trial._trial_id)
+            root = study._storage.get_trial(trial._trial_id).system_attrs.get("failed_trial")
             if root is None and counted_before(trial.number, study.get_trials(deepcopy=False)) >= n_target:
                 trial.set_user_attr(NOT_RUN, "budget filled by another worker; never launched")
-                _safe_tell(study, trial, state=TrialState.FAIL)
-                beats.remove(trial._trial_id)
-                continue
+                self._close(study, trial, TrialState.FAIL, beats)
+                return None
             try:
                 sampled = space.sample(trial)
-                overrides = self._job_overrides(
-                    trial, root if root is not None else trial.number, sampled, space
-                )
-                self.hydra_context.config_loader.load_sweep_config(
-                    self.config, list(overrides)
-                )  # fails here, not in the launcher
             except Exception as e:
                 self._fail(study, trial, f"config: {_reason(e)}", beats)
-                continue
-            run_dir = self.sweep_dir / self.trial_dir.format(
-                number=root if root is not None else trial.number
+                return None
+            dup = find_duplicate(trial.number, study.get_trials(deepcopy=False))
+            if dup is None:
+                self.duplicates_in_a_row = 0
+                return self._prepare(study, trial, root, sampled, space, beats)
+            self._skip_duplicate(study, trial, dup, beats)
+
+    def _skip_duplicate(self, study, trial, dup, beats: Heartbeats) -> None:
+        """Close ``trial`` unlaunched since ``dup`` holds its params: FAIL with ``not_run`` and
+        ``duplicate_of`` (not counted, ignored by the samplers). On a finite space a param set
+        that no trial holds is enqueued for the next ask. Raises :class:`SpaceUsedUp` when there
+        is none, or after MAX_DUPLICATES_IN_A_ROW duplicates in a row (an unlisted space)."""
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(DUPLICATE_OF, dup.number)
+        trial.set_user_attr(NOT_RUN, f"same params as trial {dup.number} ({dup.state.name}); never launched")
+        self._close(study, trial, TrialState.FAIL, beats)
+        log.info(
+            "trial %d: same params as trial %d (%s); not launched", trial.number, dup.number, dup.state.name
+        )
+        self.duplicates_in_a_row += 1
+        if dup.state == TrialState.RUNNING:  # maybe a worker that skips this trial as we skip its own:
+            time.sleep(random.uniform(0, 0.2))  # a random pause keeps the two from meeting again
+        if self.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+            raise SpaceUsedUp(
+                f"the sampler proposed {self.duplicates_in_a_row} param sets in a row that other trials "
+                "hold (the search space looks used up)"
             )
-            trial.set_user_attr("run_dir", str(run_dir))
-            trial.set_user_attr("overrides", [f"{k}={override_value(v)}" for k, v in sampled.items()])
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            if root is not None:
-                trial.set_user_attr(FAIL_REASON, None)  # copied from the failed original
-                log.info(
-                    "trial %d retries trial %d (interrupted, or its worker was lost) in %s",
-                    trial.number,
-                    root,
-                    run_dir,
+        if self.configs is not None:
+            left = unheld(self.configs, study.get_trials(deepcopy=False))
+            if not left:
+                raise SpaceUsedUp(
+                    f"all {len(self.configs)} param sets of the search space have run or are running"
                 )
-            batch.append((trial, overrides))
-        if not batch:
-            return
+            study.enqueue_trial(self.rng.choice(left))
+
+    def _prepare(
+        self, study, trial, root: int | None, sampled: dict, space: SearchSpace, beats: Heartbeats
+    ) -> tuple[Any, list[str]] | None:
+        """The job overrides of a sampled trial, checked by composing its config (a config that
+        does not compose fails the trial here, not in the launcher); None when it fails."""
+        number = root if root is not None else trial.number
+        try:
+            overrides = self._job_overrides(trial, number, sampled, space)
+            self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        except Exception as e:
+            self._fail(study, trial, f"config: {_reason(e)}", beats)
+            return None
+        run_dir = self.sweep_dir / self.trial_dir.format(number=number)
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("overrides", [f"{k}={override_value(v)}" for k, v in sampled.items()])
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        if root is not None:
+            trial.set_user_attr(FAIL_REASON, None)  # copied from the failed original
+            log.info(
+                "trial %d retries trial %d (interrupted, or its worker was lost) in %s",
+                trial.number,
+                root,
+                run_dir,
+            )
+        return trial, overrides
+
+    def _launch(self, study, batch: list[tuple[Any, list[str]]], beats: Heartbeats) -> None:
+        """Hand the batch to the launcher; tell each trial its job's result."""
         for trial, _ov in batch:
             log.info(
                 "trial %d: %s", trial.number, " ".join(trial.user_attrs.get("overrides", [])) or "(no params)"
             )
         try:
             rets = self.launcher.launch([tuple(ov) for _, ov in batch], initial_job_idx=self.job_idx)
-        except (
-            KeyboardInterrupt,
-            SystemExit,
-        ):  # Ctrl-C (Lightning turns it into sys.exit(1) after a graceful stop)
+        except (KeyboardInterrupt, SystemExit) as e:  # a signal (embexp's Interrupted) or Ctrl-C
+            why = str(e) if isinstance(e, Interrupted) else "interrupted (Ctrl-C)"
             for trial, _ in batch:
-                self._fail(study, trial, "interrupted (Ctrl-C); retried on the next run", beats, retry=True)
+                self._fail(study, trial, f"{why}; retried on the next run", beats, retry=True)
             raise
         except Exception as e:
             log.error(
@@ -487,6 +578,13 @@ class OptunaSweep:
         for (trial, _), ret in zip(batch, rets):
             self._tell(study, trial, ret, beats)
 
+    def _close(self, study, trial, state, beats: Heartbeats, values=None) -> None:
+        """Tell ``trial`` its end and stop its heartbeat."""
+        try:
+            _safe_tell(study, trial, values, state=state)
+        finally:
+            beats.remove(trial._trial_id)
+
     def _tell(self, study, trial, ret, beats: Heartbeats) -> None:
         import optuna
         from hydra.core.utils import JobStatus
@@ -499,12 +597,10 @@ class OptunaSweep:
             if why:
                 self._fail(study, trial, why, beats)
                 return
-            _safe_tell(study, trial, values if n > 1 else values[0])
-            beats.remove(trial._trial_id)
+            self._close(study, trial, TrialState.COMPLETE, beats, values if n > 1 else values[0])
             log.info("trial %d complete: %s", trial.number, values if n > 1 else values[0])
         elif isinstance(value, optuna.TrialPruned):
-            _safe_tell(study, trial, state=TrialState.PRUNED)
-            beats.remove(trial._trial_id)
+            self._close(study, trial, TrialState.PRUNED, beats)
             log.info("trial %d pruned: %s", trial.number, value)
         else:
             self._fail(study, trial, _reason(value), beats)
@@ -529,7 +625,7 @@ class OptunaSweep:
 def _safe_tell(study, trial, *args, **kwargs) -> None:
     """``study.tell`` outside ``optimize``: the grid sampler calls ``study.stop()`` once the grid
     is used up, which raises there; the trial's state is stored regardless (and the loop ends
-    on the budget, which a grid caps at its size)."""
+    on the budget, which a finite space caps at its size)."""
     from optuna.exceptions import UpdateFinishedTrialError
 
     try:

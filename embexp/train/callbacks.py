@@ -54,16 +54,24 @@ class RunState(pl.Callback):
 
     def __init__(self):
         self.pairs = 0  # training pairs (query rows) stepped on, over every segment
+        self.steps = 0  # training batches, over every segment
+        self._nonzero: torch.Tensor | int = 0  # of them with a loss other than 0 (on the device: no sync)
         self.train_s = 0.0  # fit wall time of earlier segments (restored from the checkpoint)
         self._t0: float | None = None
         self.resumed_at_step: int | None = None
         self._first_step_logged = False
+        self._stopped_before = False  # the checkpoint was written after training had decided to stop
 
     def elapsed(self) -> float:
         return self.train_s + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._t0 = time.perf_counter()
+        if self._stopped_before:  # early stopping (or the budget) had ended training: take no step
+            log.info(
+                "training had ended when the run was stopped (early stopping or budget): no further step"
+            )
+            trainer.should_stop = True
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.train_s, self._t0 = self.elapsed(), None
@@ -82,13 +90,25 @@ class RunState(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if isinstance(batch, dict) and "query" in batch:  # every DDP rank steps on a batch this size
             self.pairs += int(batch["query"]["input_ids"].shape[0]) * int(trainer.world_size)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            self.steps += 1
+            self._nonzero = self._nonzero + (loss.detach() != 0).to(torch.int64)
+
+    def nonzero_loss_steps(self) -> int:
+        return int(self._nonzero)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint[STATE_KEY] = {
             "rng": rng_states(),
             "pairs": self.pairs,
+            "steps": self.steps,
+            "nonzero_loss_steps": self.nonzero_loss_steps(),
             "train_s": self.elapsed(),
             "val_s": float(getattr(pl_module, "val_time_s", 0.0)),
+            # Lightning does not keep should_stop: a run killed after early stopping ended its
+            # training would otherwise train one more epoch on resume
+            "stopping": bool(getattr(trainer, "should_stop", False)),
         }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
@@ -102,8 +122,11 @@ class RunState(pl.Callback):
         set_rng_states(state["rng"])
         self.train_s = float(state["train_s"])
         self.pairs = int(state.get("pairs", 0))
+        self.steps = int(state.get("steps", 0))
+        self._nonzero = int(state.get("nonzero_loss_steps", self.steps))  # older checkpoints: unknown
         pl_module.val_time_s = float(state["val_s"])
         self.resumed_at_step = int(checkpoint.get("global_step", 0))
+        self._stopped_before = bool(state.get("stopping", False))
 
 
 def follow_moved_folder(trainer, checkpoint: dict) -> None:
@@ -153,7 +176,7 @@ class ProgressLog(pl.Callback):
         self._last = now
         done = trainer.global_step - self._step0
         rate = done / max(1e-9, now - self._t0)
-        total = trainer.estimated_stepping_batches
+        total = planned_steps(trainer)
         eta = (total - trainer.global_step) / rate if rate > 0 and total not in (None, float("inf")) else None
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         pairs = rate * int(batch["query"]["input_ids"].shape[0]) if isinstance(batch, dict) else None
@@ -171,11 +194,31 @@ class ProgressLog(pl.Callback):
 class StepBudget(pl.Callback):
     """``train.max_steps`` ends the run *after validating* the last steps: Lightning's own
     ``max_steps`` stops mid-epoch without a validation, so the last weights would never be a
-    model-selection candidate. Requesting a stop at the budget makes Lightning validate first."""
+    model-selection candidate. Requesting a stop at the budget makes Lightning validate first.
+
+    The budget is enforced here only (Lightning's ``max_steps`` stays unset, see
+    :func:`embexp.train.run.apply_step_budget`); a run resumed after its budget was spent (killed
+    during the final evaluation) takes no further step."""
 
     def __init__(self, max_steps: int | None = None):
         self.max_steps = max_steps  # None: no budget
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.max_steps is not None and trainer.global_step >= self.max_steps:
+    def spent(self, trainer) -> bool:
+        return self.max_steps is not None and trainer.global_step >= self.max_steps
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.spent(trainer):
             trainer.should_stop = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.spent(trainer):
+            trainer.should_stop = True
+
+
+def planned_steps(trainer) -> int:
+    """The optimizer steps the run will take: the step budget when there is one (Lightning's
+    estimate counts whole epochs), else Lightning's ``estimated_stepping_batches``."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, StepBudget) and cb.max_steps is not None:
+            return int(cb.max_steps)
+    return trainer.estimated_stepping_batches

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from embexp.data.prepare import PreparedData
+from embexp.data.trainability import check_training_signal, training_pairs
 from embexp.data.types import TrainExample, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
 from embexp.losses.masking import false_negative_mask, key_tensor, text_key
@@ -32,13 +33,10 @@ log = logging.getLogger("embexp.train")
 
 def build_examples(data: PreparedData, negatives: dict[str, list[str]] | None = None) -> list[TrainExample]:
     """One example per training pair (``data.train_positives``: grade and cap applied), in a
-    stable order."""
+    stable order (:func:`~embexp.data.trainability.training_pairs`)."""
     ds = data.dataset
     negatives = negatives if negatives is not None else ds.negatives
-    out = []
-    for q in sorted(data.train_positives):
-        for d in data.train_positives[q]:
-            out.append(TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))))
+    out = [TrainExample(q, ds.queries[q], [d], list(negatives.get(q, []))) for q, d in training_pairs(data)]
     if not out:
         raise DataError(
             Problem(ds.source, None, "qrels", "no training pairs (no train query has a relevant document)")
@@ -148,6 +146,13 @@ class Collator:
         # too few mined negatives: top up with random non-positive documents
         picked = list(pool)
         taken = set(picked) | self.positives.get(ex.query_id, set())
+        if len(self.corpus) - len(taken) < self.n_negatives - len(picked):  # would draw forever
+            raise ConfigError(
+                "negatives.n_negatives",
+                f"{self.n_negatives} hard negatives per example, but query '{ex.query_id}' has only "
+                f"{len(self.corpus) - len(self.positives.get(ex.query_id, ()))} corpus documents that are "
+                "not its positives; lower negatives.n_negatives or add documents",
+            )
         while len(picked) < self.n_negatives:
             d = self.corpus.ids[rng.randrange(len(self.corpus))]
             if d not in taken:
@@ -183,6 +188,24 @@ class Collator:
 
 
 class PairDataModule(pl.LightningDataModule):
+    @staticmethod
+    def preflight(data: PreparedData, cfg) -> dict:
+        """Before any model is loaded: refuse training data that cannot teach anything, and put
+        what can only partly in the data card (:func:`~embexp.data.trainability.check_training_signal`,
+        with the batches of a first epoch as this module's sampler draws them on one process)."""
+        batch_size, seed = int(cfg.train.batch_size), int(cfg.seed)
+        n = len(training_pairs(data))
+        if bool(cfg.train.get("no_duplicates", True)):
+            corpus = data.dataset.corpus
+            keys = [
+                frozenset((d, text_key(corpus.text_of(d)), text_key(data.dataset.queries[q])))
+                for q, d in training_pairs(data)
+            ]  # what train_dataloader keys: the positive's id and text, the query's text
+            batches = list(NoDuplicateBatchSampler(keys, batch_size, seed=seed)) if n else []
+        else:
+            batches = list(_ShuffledBatches(n, batch_size, seed, False))
+        return check_training_signal(data, cfg.get("negatives"), batch_size=batch_size, batches=batches)
+
     def __init__(
         self,
         encoder,

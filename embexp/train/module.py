@@ -11,6 +11,7 @@ import torch
 from embexp.eval.evaluator import EvalResult, RetrievalEvaluator
 from embexp.losses.cached import cached_loss
 from embexp.model.encoder import BiEncoder
+from embexp.train.callbacks import planned_steps
 
 
 class BiEncoderModule(pl.LightningModule):
@@ -117,7 +118,7 @@ class BiEncoderModule(pl.LightningModule):
         )
         if self.scheduler_factory is None:
             return opt
-        sched = self.scheduler_factory(opt, num_training_steps=self.trainer.estimated_stepping_batches)
+        sched = self.scheduler_factory(opt, num_training_steps=planned_steps(self.trainer))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

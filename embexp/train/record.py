@@ -23,6 +23,7 @@ what rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -30,21 +31,24 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
 
-from embexp.errors import ConfigError
+from embexp.errors import ConfigError, RunFolderError
 from embexp.utils.dist import is_main_process
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json
+from embexp.utils.lock import LOCK_FILE, FolderLock, FolderLocked, describe
 
 log = logging.getLogger("embexp.train")
 
 RUN_FILE, METRICS_FILE, BASELINE_FILE = "run.json", "metrics.json", "baseline.json"
 PER_QUERY_FILE, PROVENANCE_FILE = "per_query.jsonl", "provenance.json"
 HYDRA_DIR = ".hydra"
+FINISHED_KEYS = ("metrics", "primary_metric", "cost", "data")  # what a finished metrics.json holds
 RUN_MARK = "<run>"  # a hashed path inside the run folder is recorded relative to it
 
 # Keys that cannot change a run's results: where it is written, how it is shown or tracked,
@@ -122,6 +126,18 @@ def rebase_paths(node: Any, old: str, new: str) -> Any:
         if norm == old or norm.startswith(old + os.sep):
             return new + norm[len(old) :]
     return node
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return f"invalid JSON at line {e.lineno} column {e.colno} ({e.msg}): truncated or damaged"
+    return f"{type(e).__name__}: {e}"
+
+
+def _invocation_entry(p: Path) -> bool:
+    """What every invocation puts in its run folder before a run starts: Hydra's ``.hydra/`` and
+    job log, and the folder lock."""
+    return p.name in (HYDRA_DIR, LOCK_FILE) or (p.suffix == ".log" and p.is_file())
 
 
 def _drop_excluded(c: dict) -> dict:
@@ -211,16 +227,76 @@ class RunRecord:
         return self.out / name
 
     # ---- state --------------------------------------------------------------------------
-    def read(self, name: str = METRICS_FILE) -> dict | None:
+    def read(self, name: str = METRICS_FILE, *, strict: bool = True) -> dict | None:
+        """A run file's JSON object; None when it does not exist. A file that exists but cannot be
+        read (truncated, damaged, not an object) is never taken for an absent one: it raises
+        :class:`RunFolderError` naming it, or gives None with ``strict=False``."""
         p = self.path(name)
-        try:
-            return read_json(p) if p.exists() else None
-        except (OSError, json.JSONDecodeError):
+        if not p.exists():
             return None
+        try:
+            data = read_json(p)
+        except (OSError, ValueError) as e:
+            if not strict:
+                return None
+            raise self.unreadable(p, _why(e)) from None
+        if not isinstance(data, dict):
+            if not strict:
+                return None
+            raise self.unreadable(p, f"it holds a JSON {type(data).__name__}, not a run record")
+        return data
 
-    def status(self) -> str | None:
-        rec = self.read()
+    def unreadable(self, path: Path, why: str) -> RunFolderError:
+        return RunFolderError(
+            f"run file {path} cannot be read: {why}. The run's state cannot be trusted, so nothing "
+            f"is resumed or returned from it. Start this run over with force=true (the folder's files "
+            f"are moved aside to {self.out.name}.old-<time>/ for inspection), or start a new run with "
+            "run_id=<new id>"
+        )
+
+    def status(self, *, strict: bool = True) -> str | None:
+        rec = self.read(strict=strict)
         return rec.get("status") if rec else None
+
+    # ---- whose folder ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this process's life (one writer per run folder): a second process
+        fails at once, naming the holder. DDP: rank 0 holds it for every rank."""
+        if not is_rank_zero():
+            yield
+            return
+        try:
+            held = FolderLock(self.out).acquire()
+        except FolderLocked as e:
+            bound = self.read(RUN_FILE, strict=False)  # Hydra rewrote .hydra/ for this invocation
+            if bound and bound.get("hydra"):
+                self._restore_hydra(bound["hydra"])
+            raise RunFolderError(
+                f"run folder {self.out} is in use by {describe(e.holder)}. Only one process may "
+                "write a run folder: wait for that one to end (rerunning the same command then "
+                "returns or resumes its run), or start a new run with run_id=<new id>; force=true "
+                "does not take a folder from a live process"
+            ) from None
+        try:
+            yield
+        finally:
+            held.release()
+
+    def check_ours(self) -> None:
+        """Refuse a folder that holds files but no run record (``hydra.run.dir`` pointed at a
+        folder of someone's files, or at the parent of runs): a run never starts there and
+        ``force=true`` never moves its files."""
+        if not self.out.is_dir() or self.path(RUN_FILE).exists() or self.path(METRICS_FILE).exists():
+            return
+        others = sorted(p.name for p in self.out.iterdir() if not _invocation_entry(p))
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise RunFolderError(
+                f"{self.out} is not an embexp run folder: it holds {shown} but no {RUN_FILE}. A run "
+                "starts only in a new or empty folder, and force=true moves only a run's own files: "
+                "choose another run_id, or point hydra.run.dir at a new folder"
+            )
 
     # ---- binding --------------------------------------------------------------------------
     def bind(self, cfg) -> dict | None:
@@ -230,6 +306,8 @@ class RunRecord:
         hashed = hashed_config(cfg, run_dir=self.out)
         h = config_hash(hashed)
         bound = self.read(RUN_FILE)
+        if bound is not None and not (isinstance(bound.get("config"), dict) and bound.get("config_hash")):
+            raise self.unreadable(self.path(RUN_FILE), "it has no config_hash and config (not embexp's)")
         if bound is None and self.status() == "finished":  # a folder from before run.json existed
             log.warning("run %s has no run.json (an older embexp): its config is not checked", self.out)
             return self.read()
@@ -255,6 +333,12 @@ class RunRecord:
             )
         done = self.read()
         if done is not None and done.get("status") == "finished":
+            missing = [k for k in FINISHED_KEYS if k not in done]
+            if missing:
+                raise self.unreadable(
+                    self.path(METRICS_FILE),
+                    f"it says finished but has no {', '.join(missing)} (not embexp's)",
+                )
             log.info("run %s already finished; returning its results (force=true reruns it)", self.out)
             return done
         return None
@@ -290,11 +374,11 @@ class RunRecord:
             atomic_write_text(self.path(HYDRA_DIR) / name, text)
 
     def start_over(self) -> Path | None:
-        """``force=true``: move everything but this invocation's Hydra files and log aside."""
+        """``force=true``: move everything but this invocation's Hydra files, log and lock aside
+        (the caller holds the lock and checked the folder is a run's: :meth:`check_ours`)."""
         if not is_rank_zero():  # DDP: rank 0 does it
             return None
-        keep = {HYDRA_DIR} | {p.name for p in self.out.glob("*.log")}
-        entries = [p for p in self.out.iterdir() if p.name not in keep] if self.out.exists() else []
+        entries = [p for p in self.out.iterdir() if not _invocation_entry(p)] if self.out.exists() else []
         if not entries:
             return None
         old = self.out.with_name(f"{self.out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -308,7 +392,11 @@ class RunRecord:
 
     # ---- baseline -----------------------------------------------------------------------------
     def load_baseline(self) -> dict | None:
-        rec = self.read(BASELINE_FILE)
+        """The saved baseline; an unreadable one is evaluated again (the base model's numbers do
+        not depend on the run), said in the log."""
+        rec = self.read(BASELINE_FILE, strict=False)
+        if rec is None and self.path(BASELINE_FILE).exists():
+            log.warning("%s cannot be read: the baseline is evaluated again", self.path(BASELINE_FILE))
         return rec if rec is not None and "metrics" in rec else None
 
     def save_baseline(self, metrics: dict, rows: list[dict], wall_s: float | None) -> dict:
@@ -330,11 +418,32 @@ class RunRecord:
 
     def fail(self, reason: str, details: str = "", **extra) -> None:
         """Record a failure unless the run had finished or was pruned (never hide either)."""
-        if self.status() in ("finished", "pruned") or not is_rank_zero():  # DDP: rank 0 writes
+        if self.status(strict=False) in ("finished", "pruned") or not is_rank_zero():  # DDP: rank 0
             return
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.path(METRICS_FILE), {"status": "failed", "reason": reason, "traceback": details, **extra}
+        )
+
+    def interrupt(self, signal_name: str, **extra) -> None:
+        """Record a run stopped by a signal: resumable (``last.ckpt`` is the last complete epoch)."""
+        if self.status(strict=False) in ("finished", "pruned") or not is_rank_zero():
+            return
+        last = self.path("checkpoints") / "last.ckpt"
+        atomic_write_json(
+            self.path(METRICS_FILE),
+            {
+                "status": "interrupted",
+                "signal": signal_name,
+                "reason": f"interrupted by {signal_name}",
+                "resume": (
+                    f"rerun the same command: it resumes from {last}"
+                    if last.exists()
+                    else "rerun the same command: no epoch had ended, training starts again"
+                ),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **extra,
+            },
         )
 
     def prune(self, epoch: int, metrics: dict, **extra) -> None:

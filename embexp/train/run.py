@@ -31,11 +31,14 @@ from embexp.model.encoder import BiEncoder, build_encoder, encoder_token_counter
 from embexp.tracking import wandb as tracking
 from embexp.train import cost
 from embexp.train.callbacks import RunState, StepBudget
+from embexp.train.checkpoint_io import AtomicCheckpointIO
 from embexp.train.data import PairDataModule
 from embexp.train.module import BiEncoderModule
 from embexp.train.record import RunRecord
 from embexp.train.selection import Selection
+from embexp.train.slurm import requeue_if_slurm
 from embexp.utils.provenance import code_version
+from embexp.utils.signals import Interrupted, interruptible
 
 log = logging.getLogger("embexp.train")
 
@@ -60,14 +63,33 @@ class Baseline:
 
 
 def train(cfg: DictConfig, out: Path) -> dict:
-    """Run (or resume, or return) the job in ``out``; the run record (``metrics.json``)."""
+    """Run (or resume, or return) the job in ``out``; the run record (``metrics.json``).
+
+    Before any work the folder is held for this process's life (one writer per run folder), must be
+    a run's own or new, and is bound to the config. From then on a signal ends the run as
+    ``interrupted`` (resumable; exit status 128 + n) and an error as ``failed``."""
     check_config(cfg, task="train")  # cheap checks: nothing loaded, nothing written yet
     record = RunRecord(out)
-    if cfg.get("force", False):
-        record.start_over()
-    done = record.bind(cfg)  # refuses a folder made with another config
-    if done is not None:
-        return done
+    record.check_ours()  # never start in, or move aside, a folder of someone else's files
+    with interruptible(), record.lock():
+        if cfg.get("force", False):
+            record.start_over()
+        done = record.bind(cfg)  # refuses a folder made with another config
+        if done is not None:
+            return done
+        try:
+            return run(cfg, out, record)
+        except Interrupted as e:
+            record.interrupt(e.signal_name)
+            requeue_if_slurm(e.signum)
+            raise
+        except Exception as e:
+            record.fail(f"{type(e).__name__}: {e}".splitlines()[0])
+            raise
+
+
+def run(cfg: DictConfig, out: Path, record: RunRecord) -> dict:
+    """prepare -> baseline -> fit -> final, in a bound and held run folder."""
     pl.seed_everything(int(cfg.seed), workers=True)
     parts = prepare(cfg)
     base = baseline(cfg, parts, record)
@@ -95,9 +117,6 @@ def train(cfg: DictConfig, out: Path) -> dict:
             tracking.log_run_summary(logger.experiment, result, model_dir=out / "model", log_model=log_model)
         ok = True
         return result
-    except Exception as e:
-        record.fail(f"{type(e).__name__}: {e}".splitlines()[0])
-        raise
     finally:
         tracking.finish(logger, ok)
 
@@ -105,6 +124,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
 def prepare(cfg) -> Parts:
     """Data (validated, split, leak-free), the base encoder, the dev and test evaluators."""
     data = prepare_data(cfg.data)
+    PairDataModule.preflight(data, cfg)  # no negative possible: DataError; partly: data card warnings
     for note in data.notes:
         log.info(note)
     encoder = build_encoder(cfg.model)
@@ -217,7 +237,9 @@ def apply_step_budget(trainer: pl.Trainer, cfg, n_batches: int) -> dict:
     budget = {"max_steps": max_steps, "max_epochs": -(-max_steps // epoch), "epoch_steps": epoch}
     if epoch < pass_steps:
         trainer.limit_train_batches = budget["limit_train_batches"] = epoch * acc
-    trainer.fit_loop.epoch_loop.max_steps = max_steps
+    # Lightning's own max_steps stays unset: with it, Lightning takes a resume from an end-of-epoch
+    # checkpoint for a restart inside that epoch, replays its end and counts it twice (a killed
+    # budgeted run resumed one epoch short). StepBudget ends the last, possibly partial, epoch.
     trainer.fit_loop.max_epochs = budget["max_epochs"]
     log.info("step budget: %s", budget)
     return budget
@@ -235,12 +257,18 @@ def build_trainer(
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
+    # checkpoints written next to their target and renamed into place (never a truncated last.ckpt)
+    plugins = [instantiate(p) if isinstance(p, dict) else p for p in kwargs.pop("plugins", None) or []]
     budget = StepBudget()  # validates the last steps of a budget (inert without one)
     trainer = instantiate(
-        kwargs, callbacks=[*callbacks, *machinery, budget], logger=logger or False, default_root_dir=str(out)
+        kwargs,
+        callbacks=[*callbacks, *machinery, budget],
+        plugins=[*plugins, AtomicCheckpointIO()],
+        logger=logger or False,
+        default_root_dir=str(out),
     )
-    if dm is not None and apply_step_budget(trainer, cfg, len(dm.train_dataloader())):
-        budget.max_steps = trainer.max_steps
+    if dm is not None:
+        budget.max_steps = apply_step_budget(trainer, cfg, len(dm.train_dataloader())).get("max_steps")
     return trainer
 
 
@@ -273,6 +301,7 @@ def finish(
         *parts.card.get("warnings", []),
         *negatives.get("warnings", []),
         *([selection["warning"]] if selection and selection.get("warning") else []),
+        *learned_nothing(state),
         *parts.test_eval.notes,
         *(parts.dev_eval.notes if parts.dev_eval is not None else []),
     ]
@@ -307,6 +336,18 @@ def finish(
         "code": code_version(),
     }
     return record.finish(result, rows, provenance)
+
+
+def learned_nothing(state: RunState) -> list[str]:
+    """A warning when the training loss was exactly 0 at every step: no gradient ever reached the
+    model (every in-batch and mined negative masked away), whatever epoch model selection names."""
+    if state.steps and state.nonzero_loss_steps() == 0:
+        return [
+            f"the training loss was 0 at every one of {state.steps} steps: no negative was ever left "
+            "unmasked, so the model learned nothing and its numbers are the base model's (see the data "
+            "card's training_signal)"
+        ]
+    return []
 
 
 def run_costs(

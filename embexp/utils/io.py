@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embexp.errors import DiskFullError, disk_full
+
 
 def open_text(path: str | Path) -> io.TextIOBase:
     path = Path(path)
@@ -41,8 +43,26 @@ def _unlink(path: str | Path) -> None:
         pass
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``.
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash right after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a file system that cannot open folders: the rename stands as it is
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, *, mode: int | None = None) -> Iterator[io.BufferedWriter]:
+    """A binary file to stream into: a temporary file next to ``path``, fsynced and renamed over
+    it when the block ends. If the block raises (a full disk, a signal) the temporary file is
+    removed and ``path`` keeps what it held before; running out of space is raised as
+    :class:`embexp.errors.DiskFullError` naming ``path``, whatever wrapped the OSError.
 
     The file is private (0600, as ``mkstemp`` makes it) unless ``mode`` is given."""
     path = Path(path)
@@ -50,15 +70,25 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         _unlink(tmp)
+        full = disk_full(e)
+        if full is not None and not isinstance(e, DiskFullError):
+            raise DiskFullError(path, full) from e
         raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` through :func:`atomic_open`: a reader (or a crash) never sees half a file."""
+    with atomic_open(path, mode=mode) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: str | Path, text: str, *, mode: int | None = None) -> None:
@@ -78,8 +108,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         _unlink(tmp)
+        full = disk_full(e)
+        if full is not None and not isinstance(e, DiskFullError):
+            raise DiskFullError(path, full) from e
         raise
 
 

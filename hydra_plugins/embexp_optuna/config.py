@@ -24,11 +24,12 @@ class EmbexpOptunaSweeperConf:
     # objectives: one direction, or a list (one per key of optimized_metric)
     direction: Any = "maximize"
     # budget: n_trials counts COMPLETE + PRUNED + FAIL trials of the whole study (all workers,
-    # all runs of the command); trials killed with their worker are retried and count once
+    # all runs of the command); trials killed with their worker are retried and count once; a
+    # duplicate param set is never launched nor counted; a finite space caps it at its size
     n_trials: int = 20
     n_jobs: int = 1  # trials per launcher batch (parallel with a parallel launcher)
     # search
-    sampler: str = "tpe"  # tpe | random | grid | cmaes | nsga2
+    sampler: str = "tpe"  # tpe (constant_liar on) | random | grid | cmaes | nsga2
     seed: Optional[int] = None
     sampler_kwargs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # key: Hydra sweep syntax

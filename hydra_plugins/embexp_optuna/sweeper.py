@@ -20,4 +20,8 @@ class EmbexpOptunaSweeper(Sweeper):
         self.hydra_context, self.config, self.launcher = hydra_context, config, self._impl.launcher
 
     def sweep(self, arguments: list[str]) -> Any:
-        return self._impl.sweep(arguments)
+        """The sweep; a bad config or a storage that cannot be opened is one line on stderr and
+        exit status 2, as for a single run (not Hydra's traceback)."""
+        from embexp.cli.common import clean_errors
+
+        return clean_errors(self._impl.sweep)(arguments)

@@ -126,3 +126,14 @@ def test_scifact_bm25_matches_published(tmp_path):
     assert p.returncode == 0, p.stderr
     m = json.loads((out / "metrics.json").read_text())["metrics"]
     assert 0.665 - 0.02 <= m["test/ndcg@10"] <= 0.679 + 0.02
+
+
+def test_run_id_values_on_the_command_line_are_checked_before_hydra():
+    from embexp.cli.common import run_id_problem
+
+    assert run_id_problem(["model=tiny", "run_id=my-run_2026.12"]) is None
+    assert run_id_problem(["-m", "run_id=a,b"]) is None
+    assert "'../x' holds a path separator" in run_id_problem(["run_id=../x"])
+    assert "'' is empty" in run_id_problem(["run_id="])
+    assert "'..' names the runs folder itself" in run_id_problem(["-m", "run_id=ok,.."])
+    assert run_id_problem(["run_id=("]) is None  # Hydra's own syntax errors are Hydra's to say

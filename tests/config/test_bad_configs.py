@@ -63,6 +63,7 @@ CASES = [
     ("scheduler key typo", ["+scheduler.warmup_ratios=0.1"], "scheduler.warmup_ratios"),
     ("max_epochs=abc", ["trainer.max_epochs=abc"], "trainer.max_epochs"),
     ("max_epochs=0", ["trainer.max_epochs=0"], "trainer.max_epochs"),
+    ("Lightning's max_steps", ["+trainer.max_steps=50"], "trainer.max_steps"),
     ("max_epoch typo", ["+trainer.max_epoch=3"], "trainer.max_epoch"),
     ("max_epoch typo, no +", ["trainer.max_epoch=3"], "trainer.max_epoch"),
     ("precision", ["trainer.precision=half"], "trainer.precision"),

@@ -74,14 +74,16 @@ def test_static_with_warmup_two_epochs(tiny_beir, tmp_path):
         "negatives=static",
         *LOOSE,
         "negatives.warmup_epochs=1",
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    neg = json.loads((tmp_path / "metrics.json").read_text())["negatives"]
+    neg = json.loads((tmp_path / "run" / "metrics.json").read_text())["negatives"]
     assert neg["pool_round_by_epoch"] == {"0": [None], "1": [0]}  # epoch 0 in-batch only, then the pool
-    rounds = _jsonl(tmp_path / "mining_rounds.jsonl")
+    rounds = _jsonl(tmp_path / "run" / "mining_rounds.jsonl")
     assert len(rounds) == 1 and rounds[0]["epoch"] is None and rounds[0]["corpus_source"] == "baseline"
-    assert (tmp_path / "negatives.jsonl").exists() and (tmp_path / "negatives.provenance.json").exists()
+    assert (tmp_path / "run" / "negatives.jsonl").exists() and (
+        tmp_path / "run" / "negatives.provenance.json"
+    ).exists()
 
 
 def test_iterative_refresh_every_epoch(tiny_beir, tmp_path):
@@ -94,10 +96,10 @@ def test_iterative_refresh_every_epoch(tiny_beir, tmp_path):
         "negatives=iterative",
         "negatives.refresh_every=1",
         *LOOSE,
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    rounds = _jsonl(tmp_path / "mining_rounds.jsonl")
+    rounds = _jsonl(tmp_path / "run" / "mining_rounds.jsonl")
     assert [(r["round"], r["epoch"], r["corpus_source"]) for r in rounds] == [
         (0, None, "baseline"),
         (1, 0, "validation"),
@@ -107,9 +109,9 @@ def test_iterative_refresh_every_epoch(tiny_beir, tmp_path):
         for k in ("wall_s", "mine_s", "mean_positive_rank", "false_negative_rate", "removed_text_share"):
             assert r[k] is not None, k
     assert rounds[1]["overlap_previous"] is not None
-    neg = json.loads((tmp_path / "metrics.json").read_text())["negatives"]
+    neg = json.loads((tmp_path / "run" / "metrics.json").read_text())["negatives"]
     assert neg["pool_round_by_epoch"] == {"0": [0], "1": [1]}  # Lightning picked the new pool up in epoch 1
-    assert json.loads((tmp_path / "negatives.provenance.json").read_text())["round"] == 1
+    assert json.loads((tmp_path / "run" / "negatives.provenance.json").read_text())["round"] == 1
 
 
 @pytest.mark.parametrize(
@@ -127,11 +129,14 @@ def test_bad_negatives_config_fails_before_training(override, key, tiny_beir, tm
         f"data.path={tiny_beir}",
         *TINY,
         *override.split(),
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 2, p.stderr[-2000:]
     assert key in p.stderr and "Traceback" not in p.stderr
-    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "negatives.jsonl").exists()
+    assert (
+        not (tmp_path / "run" / "checkpoints").exists()
+        and not (tmp_path / "run" / "negatives.jsonl").exists()
+    )
 
 
 def test_mine_cli_rejects_in_batch(tiny_beir, tmp_path):

@@ -94,3 +94,22 @@ def test_bucketed_lengths_and_a_compiled_backbone_embed_the_same(tiny_encoder):
         tiny_encoder.encode(texts, "passage", batch_size=3, dtype="fp32"), want, atol=1e-5
     )
     assert [n for n, _ in tiny_encoder.named_parameters()] == names  # state dict keys unchanged
+
+
+def test_training_uses_one_attention_kernel_however_the_mode_was_set(tiny_encoder):
+    """On CPU ``auto`` trains with eager attention and evaluates with SDPA. Lightning restores the
+    training mode after a validation by setting each module's ``training`` flag, not through
+    ``train()``: the kernel must follow the mode at every forward, or the epochs after the first
+    validation train on SDPA and a run resumed from a checkpoint on eager (under bf16 the two
+    round differently: the resumed run was not bit-exact)."""
+    hf = tiny_encoder._hf_model()
+    batch = tiny_encoder.tokenize(["refund to card", "pair the terminal"], "query")
+    tiny_encoder.train()
+    assert hf.config._attn_implementation == "eager"
+    tiny_encoder.eval()
+    tiny_encoder(**batch)
+    assert hf.config._attn_implementation == "sdpa"
+    for m in tiny_encoder.modules():  # what Lightning's validation loop does on its way out
+        m.training = True
+    tiny_encoder(**batch)
+    assert hf.config._attn_implementation == "eager"

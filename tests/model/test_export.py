@@ -2,6 +2,8 @@
 sentence-transformers and embeds exactly like embexp; bad input fails in one line."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,7 +191,7 @@ def test_export_refuses_unsafe_targets(tiny_encoder, tiny_model_dir, tmp_path):
     tiny_encoder.save(tmp_path / "run" / "model", base_model=str(tiny_model_dir))
     finished(tmp_path / "run")
     for bad in (tmp_path / "run" / "model", tmp_path / "run" / "model" / "sub", tmp_path):
-        with pytest.raises(DataError, match="model folder"):
+        with pytest.raises(DataError, match="refusing to export here: .* (model|run) folder"):
             export(tmp_path / "run", bad, overwrite=True)
     assert (tmp_path / "run" / "model" / "embexp_encoder.json").exists()
 
@@ -207,3 +209,146 @@ def test_bad_run_dir_is_a_one_line_error(case, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0], p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---- --overwrite replaces only a previous export; the export is swapped in atomically -------------
+def _run(tiny_encoder, tiny_model_dir, root):
+    run = root / "run"
+    tiny_encoder.save(run / "model", base_model=str(tiny_model_dir))
+    finished(run)
+    return run
+
+
+def _user_folder(path):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "notes.txt").write_text("mine")
+    (path / "data").mkdir(exist_ok=True)
+    (path / "data" / "x.csv").write_text("1,2")
+    return path
+
+
+def _untouched(path):
+    return (path / "notes.txt").read_text() == "mine" and (path / "data" / "x.csv").read_text() == "1,2"
+
+
+def test_overwrite_refuses_the_working_folder_and_its_parents(
+    tiny_encoder, tiny_model_dir, tmp_path, monkeypatch
+):
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    work = _user_folder(tmp_path / "work" / "here")
+    monkeypatch.chdir(work)
+    with pytest.raises(DataError, match="is the current working folder"):
+        export(run, ".", overwrite=True)
+    with pytest.raises(DataError, match="is a parent of the current working folder"):
+        export(run, "..", overwrite=True)
+    assert _untouched(work) and sorted(p.name for p in work.iterdir()) == ["data", "notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("run", "is the run folder"),
+        ("run/checkpoints", "lies inside the run folder"),
+        ("run/model", "is the model folder"),
+        ("run/model/sub", "lies inside the model folder"),
+        (".", "is a parent of the run folder"),
+    ],
+)
+def test_overwrite_never_touches_the_run(where, message, tiny_encoder, tiny_model_dir, tmp_path):
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.ckpt").write_text("ckpt")
+    with pytest.raises(DataError, match=message):
+        export(run, tmp_path / where, overwrite=True)
+    assert (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").read_text() == "ckpt"
+    assert (run / "model" / "embexp_encoder.json").exists()
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_export(tiny_encoder, tiny_model_dir, tmp_path):
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    out = _user_folder(tmp_path / "out")
+    with pytest.raises(DataError) as e:
+        export(run, out, overwrite=True)
+    msg = str(e.value)
+    assert str(out) in msg and "not a previous embexp export" in msg and "data/, notes.txt" in msg
+    assert "choose a new or empty folder" in msg and _untouched(out)
+
+
+def test_overwrite_replaces_a_previous_export_only(tiny_encoder, tiny_model_dir, tmp_path):
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    out = tmp_path / "st"
+    export(run, out)
+    manifest = json.loads((out / "embexp_export.json").read_text())
+    assert manifest["format"] == "embexp-export" and manifest["run"] == str(run.resolve())
+    assert manifest["source"] == str((run / "model").resolve()) and manifest["created"]
+    on_disk = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert manifest["files"] == on_disk
+    with pytest.raises(DataError, match="holds a previous export of .*pass --overwrite"):
+        export(run, out)
+    (out / "model.safetensors").write_text("stale")  # a file the new export must replace
+    export(run, out, overwrite=True)
+    assert (out / "model.safetensors").read_bytes() != b"stale"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".st")] == []  # no tmp / aside left
+    (out / "my-eval.json").write_text("{}")  # the user's own file in an export: not ours to delete
+    with pytest.raises(DataError, match="also files the export did not write: my-eval.json"):
+        export(run, out, overwrite=True)
+    assert (out / "my-eval.json").exists()
+
+
+def test_a_failed_export_keeps_the_previous_one(tiny_encoder, tiny_model_dir, tmp_path, monkeypatch):
+    import embexp.model.export as ex
+
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    out = tmp_path / "st"
+    export(run, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def half_then_fail(encoder, folder, **kw):
+        (Path(folder) / "config.json").write_text("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ex, "export_encoder", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export(run, out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".st")] == []
+    with pytest.raises(OSError, match="disk full"):
+        export(run, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+
+    real_replace = os.replace
+
+    def swap_fails(src, dst):  # the new export cannot be renamed into place
+        if Path(src).name.startswith(".st.tmp"):
+            raise OSError("rename failed")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", swap_fails)
+    with pytest.raises(OSError, match="rename failed"):
+        export(run, out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".st")] == []
+
+
+def test_cli_export_to_the_working_folder_is_refused_in_one_line(tiny_encoder, tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    run = _run(tiny_encoder, tiny_model_dir, tmp_path)
+    work = _user_folder(tmp_path / "work")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run(
+        [sys.executable, "-m", "embexp.cli.export", str(run), ".", "--overwrite"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 2, p.stderr[-2000:]
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is the current working folder" in lines[0], p.stderr
+    assert _untouched(work)

@@ -76,6 +76,32 @@ def test_conditional_params_only_when_their_condition_holds():
     assert "adapter.r" in base.sample(optuna.create_study().ask())
 
 
+def test_a_finite_space_lists_its_param_sets():
+    """Conditions applied (the sweep caps n_trials at the count and fills in unrun sets); none
+    listed for a float interval, a custom_search_space or more than the limit."""
+    space = SearchSpace.build(
+        {
+            "adapter": "choice(lora, full, last_layer)",
+            "adapter.r": "choice(4, 8)",
+            "adapter.n_layers": "int(interval(1, 2))",
+        },
+        [],
+        {"adapter.r": "adapter==lora", "adapter.n_layers": "adapter in [last_layer]"},
+    )
+    assert space.configs() == [
+        {"adapter": "lora", "adapter.r": 4},
+        {"adapter": "lora", "adapter.r": 8},
+        {"adapter": "full"},
+        {"adapter": "last_layer", "adapter.n_layers": 1},
+        {"adapter": "last_layer", "adapter.n_layers": 2},
+    ]
+    assert space.configs(limit=4) is None
+    assert SearchSpace.build({"x": "interval(0, 1)"}, []).configs() is None
+    assert SearchSpace.build({"x": "tag(log, int(interval(1, 1000)))"}, []).configs()[-1] == {"x": 1000}
+    custom = SearchSpace.build({"loss": "choice(infonce, triplet)"}, [], custom="test_space.extra_space")
+    assert custom.configs() is None
+
+
 def extra_space(trial, params):
     """A custom_search_space: define-by-run on top of the sampled params."""
     if params["loss"] == "triplet":

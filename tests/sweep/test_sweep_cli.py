@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, TINY, run_cli
+from stub_sweep import PG_URL, pg_reachable
 
-PG_URL = os.environ.get("EMBEXP_TEST_PG_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 FINISHED = ("COMPLETE", "PRUNED")
 
 
@@ -154,6 +154,11 @@ def _wait_mid_trial(sd: Path, proc, timeout: float = 300) -> None:
     raise AssertionError("no trial got past its first epoch in time")
 
 
+# a step budget whose "epochs" (1 step) are shorter than a pass (2 steps): the retried trial must
+# complete the budget (a budgeted retry used to stop an epoch short and enter the study COMPLETE)
+BUDGET = ["trainer.max_epochs=3", "train.max_steps=5", "train.val_every_steps=1"]
+
+
 def test_sigkill_mid_trial_then_rerun_finishes_the_study(tiny_beir, tmp_path):
     sd = tmp_path / "sweep"
     cmd = [
@@ -169,7 +174,7 @@ def test_sigkill_mid_trial_then_rerun_finishes_the_study(tiny_beir, tmp_path):
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.sampler=random",
             "hydra.sweeper.seed=0",
-            "trainer.max_epochs=3",
+            *BUDGET,
             "train.baseline=false",
             "loss.temperature=interval(0.02,0.1)",
         ),
@@ -202,27 +207,19 @@ def test_sigkill_mid_trial_then_rerun_finishes_the_study(tiny_beir, tmp_path):
     # the retried trial ends bit for bit where an uninterrupted run of its config ends
     temp = retries[0].params["loss.temperature"]
     plain = tmp_path / "plain"
-    args = ["data=beir", f"data.path={tiny_beir}", *TINY, "trainer.max_epochs=3", "train.baseline=false"]
+    args = ["data=beir", f"data.path={tiny_beir}", *TINY, *BUDGET, "train.baseline=false"]
     p = run_cli("embexp.cli.train", *args, f"loss.temperature={temp!r}", f"hydra.run.dir={plain}")
     assert p.returncode == 0, p.stderr[-3000:]
-    retried = json.loads((sd / f"trial_{killed}" / "metrics.json").read_text())["metrics"]
-    assert json.loads((plain / "metrics.json").read_text())["metrics"] == retried
+    retried = json.loads((sd / f"trial_{killed}" / "metrics.json").read_text())
+    whole = json.loads((plain / "metrics.json").read_text())
+    assert retried["cost"]["train_steps"] == whole["cost"]["train_steps"]  # early stopping may end it
+    assert whole["metrics"] == retried["metrics"]
     table = rows(sd)
     assert len(table) == 5 and [r for r in table if r["number"] == str(killed)][0]["retried"] == "True"
 
 
-def _pg_reachable() -> bool:
-    try:
-        import psycopg2
-
-        psycopg2.connect(PG_URL, connect_timeout=3).close()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.mark.skipif(
-    not _pg_reachable(),
+    not pg_reachable(),
     reason=f"no PostgreSQL at EMBEXP_TEST_PG_URL={PG_URL} (bash scripts/ci_postgres.sh starts one)",
 )
 def test_two_workers_share_a_postgres_study(tiny_beir, tmp_path):

@@ -89,11 +89,11 @@ def test_embexp_train_with_cached_infonce(tiny_beir, tmp_path):
         "loss=cached_infonce",
         "loss.chunk_size=1",
         "debug=fast_dev_run",
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.loads((tmp_path / "metrics.json").read_text())
+    rec = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert rec["status"] == "finished" and "final/test/ndcg@10" in rec["metrics"]
-    prov = json.loads((tmp_path / "provenance.json").read_text())
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert prov["config"]["loss"]["_target_"].endswith("CachedInfoNCELoss")
     assert prov["config"]["loss"]["chunk_size"] == 1

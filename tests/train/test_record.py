@@ -16,6 +16,14 @@ from embexp.train.record import (
     with_added_defaults,
 )
 
+# what a finished metrics.json holds at least
+FINISHED = {
+    "metrics": {"final/test/ndcg@10": 0.5},
+    "primary_metric": "final/test/ndcg@10",
+    "cost": {},
+    "data": {},
+}
+
 
 def cfg(**over):
     base = {
@@ -61,7 +69,7 @@ def test_bind_refuses_another_config_and_restores_hydra_files(tmp_path):
 def test_finished_run_is_returned_and_failures_never_overwrite_it(tmp_path):
     rec = RunRecord(tmp_path)
     rec.bind(cfg())
-    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [{"query_id": "q"}], {"base_model": "m"})
+    rec.finish(FINISHED, [{"query_id": "q"}], {"base_model": "m"})
     assert rec.bind(cfg())["metrics"] == {"final/test/ndcg@10": 0.5}
     rec.fail("boom")
     assert rec.status() == "finished"
@@ -101,7 +109,7 @@ def test_a_run_recorded_before_a_key_was_added_binds_to_its_old_behaviour(tmp_pa
     rec = RunRecord(tmp_path)
     old = cfg(train={"batch_size": 32})
     rec.bind(old)  # as recorded before the key existed
-    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [], {})
+    rec.finish(FINISHED, [], {})
     assert rec.bind(cfg(train={"batch_size": 32, "group_by_length": None}))["metrics"]
     with pytest.raises(ConfigError, match=r"train\.group_by_length: '<absent>' -> 16"):
         rec.bind(cfg(train={"batch_size": 32, "group_by_length": 16}))
@@ -148,7 +156,7 @@ def test_a_moved_run_folder_still_binds_and_still_refuses_another_config(tmp_pat
     first, moved = tmp_path / "a", tmp_path / "b"
     rec = RunRecord(first)
     rec.bind(in_folder(first))
-    rec.finish({"metrics": {"final/test/ndcg@10": 0.5}}, [], {})
+    rec.finish(FINISHED, [], {})
     shutil.move(first, moved)
     assert RunRecord(moved).bind(in_folder(moved))["metrics"] == {"final/test/ndcg@10": 0.5}
     with pytest.raises(ConfigError, match=r"loss\.temperature: 0\.05 -> 0\.2"):
@@ -179,3 +187,85 @@ def test_a_record_from_before_relative_paths_binds_where_hydra_says_it_was_writt
         ConfigError, match=r"callbacks\.model_checkpoint\.dirpath: '.*/a/checkpoints' -> '<run>"
     ):
         RunRecord(moved).bind(in_folder(moved))
+
+
+# ---- files that cannot be trusted, folders that are not a run's ----------------------------------
+
+
+@pytest.mark.parametrize("name", ["run.json", "metrics.json"])
+def test_an_unreadable_run_file_is_named_never_taken_for_an_absent_one(tmp_path, name):
+    from embexp.errors import RunFolderError
+
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg())
+    rec.finish(FINISHED, [], {})
+    (tmp_path / name).write_text((tmp_path / name).read_text()[:40])  # truncated
+    for other in (cfg(), cfg(loss={"temperature": 0.2})):  # a rerun with another config included
+        with pytest.raises(
+            RunFolderError, match=rf"run file .*{name} cannot be read: invalid JSON.*force=true"
+        ):
+            rec.bind(other)
+
+
+def test_a_foreign_record_is_refused(tmp_path):
+    from embexp.errors import RunFolderError
+
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg())
+    (tmp_path / "metrics.json").write_text('{"status": "finished"}')
+    with pytest.raises(RunFolderError, match=r"says finished but has no metrics, primary_metric, cost, data"):
+        rec.bind(cfg())
+    (tmp_path / "run.json").write_text('{"hello": 1}')
+    with pytest.raises(RunFolderError, match=r"run\.json cannot be read: it has no config_hash"):
+        rec.bind(cfg())
+    (tmp_path / "run.json").write_text("[1, 2]")
+    with pytest.raises(RunFolderError, match=r"holds a JSON list"):
+        rec.bind(cfg())
+
+
+def test_only_a_runs_own_folder_is_a_run_folder_and_force_keeps_the_invocations_files(tmp_path):
+    from embexp.errors import RunFolderError
+    from embexp.utils.lock import LOCK_FILE
+
+    mine = tmp_path / "mine"
+    (mine / ".hydra").mkdir(parents=True)
+    (mine / "train.log").write_text("log\n")
+    RunRecord(mine).check_ours()  # what Hydra and the lock put there before a run starts: fine
+    (mine / "notes.txt").write_text("x")
+    with pytest.raises(RunFolderError, match=r"not an embexp run folder: it holds notes\.txt"):
+        RunRecord(mine).check_ours()
+    run = tmp_path / "run"
+    rec = RunRecord(run)
+    rec.bind(cfg())
+    (run / "checkpoints").mkdir()
+    (run / LOCK_FILE).write_text("")
+    (run / ".hydra").mkdir()
+    rec.check_ours()
+    old = rec.start_over()
+    assert sorted(p.name for p in run.iterdir()) == [".embexp.lock", ".hydra"]
+    assert sorted(p.name for p in old.iterdir()) == ["checkpoints", "run.json"]
+
+
+def test_interrupted_is_resumable_and_never_overwrites_a_finished_run(tmp_path):
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg())
+    rec.interrupt("SIGTERM")
+    got = rec.read()
+    assert got["status"] == "interrupted" and got["signal"] == "SIGTERM"
+    assert "no epoch had ended" in got["resume"]
+    assert rec.bind(cfg()) is None  # not finished: a rerun resumes
+    rec.finish(FINISHED, [], {})
+    rec.interrupt("SIGINT")
+    assert rec.status() == "finished"
+
+
+def test_a_held_folder_is_refused_naming_the_holder(tmp_path):
+    from embexp.errors import RunFolderError
+    from embexp.utils.lock import FolderLock
+
+    with FolderLock(tmp_path):
+        with pytest.raises(RunFolderError, match=r"in use by pid \d+ on host .*run_id=<new id>"):
+            with RunRecord(tmp_path).lock():
+                pass
+    with RunRecord(tmp_path).lock():
+        pass

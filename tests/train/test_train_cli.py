@@ -19,18 +19,19 @@ def test_fast_dev_run_every_experiment(name, tiny_beir, tmp_path):
         f"data.path={tiny_beir}",
         *TINY,
         "debug=fast_dev_run",
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.loads((tmp_path / "metrics.json").read_text())
+    rec = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert rec["status"] == "finished" and "final/test/ndcg@10" in rec["metrics"]
 
 
 def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
-    args = ["data=beir", f"data.path={tiny_beir}", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}"]
+    run = tmp_path / "run"
+    args = ["data=beir", f"data.path={tiny_beir}", *TINY, "trainer.max_epochs=2", f"hydra.run.dir={run}"]
     p = run_cli("embexp.cli.train", *args)
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.loads((tmp_path / "metrics.json").read_text())
+    rec = json.loads((run / "metrics.json").read_text())
     for k in (
         "baseline/test/ndcg@10",
         "baseline/dev/mrr@10",
@@ -42,14 +43,14 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     assert c["trainable_params"] < c["total_params"] and c["adapter"] == "lora"
     for k in ("train_wall_s", "reembed_corpus_s", "peak_rss_mb", "pairs_per_s", "model_size_mb"):
         assert c[k] is not None and c[k] > 0, k
-    assert (tmp_path / "model" / "adapter_config.json").exists()
-    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
-    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert (run / "model" / "adapter_config.json").exists()
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    prov = json.loads((run / "provenance.json").read_text())
     assert (
         prov["data"]["fingerprint"] == rec["data"]["fingerprint"]
         and prov["config"]["adapter"]["kind"] == "lora"
     )
-    rows = [json.loads(line) for line in (tmp_path / "per_query.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run / "per_query.jsonl").read_text().splitlines()]
     assert {r["model"] for r in rows} == {"baseline", "final"}
     # embexp-eval on the saved adapter reproduces the run's final test metrics
     ev = tmp_path / "eval"
@@ -58,7 +59,7 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
         "data=beir",
         f"data.path={tiny_beir}",
         "model=checkpoint",
-        f"model.name_or_path={tmp_path / 'model'}",
+        f"model.name_or_path={run / 'model'}",
         "logger=none",
         f"hydra.run.dir={ev}",
     )
@@ -69,11 +70,11 @@ def test_tiny_run_writes_everything_and_resumes(tiny_beir, tmp_path):
     p2 = run_cli("embexp.cli.train", *args)
     assert p2.returncode == 0 and "already finished" in (p2.stdout + p2.stderr)
     # a killed run (metrics.json missing, last.ckpt present) resumes from last.ckpt
-    (tmp_path / "metrics.json").unlink()
+    (run / "metrics.json").unlink()
     p3 = run_cli("embexp.cli.train", *args)
     assert p3.returncode == 0, p3.stderr[-3000:]
     assert "resuming from" in (p3.stdout + p3.stderr)
-    assert json.loads((tmp_path / "metrics.json").read_text())["cost"]["epochs"] == 2
+    assert json.loads((run / "metrics.json").read_text())["cost"]["epochs"] == 2
 
 
 def test_two_job_multirun(tiny_beir, tmp_path):
@@ -120,10 +121,12 @@ def test_a_check_against_the_loaded_model_fails_before_training(tiny_beir, tmp_p
         f"data.path={tiny_beir}",
         *TINY,
         "adapter.target_modules=[q_proj]",
-        f"hydra.run.dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert p.returncode == 2 and "config key 'adapter.target_modules'" in p.stderr, p.stderr[-2000:]
-    assert not (tmp_path / "baseline.json").exists() and not (tmp_path / "checkpoints").exists()
+    assert (
+        not (tmp_path / "run" / "baseline.json").exists() and not (tmp_path / "run" / "checkpoints").exists()
+    )
 
 
 def test_a_compiled_bucketed_unpadded_run_trains_and_shares_the_config_hash(tiny_beir, tmp_path):
