@@ -8,6 +8,8 @@ print the message without a traceback.
 from __future__ import annotations
 
 import errno
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +106,7 @@ class RunFolderError(ValueError):
 
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+UNKNOWN_FILE = "<unknown file>"
 
 
 class DiskFullError(OSError):
@@ -114,24 +117,45 @@ class DiskFullError(OSError):
         super().__init__(cause.errno, cause.strerror or str(cause), str(path))
 
     def __str__(self) -> str:
+        where = (
+            f"{self.filename}: could not be written: {self.strerror} (errno {self.errno}); nothing "
+            "half-written was left in its place"
+            if self.filename != UNKNOWN_FILE
+            else f"a write ran out of space: {self.strerror} (errno {self.errno})"
+        )
         return (
-            f"{self.filename}: could not be written: {self.strerror} (errno {self.errno}); "
-            "nothing half-written was left in its place. Free some space (or raise the quota) and "
-            "rerun the same command: a run resumes from its last complete checkpoint"
+            f"{where}. Free some space (or raise the quota) and rerun the same command: a run "
+            "resumes from its last complete checkpoint"
         )
 
 
+def causes(e: BaseException | None, limit: int = 10) -> Iterator[BaseException]:
+    """``e`` and the errors behind it (``__cause__``, else ``__context__``), nearest first: Hydra,
+    Lightning, torch and safetensors wrap the error that says what happened."""
+    while e is not None and limit > 0:
+        yield e
+        e, limit = e.__cause__ or e.__context__, limit - 1
+
+
+# what libraries that wrap the OSError of a full disk (safetensors, torch's zip writer) still say
+_FULL_TEXTS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+}
+
+
 def disk_full(e: BaseException | None) -> DiskFullError | None:
-    """The out-of-space error behind ``e``, as a :class:`DiskFullError` (torch, safetensors and
-    Lightning wrap the OSError of a full disk in their own errors)."""
-    seen = 0
-    while e is not None and seen < 10:
-        if isinstance(e, DiskFullError):
-            return e
-        if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
-            return DiskFullError(e.filename or "a file", e)
-        e = e.__cause__ or e.__context__
-        seen += 1
+    """The out-of-space error behind ``e``, as a :class:`DiskFullError`."""
+    for c in causes(e):
+        if isinstance(c, DiskFullError):
+            return c
+        if isinstance(c, OSError) and c.errno in DISK_FULL_ERRNOS:
+            return DiskFullError(c.filename or UNKNOWN_FILE, c)
+        text = str(c).lower()
+        for code, said in _FULL_TEXTS.items():
+            if said in text:
+                return DiskFullError(UNKNOWN_FILE, OSError(code, os.strerror(code)))
     return None
 
 
@@ -139,11 +163,7 @@ def user_error(e: BaseException | None) -> BaseException | None:
     """The error behind ``e`` that is said in one line (Hydra wraps errors raised in
     ``instantiate``): bad data or config, runs that cannot be compared, a run folder that cannot
     be used, a full disk."""
-    full = disk_full(e)
-    seen = 0
-    while e is not None and seen < 10:
-        if isinstance(e, (DataError, ConfigError, ReportError, RunFolderError)):
-            return e
-        e = e.__cause__ or e.__context__
-        seen += 1
-    return full
+    for c in causes(e):
+        if isinstance(c, (DataError, ConfigError, ReportError, RunFolderError)):
+            return c
+    return disk_full(e)

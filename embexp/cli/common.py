@@ -46,11 +46,15 @@ def run_id_problem(argv: list[str]) -> str | None:
     from embexp.config.store import run_folder_name
     from embexp.errors import ConfigError
 
-    args = [a for a in argv if not a.startswith("-")]
-    try:
-        overrides = OverridesParser.create().parse_overrides(args)
-    except Exception:  # Hydra says what is wrong with its own syntax
-        return None
+    parser = OverridesParser.create()
+    overrides = []
+    for arg in argv:  # one at a time: a flag's value (--config-name train) is not an override
+        if arg.startswith("-") or "run_id" not in arg:
+            continue
+        try:
+            overrides += parser.parse_overrides([arg])
+        except Exception:  # Hydra says what is wrong with its own syntax
+            continue
     for o in overrides:
         if o.key_or_group != "run_id" or o.is_delete():
             continue

@@ -118,7 +118,7 @@ def _check_trainer(trainer) -> None:
             "without validating the last steps, and a run killed under it resumes short",
         )
     if isinstance(max_epochs, int) and max_epochs <= 0:
-        raise ConfigError("trainer.max_epochs", f"must be > 0 (or set train.max_steps), got {max_epochs}")
+        raise ConfigError("trainer.max_epochs", f"must be > 0, got {max_epochs}")
 
 
 def _check_model_source(name: str) -> None:

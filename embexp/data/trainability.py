@@ -156,17 +156,22 @@ def _check_fill(data: PreparedData, n_negatives: int) -> None:
     }
     q, have = min(room.items(), key=lambda kv: (kv[1], kv[0]))
     if have < n_negatives:
-        way = (
-            f"set negatives.n_negatives <= {have}, or add documents to the corpus"
-            if have
-            else "use negatives=in_batch, or add documents to the corpus"
-        )
-        raise ConfigError(
-            "negatives.n_negatives",
-            f"{n_negatives} hard negatives per training example, but training query '{q}' has only "
-            f"{have} corpus document(s) that are not its positives ({len(corpus)} in {data.dataset.source}); "
-            f"{way}",
-        )
+        raise too_few_negatives(n_negatives, q, have, len(corpus), data.dataset.source)
+
+
+def too_few_negatives(n_negatives: int, query_id: str, have: int, n_docs: int, source) -> ConfigError:
+    """``negatives.n_negatives`` exceeds what a query's row can be filled with: its corpus
+    documents that are not its positives."""
+    way = (
+        f"set negatives.n_negatives <= {have}, or add documents to the corpus"
+        if have
+        else "use negatives=in_batch, or add documents to the corpus"
+    )
+    return ConfigError(
+        "negatives.n_negatives",
+        f"{n_negatives} hard negatives per training example, but training query '{query_id}' has only "
+        f"{have} corpus document(s) that are not its positives ({n_docs} in {source}); {way}",
+    )
 
 
 def check_training_signal(

@@ -250,15 +250,19 @@ class BiEncoder(nn.Module):
         enc = cls(backbone, tokenizer, saved)
         return enc
 
-    def save(self, path: str | Path, base_model: str | None = None) -> Path:
-        """Write weights (safetensors) or the PEFT adapter, the tokenizer and the spec."""
+    def save(
+        self, path: str | Path, base_model: str | None = None, name_or_path: str | Path | None = None
+    ) -> Path:
+        """Write weights (safetensors) or the PEFT adapter, the tokenizer and the spec (which names
+        ``name_or_path``, the folder the model will be loaded from: ``path`` unless it is written
+        elsewhere first and moved there)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(path, safe_serialization=True)
         self.tokenizer.save_pretrained(path)
         meta = dataclasses.asdict(self.spec)
         meta["base_model"] = base_model or self.spec.name_or_path
-        meta["name_or_path"] = str(path)
+        meta["name_or_path"] = str(name_or_path or path)
         (path / SPEC_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return path
 

@@ -38,14 +38,13 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from embexp.errors import DataError, Problem
 from embexp.model.encoder import SPEC_FILE, BiEncoder, EncoderSpec
+from embexp.utils.io import UnreadableJSON, atomic_folder, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +108,11 @@ def _check_finished(run: Path) -> None:
             run, "the run has not finished: metrics.json is missing (rerun the same run_id to resume it)"
         )
     try:
-        status = json.loads(mpath.read_text()).get("status")
-    except (OSError, ValueError) as e:
-        raise _error(mpath, f"unreadable ({e})") from None
+        status = read_json_object(mpath).get("status")
+    except UnreadableJSON as e:
+        raise _error(
+            mpath, f"{e.why}; rerun the run from scratch (same run_id, force=true) before exporting it"
+        ) from None
     if status != "finished":
         raise _error(mpath, f"field 'status': the run is {status!r}, not 'finished'; export a finished run")
 
@@ -225,25 +226,6 @@ def write_manifest(folder: Path, *, source: Path, run: Path) -> dict:
     return manifest
 
 
-def replace_folder(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``. An existing ``target`` (checked by :func:`check_target`) is
-    first renamed aside and removed only once ``new`` is in place; if the swap fails it is put back,
-    so ``target`` is always either the previous export or the new one, never half of either (a kill
-    between the two renames leaves the previous export in the hidden sibling ``.OUT.old*``)."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old"))
-    os.rmdir(aside)  # only its unique name is wanted
-    os.replace(target, aside)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(aside, target)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def st_files(spec: EncoderSpec, dim: int) -> dict[str, dict | list]:
     """The sentence-transformers config files for ``spec`` (relative path -> JSON content)."""
     mode = ST_POOLING.get(spec.pooling or "mean")
@@ -313,7 +295,7 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
     """Load the model of a run (or a model directory), merge it and write ``out``.
 
     ``out`` must be new, empty, or (with ``overwrite``) a previous export (:func:`check_target`).
-    It is written to a temporary sibling and renamed into place (:func:`replace_folder`), so a
+    It is written to a temporary sibling and renamed into place (:func:`embexp.utils.io.atomic_folder`), so a
     failed export leaves nothing half-written behind and the previous export untouched.
     """
     src = find_model_dir(run_or_model_dir)
@@ -327,12 +309,10 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
         raise _error(
             src, f"cannot load the model: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
         ) from e
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp"))
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
-    try:
+    with atomic_folder(target) as tmp:  # the previous export stays until the new one is whole
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private
         export_encoder(encoder, tmp, base_model=meta.get("base_model"), source=str(src.resolve()))
         # the spec names its own folder: point it at the final location
         spec_path = tmp / SPEC_FILE
@@ -342,10 +322,6 @@ def export(run_or_model_dir: str | Path, out: str | Path, *, overwrite: bool = F
         write_manifest(tmp, source=src, run=run)
         for f in tmp.rglob("*"):  # save_pretrained writes private (0600) files; an export is for sharing
             os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~umask)
-        replace_folder(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     spec = encoder.spec
     info = ExportInfo(
         src,

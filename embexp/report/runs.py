@@ -32,6 +32,7 @@ from typing import Any
 
 from embexp.errors import ReportError
 from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE, with_added_defaults
+from embexp.utils.io import UnreadableJSON, json_kind, read_json_object
 
 log = logging.getLogger("embexp.report")
 
@@ -141,8 +142,8 @@ def ways_out(run: Path) -> str:
     """What to do about a run folder whose files the report cannot use."""
     return (
         f"ways out: move or delete the run folder {run} (or leave it out of embexp-report's paths), "
-        "or rerun the run to write its files again (embexp-train with the same config and run_id; "
-        "force=true starts it over)"
+        "or run it again from scratch (embexp-train with the same config, run_id and force=true, "
+        "which moves the damaged files aside)"
     )
 
 
@@ -153,25 +154,13 @@ def unusable(path: Path, what: str, line: int | None = None) -> ReportError:
     return ReportError(f"{where}: {what}; {ways_out(path.parent)}")
 
 
-def _json_problem(e: json.JSONDecodeError, text: str) -> str:
-    if not text.strip():
-        return "the file is empty (cut short or damaged)"
-    return f"invalid JSON at line {e.lineno}, column {e.colno} ({e.msg}): the file is cut short or damaged"
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
-
-
 def require(path: Path, record: dict, fields: dict[str, type]) -> None:
     """``record`` (read from ``path``) has ``fields``, each of its type; else :func:`unusable`."""
     for name, kind in fields.items():
         if name not in record:
             raise unusable(path, f"missing field '{name}' (not a record embexp-train wrote, or damaged)")
         if not isinstance(record[name], kind):
-            raise unusable(path, f"field '{name}' is {_kind(record[name])}, expected {_kind(kind())}")
+            raise unusable(path, f"field '{name}' is {json_kind(record[name])}, expected {json_kind(kind())}")
 
 
 def read_record(path: Path, fields: dict[str, type] | None = None) -> dict:
@@ -179,19 +168,11 @@ def read_record(path: Path, fields: dict[str, type] | None = None) -> dict:
     (missing, unreadable, invalid JSON, not an object, a field missing or of another type) is a
     :class:`ReportError` from :func:`unusable`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        record = read_json_object(path)
     except FileNotFoundError:
         raise unusable(path, "is missing (a finished run writes it)") from None
-    except UnicodeDecodeError:
-        raise unusable(path, "is not UTF-8 text (a binary or damaged file)") from None
-    except OSError as e:
-        raise unusable(path, f"cannot be read ({e.strerror or e})") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise unusable(path, _json_problem(e, text)) from None
-    if not isinstance(record, dict):
-        raise unusable(path, f"holds {_kind(record)}, not a run record (a JSON object)")
+    except UnreadableJSON as e:
+        raise unusable(path, e.why) from None
     require(path, record, fields or {})
     return record
 
@@ -200,7 +181,7 @@ def _check_metrics(path: Path, metrics: dict) -> None:
     """A finished run's metric values are numbers (what every table and test computes with)."""
     for key, value in metrics.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise unusable(path, f"field 'metrics': '{key}' is {_kind(value)}, expected a number")
+            raise unusable(path, f"field 'metrics': '{key}' is {json_kind(value)}, expected a number")
 
 
 def _read_rows(path: Path) -> dict[str, dict[str, dict]]:

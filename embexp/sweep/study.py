@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embexp.errors import ConfigError
+from embexp.errors import ConfigError, causes
 
 log = logging.getLogger("embexp.sweep")
 
@@ -172,14 +172,11 @@ def _lost_race(e: BaseException | None) -> bool:
     import optuna
     import sqlalchemy.exc
 
-    seen = 0
-    while e is not None and seen < 10:
-        if isinstance(e, (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError)):
-            return True
-        if any(sign in str(e).lower() for sign in RACE_SIGNS):
-            return True
-        e, seen = e.__cause__ or e.__context__, seen + 1
-    return False
+    return any(
+        isinstance(c, (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError))
+        or any(sign in str(c).lower() for sign in RACE_SIGNS)
+        for c in causes(e)
+    )
 
 
 def _with_driver(url: str) -> str:
@@ -378,6 +375,12 @@ def counted_before(trial_number: int, trials) -> int:
 # ---- duplicates: no param set runs twice --------------------------------------------------
 
 
+def params_of(trial) -> dict:
+    """A trial's param set: its sampled params, or for a WAITING trial added by
+    ``enqueue_trial`` (whose ``params`` stay empty until it is asked) the ones it will run with."""
+    return trial.params or dict(trial.system_attrs.get("fixed_params") or {})
+
+
 def holders(trials) -> list:
     """The trials that stand for a run of their params: COMPLETE, PRUNED, RUNNING, WAITING (a
     retry or an enqueued config, asked next) and FAIL that raised (it counts, and a config that
@@ -400,11 +403,11 @@ def find_duplicate(trial_number: int, trials):
     Race-free across workers: each stores its params before it reads the others', so of two
     trials sampled alike at the same moment, the one read last sees the other's (both may see
     each other: then neither runs, never both)."""
-    mine = next(t for t in trials if t.number == trial_number).params
-    return next((t for t in holders(trials) if t.number != trial_number and t.params == mine), None)
+    mine = params_of(next(t for t in trials if t.number == trial_number))
+    return next((t for t in holders(trials) if t.number != trial_number and params_of(t) == mine), None)
 
 
 def unheld(configs: Sequence[Mapping[str, Any]], trials) -> list[Mapping[str, Any]]:
     """The param sets of a finite space (``SearchSpace.configs()``) that no trial holds."""
-    held = {frozenset(t.params.items()) for t in holders(trials)}
+    held = {frozenset(params_of(t).items()) for t in holders(trials)}
     return [c for c in configs if frozenset(c.items()) not in held]

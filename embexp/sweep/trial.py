@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from embexp.errors import RunFolderError, user_error
+
 log = logging.getLogger("embexp.sweep")
 
 
@@ -25,9 +27,7 @@ class TrialError(RuntimeError):
 
 
 def reason_of(e: BaseException) -> str:
-    from embexp.errors import user_error as _user_error
-
-    u = _user_error(e)
+    u = user_error(e)
     if u is not None:
         return f"{type(u).__name__}: {u}"
     msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -47,6 +47,8 @@ def run_trial(cfg, objective: Callable[[Any], Any], out: Path) -> Any:
         reason = reason_of(e)
         details = "".join(traceback.format_exception(e))
         log.error("trial %s failed: %s\n%s", cfg.optuna.get("trial_number"), reason, details)
+        if isinstance(user_error(e), RunFolderError):  # held by another process, foreign or damaged:
+            raise TrialError(reason, details) from None  # never written to (train() said why)
         try:
             from embexp.train.record import RunRecord
 

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from embexp.data.prepare import PreparedData
-from embexp.data.trainability import check_training_signal, training_pairs
+from embexp.data.trainability import check_training_signal, too_few_negatives, training_pairs
 from embexp.data.types import TrainExample, positives_by_query
 from embexp.errors import ConfigError, DataError, Problem
 from embexp.losses.masking import false_negative_mask, key_tensor, text_key
@@ -147,12 +147,8 @@ class Collator:
         picked = list(pool)
         taken = set(picked) | self.positives.get(ex.query_id, set())
         if len(self.corpus) - len(taken) < self.n_negatives - len(picked):  # would draw forever
-            raise ConfigError(
-                "negatives.n_negatives",
-                f"{self.n_negatives} hard negatives per example, but query '{ex.query_id}' has only "
-                f"{len(self.corpus) - len(self.positives.get(ex.query_id, ()))} corpus documents that are "
-                "not its positives; lower negatives.n_negatives or add documents",
-            )
+            have = len(self.corpus) - len(self.positives.get(ex.query_id, ()))  # the pre-flight said it
+            raise too_few_negatives(self.n_negatives, ex.query_id, have, len(self.corpus), "the corpus")
         while len(picked) < self.n_negatives:
             d = self.corpus.ids[rng.randrange(len(self.corpus))]
             if d not in taken:
@@ -187,24 +183,44 @@ class Collator:
         }
 
 
+def batch_keys(examples: list[TrainExample], doc_keys) -> list[frozenset]:
+    """What the no-duplicate sampler keeps out of one batch, per example: its positive's keys
+    (``doc_keys(doc_id)``: the id and the text) and its query's text."""
+    return [doc_keys(ex.positive_ids[0]) | {text_key(ex.query)} for ex in examples]
+
+
+def plan_batches(
+    keys: list[frozenset],
+    size: int,
+    seed: int,
+    *,
+    no_duplicates: bool,
+    drop_last: bool = False,
+    lengths: list | None = None,
+    group_by_length: int | None = None,
+):
+    """An epoch's batches of example indices (seeded per epoch): no two sharing a key, or shuffled."""
+    if no_duplicates:
+        return NoDuplicateBatchSampler(
+            keys, size, seed=seed, drop_last=drop_last, lengths=lengths, group_by_length=group_by_length
+        )
+    return _ShuffledBatches(len(keys), size, seed, drop_last, lengths, group_by_length)
+
+
 class PairDataModule(pl.LightningDataModule):
     @staticmethod
     def preflight(data: PreparedData, cfg) -> dict:
         """Before any model is loaded: refuse training data that cannot teach anything, and put
         what can only partly in the data card (:func:`~embexp.data.trainability.check_training_signal`,
-        with the batches of a first epoch as this module's sampler draws them on one process)."""
+        with the first epoch's batches as :func:`plan_batches` draws them on one process, without
+        length grouping, which needs the tokenizer)."""
         batch_size, seed = int(cfg.train.batch_size), int(cfg.seed)
-        n = len(training_pairs(data))
-        if bool(cfg.train.get("no_duplicates", True)):
-            corpus = data.dataset.corpus
-            keys = [
-                frozenset((d, text_key(corpus.text_of(d)), text_key(data.dataset.queries[q])))
-                for q, d in training_pairs(data)
-            ]  # what train_dataloader keys: the positive's id and text, the query's text
-            batches = list(NoDuplicateBatchSampler(keys, batch_size, seed=seed)) if n else []
-        else:
-            batches = list(_ShuffledBatches(n, batch_size, seed, False))
-        return check_training_signal(data, cfg.get("negatives"), batch_size=batch_size, batches=batches)
+        corpus, examples = data.dataset.corpus, build_examples(data, {}) if data.train_positives else []
+        keys = batch_keys(examples, lambda d: frozenset((d, text_key(corpus.text_of(d)))))
+        plan = plan_batches(keys, batch_size, seed, no_duplicates=bool(cfg.train.get("no_duplicates", True)))
+        return check_training_signal(
+            data, cfg.get("negatives"), batch_size=batch_size, batches=list(plan) if examples else []
+        )
 
     def __init__(
         self,
@@ -269,13 +285,15 @@ class PairDataModule(pl.LightningDataModule):
         rank, world = self.world()
         size = self.batch_size * world
         group, lengths = self.group_by_length, self.lengths() if self.group_by_length else None
-        if self.no_duplicates:
-            keys = [self.collator.doc_keys(ex.positive_ids[0]) | {text_key(ex.query)} for ex in self.examples]
-            inner = NoDuplicateBatchSampler(
-                keys, size, seed=self.seed, drop_last=self.drop_last, lengths=lengths, group_by_length=group
-            )
-        else:
-            inner = _ShuffledBatches(len(self.examples), size, self.seed, self.drop_last, lengths, group)
+        inner = plan_batches(
+            batch_keys(self.examples, self.collator.doc_keys),
+            size,
+            self.seed,
+            no_duplicates=self.no_duplicates,
+            drop_last=self.drop_last,
+            lengths=lengths,
+            group_by_length=group,
+        )
         # once, inside fit (the world size is known there: build_trainer asks for a loader before it)
         if group and self.trainer is not None and rank == 0 and not getattr(self, "_grouping_logged", False):
             self._grouping_logged = True

@@ -40,7 +40,13 @@ from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError, RunFolderError
 from embexp.utils.dist import is_main_process
-from embexp.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json
+from embexp.utils.io import (
+    UnreadableJSON,
+    atomic_write_json,
+    atomic_write_jsonl,
+    atomic_write_text,
+    read_json_object,
+)
 from embexp.utils.lock import LOCK_FILE, FolderLock, FolderLocked, describe
 
 log = logging.getLogger("embexp.train")
@@ -49,6 +55,7 @@ RUN_FILE, METRICS_FILE, BASELINE_FILE = "run.json", "metrics.json", "baseline.js
 PER_QUERY_FILE, PROVENANCE_FILE = "per_query.jsonl", "provenance.json"
 HYDRA_DIR = ".hydra"
 FINISHED_KEYS = ("metrics", "primary_metric", "cost", "data")  # what a finished metrics.json holds
+STATUSES = ("finished", "failed", "interrupted", "pruned")  # what metrics.json says of a run
 RUN_MARK = "<run>"  # a hashed path inside the run folder is recorded relative to it
 
 # Keys that cannot change a run's results: where it is written, how it is shown or tracked,
@@ -126,12 +133,6 @@ def rebase_paths(node: Any, old: str, new: str) -> Any:
         if norm == old or norm.startswith(old + os.sep):
             return new + norm[len(old) :]
     return node
-
-
-def _why(e: BaseException) -> str:
-    if isinstance(e, json.JSONDecodeError):
-        return f"invalid JSON at line {e.lineno} column {e.colno} ({e.msg}): truncated or damaged"
-    return f"{type(e).__name__}: {e}"
 
 
 def _invocation_entry(p: Path) -> bool:
@@ -229,22 +230,16 @@ class RunRecord:
     # ---- state --------------------------------------------------------------------------
     def read(self, name: str = METRICS_FILE, *, strict: bool = True) -> dict | None:
         """A run file's JSON object; None when it does not exist. A file that exists but cannot be
-        read (truncated, damaged, not an object) is never taken for an absent one: it raises
+        read (empty, cut short, damaged, not an object) is never taken for an absent one: it raises
         :class:`RunFolderError` naming it, or gives None with ``strict=False``."""
-        p = self.path(name)
-        if not p.exists():
-            return None
         try:
-            data = read_json(p)
-        except (OSError, ValueError) as e:
+            return read_json_object(self.path(name))
+        except FileNotFoundError:
+            return None
+        except UnreadableJSON as e:
             if not strict:
                 return None
-            raise self.unreadable(p, _why(e)) from None
-        if not isinstance(data, dict):
-            if not strict:
-                return None
-            raise self.unreadable(p, f"it holds a JSON {type(data).__name__}, not a run record")
-        return data
+            raise self.unreadable(e.path, e.why) from None
 
     def unreadable(self, path: Path, why: str) -> RunFolderError:
         return RunFolderError(
@@ -284,19 +279,32 @@ class RunRecord:
             held.release()
 
     def check_ours(self) -> None:
-        """Refuse a folder that holds files but no run record (``hydra.run.dir`` pointed at a
+        """Refuse a folder that holds files but is not a run's (``hydra.run.dir`` pointed at a
         folder of someone's files, or at the parent of runs): a run never starts there and
-        ``force=true`` never moves its files."""
-        if not self.out.is_dir() or self.path(RUN_FILE).exists() or self.path(METRICS_FILE).exists():
+        ``force=true`` never moves its files. A run's folder holds what only embexp writes: a
+        ``run.json`` with a config hash, a ``metrics.json`` with a run's status (and, finished,
+        its results), ``baseline.json`` or ``checkpoints/`` (a damaged ``run.json`` beside those is
+        then said by :meth:`bind`)."""
+        if not self.out.is_dir() or self._looks_like_a_run():
             return
         others = sorted(p.name for p in self.out.iterdir() if not _invocation_entry(p))
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise RunFolderError(
-                f"{self.out} is not an embexp run folder: it holds {shown} but no {RUN_FILE}. A run "
-                "starts only in a new or empty folder, and force=true moves only a run's own files: "
-                "choose another run_id, or point hydra.run.dir at a new folder"
+                f"{self.out} is not an embexp run folder: it holds {shown} but no embexp run record. "
+                "A run starts only in a new or empty folder, and force=true moves only a run's own "
+                "files: choose another run_id, or point hydra.run.dir at a new folder"
             )
+
+    def _looks_like_a_run(self) -> bool:
+        bound = self.read(RUN_FILE, strict=False)
+        if bound is not None and bound.get("config_hash") and isinstance(bound.get("config"), dict):
+            return True
+        rec = self.read(strict=False)
+        if rec is not None and rec.get("status") in STATUSES:
+            if rec["status"] != "finished" or all(k in rec for k in FINISHED_KEYS):
+                return True
+        return self.path(BASELINE_FILE).is_file() or self.path("checkpoints").is_dir()
 
     # ---- binding --------------------------------------------------------------------------
     def bind(self, cfg) -> dict | None:
@@ -309,8 +317,9 @@ class RunRecord:
         if bound is not None and not (isinstance(bound.get("config"), dict) and bound.get("config_hash")):
             raise self.unreadable(self.path(RUN_FILE), "it has no config_hash and config (not embexp's)")
         if bound is None and self.status() == "finished":  # a folder from before run.json existed
+            done = self._finished_record()
             log.warning("run %s has no run.json (an older embexp): its config is not checked", self.out)
-            return self.read()
+            return done
         if bound is not None:
             self._restore_hydra(bound.get("hydra") or {})
             if bound.get("config_hash") != h:  # an older embexp's record, or another config
@@ -331,17 +340,20 @@ class RunRecord:
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },
             )
-        done = self.read()
-        if done is not None and done.get("status") == "finished":
-            missing = [k for k in FINISHED_KEYS if k not in done]
-            if missing:
-                raise self.unreadable(
-                    self.path(METRICS_FILE),
-                    f"it says finished but has no {', '.join(missing)} (not embexp's)",
-                )
+        if self.status() == "finished":
             log.info("run %s already finished; returning its results (force=true reruns it)", self.out)
-            return done
+            return self._finished_record()
         return None
+
+    def _finished_record(self) -> dict:
+        """The finished ``metrics.json``, which holds at least :data:`FINISHED_KEYS`."""
+        done = self.read() or {}
+        missing = [k for k in FINISHED_KEYS if k not in done]
+        if missing:
+            raise self.unreadable(
+                self.path(METRICS_FILE), f"it says finished but has no {', '.join(missing)}"
+            )
+        return done
 
     def _recorded_config(self, bound: dict) -> dict:
         """The hashed config of ``run.json`` as this version hashes it: keys excluded since it was
@@ -379,6 +391,8 @@ class RunRecord:
         if not is_rank_zero():  # DDP: rank 0 does it
             return None
         entries = [p for p in self.out.iterdir() if not _invocation_entry(p)] if self.out.exists() else []
+        # the record last: a move cut short (a kill) leaves a folder still recognised as a run's
+        entries.sort(key=lambda p: p.name in (RUN_FILE, METRICS_FILE))
         if not entries:
             return None
         old = self.out.with_name(f"{self.out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")

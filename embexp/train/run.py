@@ -37,6 +37,7 @@ from embexp.train.module import BiEncoderModule
 from embexp.train.record import RunRecord
 from embexp.train.selection import Selection
 from embexp.train.slurm import requeue_if_slurm
+from embexp.utils.io import atomic_folder
 from embexp.utils.provenance import code_version
 from embexp.utils.signals import Interrupted, interruptible
 
@@ -110,15 +111,26 @@ def run(cfg: DictConfig, out: Path, record: RunRecord) -> dict:
     try:
         fitted = fit_and_test(trainer, module, dm, out, selection)
         if trainer.is_global_zero:  # DDP: rank 0 writes model/ (RunRecord guards the run files)
-            parts.encoder.save(out / "model", base_model=str(cfg.model.name_or_path))
+            with atomic_folder(out / "model") as tmp:  # whole or absent, never half a model
+                parts.encoder.save(tmp, base_model=str(cfg.model.name_or_path), name_or_path=out / "model")
         result = finish(cfg, record, parts, base, module, dm, info, state, curriculum, fitted)
         if logger is not None:
             log_model = bool(cfg.logger.wandb.get("log_model", False))
             tracking.log_run_summary(logger.experiment, result, model_dir=out / "model", log_model=log_model)
         ok = True
         return result
+    except Interrupted as e:  # the other ranks Lightning started get the signal too (it passes on
+        stop_launched_ranks(trainer, e.signum)  # SIGTERM only), never left in a collective
+        raise
     finally:
         tracking.finish(logger, ok)
+
+
+def stop_launched_ranks(trainer: pl.Trainer, signum: int) -> None:
+    """Send ``signum`` to the processes Lightning's launcher started for the other DDP ranks."""
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if launcher is not None and hasattr(launcher, "kill") and trainer.is_global_zero:
+        launcher.kill(signum)
 
 
 def prepare(cfg) -> Parts:

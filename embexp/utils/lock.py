@@ -100,20 +100,3 @@ def read_holder(path: Path) -> dict:
         return json.loads(path.read_text() or "{}")
     except (OSError, ValueError):
         return {}
-
-
-def is_held(folder: str | Path, name: str = LOCK_FILE) -> dict | None:
-    """The holder of ``folder``'s lock while a live process holds it, else None (probed without
-    writing: a free lock is released at once)."""
-    path = Path(folder) / name
-    try:
-        fd = os.open(path, os.O_RDWR)  # write access: NFS carries flock out as a POSIX lock
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return read_holder(path)
-    finally:
-        os.close(fd)  # closing releases a lock taken by the probe
-    return None

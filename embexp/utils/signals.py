@@ -55,8 +55,12 @@ def interruptible(signals: tuple[int, ...] = INTERRUPT_SIGNALS) -> Iterator[None
         yield
         return
     fired: list[int] = []
+    owner = os.getpid()
 
     def handler(signum, frame):
+        if os.getpid() != owner:  # a forked child (a DataLoader worker): its previous behaviour
+            _as_before(previous.get(signum), signum, frame)
+            return
         if fired:  # a second signal while the first one's cleanup runs: stop now
             os.write(2, f"\n{signal.Signals(signum).name} again: stopping at once\n".encode())
             os._exit(128 + signum)
@@ -78,6 +82,17 @@ def interruptible(signals: tuple[int, ...] = INTERRUPT_SIGNALS) -> Iterator[None
             signal.signal(s, before if before is not None else signal.SIG_DFL)
         if fired:
             _chain(previous.get(fired[0]), fired[0])
+
+
+def _as_before(before, signum: int, frame) -> None:
+    """What the signal did before the block, in a process forked inside it: a forked DataLoader
+    worker ends as it would have (torch's workers stop quietly on KeyboardInterrupt), so the main
+    process sees its own Interrupted, not "worker exited unexpectedly"."""
+    if callable(before):
+        before(signum, frame)
+    else:  # SIG_DFL (or None: set outside Python): the default action, usually ending the process
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def _chain(before, signum: int) -> None:

@@ -137,3 +137,5 @@ def test_run_id_values_on_the_command_line_are_checked_before_hydra():
     assert "'' is empty" in run_id_problem(["run_id="])
     assert "'..' names the runs folder itself" in run_id_problem(["-m", "run_id=ok,.."])
     assert run_id_problem(["run_id=("]) is None  # Hydra's own syntax errors are Hydra's to say
+    assert "'../x' holds" in run_id_problem(["--config-name", "train", "run_id=../x"])  # flag values
+    assert "'a/b' holds" in run_id_problem(["-cn", "train", "+run_id=a/b"])

@@ -47,7 +47,11 @@ DAMAGE = {
         lambda run: _truncate(run / "metrics.json"),
         "invalid JSON at line 1, column",
     ),
-    "empty metrics": ("metrics.json", lambda run: (run / "metrics.json").write_text(""), "the file is empty"),
+    "empty metrics": (
+        "metrics.json",
+        lambda run: (run / "metrics.json").write_text(""),
+        "it is empty (cut short or damaged)",
+    ),
     "binary metrics": (
         "metrics.json",
         lambda run: (run / "metrics.json").write_bytes(b"\xff\xfe\x00"),
@@ -66,7 +70,7 @@ DAMAGE = {
     "a list": (
         "metrics.json",
         lambda run: (run / "metrics.json").write_text("[1, 2]"),
-        "holds a list, not a run record",
+        "holds a list, not a JSON object",
     ),
     "text metric": (
         "metrics.json",
@@ -116,7 +120,7 @@ def test_a_damaged_run_is_an_error_naming_file_problem_and_ways_out(case, data_d
         load_runs([str(tmp_path / "runs")])
     msg = str(e.value)
     assert f"{bad.resolve() / name}: " in msg and problem in msg, msg
-    assert f"move or delete the run folder {bad.resolve()}" in msg and "rerun the run" in msg, msg
+    assert f"move or delete the run folder {bad.resolve()}" in msg and "force=true" in msg, msg
     assert str(good) not in msg
     assert len(load_runs([str(good)])[0]) == 1  # the error is about that run alone
 

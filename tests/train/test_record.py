@@ -99,7 +99,7 @@ def test_start_over_moves_everything_but_this_invocations_files(tmp_path):
 
 
 def test_legacy_finished_folder_without_run_json_is_returned(tmp_path):
-    (tmp_path / "metrics.json").write_text(json.dumps({"status": "finished", "metrics": {}}))
+    (tmp_path / "metrics.json").write_text(json.dumps({**FINISHED, "status": "finished"}))
     assert RunRecord(tmp_path).bind(cfg())["status"] == "finished"
 
 
@@ -219,7 +219,7 @@ def test_a_foreign_record_is_refused(tmp_path):
     with pytest.raises(RunFolderError, match=r"run\.json cannot be read: it has no config_hash"):
         rec.bind(cfg())
     (tmp_path / "run.json").write_text("[1, 2]")
-    with pytest.raises(RunFolderError, match=r"holds a JSON list"):
+    with pytest.raises(RunFolderError, match=r"it holds a list, not a JSON object"):
         rec.bind(cfg())
 
 
@@ -233,6 +233,11 @@ def test_only_a_runs_own_folder_is_a_run_folder_and_force_keeps_the_invocations_
     RunRecord(mine).check_ours()  # what Hydra and the lock put there before a run starts: fine
     (mine / "notes.txt").write_text("x")
     with pytest.raises(RunFolderError, match=r"not an embexp run folder: it holds notes\.txt"):
+        RunRecord(mine).check_ours()
+    # files that merely share a run file's name are not a run record (force=true must not move them)
+    (mine / "metrics.json").write_text('{"status": "finished"}')
+    (mine / "run.json").write_text('{"name": "my run"}')
+    with pytest.raises(RunFolderError, match=r"it holds metrics\.json, notes\.txt, run\.json but no embexp"):
         RunRecord(mine).check_ours()
     run = tmp_path / "run"
     rec = RunRecord(run)

@@ -77,3 +77,20 @@ def test_interrupted_pickles_with_its_signal():
 
     e = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM)))
     assert e.signum == signal.SIGTERM and e.code == 143 and str(e) == "interrupted by SIGTERM"
+
+
+def test_a_forked_child_keeps_the_signals_previous_behaviour():
+    """DataLoader workers are forked inside the block: a Ctrl-C or SIGTERM to the process group
+    must end them as before (not as Interrupted, which torch reports as a worker that "exited
+    unexpectedly" and turns the run's interruption into a failure)."""
+    with interruptible():
+        pid = os.fork()
+        if pid == 0:  # the child: SIGTERM's default action ends it
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(10**7):
+                    pass
+            finally:
+                os._exit(3)  # reached only if the signal raised or was ignored
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
