@@ -184,6 +184,9 @@ class ModelConfig:
     compile: bool = False  # torch.compile the backbone (execution only: not in the config hash)
     compile_backend: str = "inductor"
     pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
+    # encoding on a CPU: at most this many padded tokens a batch (cache-sized batches run faster
+    # there; BENCHMARKS.md §1); null: eval.batch_size rows whatever their length; GPUs: no cap
+    cpu_batch_tokens: int | None = 4096
     unpad: bool = False  # dense layers on real tokens only (embexp.model.unpadded; execution only)
     unpad_kernel: str = "auto"  # UNPAD_KERNELS: varlen (CUDA), split (CPU), padded; embexp.model.unpadded
 
@@ -198,6 +201,9 @@ class ModelConfig:
         _check(
             m is None or m >= 1, "model.pad_to_multiple_of", f"must be null or a positive integer, got {m!r}"
         )
+        t = self.cpu_batch_tokens
+        ok = t is None or t >= 1
+        _check(ok, "model.cpu_batch_tokens", f"must be null or a positive integer, got {t!r}")
 
 
 # ---- adapter ------------------------------------------------------------------------------

@@ -118,6 +118,22 @@ def _autocast(device: torch.device, dtype: str):
 _FLUSH_EVERY = 32  # batches of embeddings kept on a CUDA device before one copy to the host
 
 
+def length_batches(
+    lengths: list[int], batch_size: int, max_tokens: int | None = None
+) -> list[tuple[int, int]]:
+    """``(start, end)`` slices of ``lengths`` (sorted longest first) into batches of at most
+    ``batch_size`` texts and, with ``max_tokens``, at most that many padded tokens (the batch's
+    first, longest text times its rows; a text longer than ``max_tokens`` goes alone)."""
+    out, start, n = [], 0, len(lengths)
+    while start < n:
+        rows = batch_size
+        if max_tokens:
+            rows = max(1, min(rows, max_tokens // max(1, lengths[start])))
+        out.append((start, min(n, start + rows)))
+        start += rows
+    return out
+
+
 class BiEncoder(nn.Module):
     """``forward`` embeds tokenised inputs; ``encode`` embeds raw texts in sorted batches."""
 
@@ -132,6 +148,7 @@ class BiEncoder(nn.Module):
             )
         self.train_attention = train_attention
         self.pad_to_multiple_of: int | None = None  # bucketed lengths (model.pad_to_multiple_of)
+        self.cpu_batch_tokens: int | None = None  # encode batches on a CPU (model.cpu_batch_tokens)
         self.unpad: bool = False  # model.unpad: the packed forward of embexp.model.unpadded
         self.unpad_kernel: str = "auto"
 
@@ -328,7 +345,9 @@ class BiEncoder(nn.Module):
         """Embed ``texts`` (float32, shape (n, dim)), in batches of similar length.
 
         Length-sorted batches carry little padding, so they run the padded forward even with
-        ``model.unpad`` (on a 2-core CPU packing them cost more than it saved: BENCHMARKS.md §10)."""
+        ``model.unpad`` (on a 2-core CPU packing them cost more than it saved: BENCHMARKS.md §10).
+        On a CPU a batch also holds at most ``cpu_batch_tokens`` padded tokens (long passages go
+        in smaller batches, whose activations stay in cache: faster there, BENCHMARKS.md §1)."""
         was_training, unpad = self.training, self.unpad
         self.eval()
         self.unpad = False
@@ -338,7 +357,8 @@ class BiEncoder(nn.Module):
             order = np.argsort([-len(x) for x in ids], kind="stable")
             out = np.empty((len(ids), self.dim), dtype=np.float32)
             device = self.device
-            starts = range(0, len(ids), batch_size)
+            cap = self.cpu_batch_tokens if device.type == "cpu" else None
+            batches = length_batches([len(ids[i]) for i in order], batch_size, cap)
             bar = None
             if show_progress:
                 from rich.progress import Progress
@@ -356,26 +376,28 @@ class BiEncoder(nn.Module):
                     pending.clear()
 
             try:
-                for s in starts:
-                    idx = order[s : s + batch_size]
-                    batch = self.tokenizer.pad(
-                        {k: [enc[k][i] for i in idx] for k in enc.keys()},
-                        return_tensors="pt",
-                        pad_to_multiple_of=self.pad_to_multiple_of,
-                    )
-                    # CUDA: pinned, asynchronous copies; no host sync per batch, so padding the next
-                    # batch on the CPU overlaps this one's compute on the GPU
-                    batch = {
-                        k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
-                        for k, v in batch.items()
-                    }
-                    with _autocast(device, dtype):
+                # one autocast region for all batches: its cache casts each weight to bf16 once,
+                # where a region per batch cast the whole model again for every batch
+                with _autocast(device, dtype):
+                    for s, e in batches:
+                        idx = order[s:e]
+                        batch = self.tokenizer.pad(
+                            {k: [enc[k][i] for i in idx] for k in enc.keys()},
+                            return_tensors="pt",
+                            pad_to_multiple_of=self.pad_to_multiple_of,
+                        )
+                        # CUDA: pinned, asynchronous copies; no host sync per batch, so padding the
+                        # next batch on the CPU overlaps this one's compute on the GPU
+                        batch = {
+                            k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda)
+                            for k, v in batch.items()
+                        }
                         # clone: a pooled view (cls, no normalisation) must not keep the hidden states alive
                         pending.append((idx, self(**batch).embeddings.float().clone()))
-                    if not cuda or len(pending) >= _FLUSH_EVERY:
-                        flush()
-                    if bar is not None:
-                        bar.advance(task, len(idx))
+                        if not cuda or len(pending) >= _FLUSH_EVERY:
+                            flush()
+                        if bar is not None:
+                            bar.advance(task, len(idx))
                 flush()
             finally:
                 if bar is not None:
@@ -431,6 +453,8 @@ def build_encoder(model_cfg) -> BiEncoder:
     enc.train_attention = get("train_attention") or "auto"
     multiple = get("pad_to_multiple_of")
     enc.pad_to_multiple_of = int(multiple) if multiple else None
+    tokens = get("cpu_batch_tokens")
+    enc.cpu_batch_tokens = int(tokens) if tokens else None
     enc.set_unpad(bool(get("unpad") or False), str(get("unpad_kernel") or "auto"))
     if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
         raise ConfigError(

@@ -79,6 +79,7 @@ HASH_EXCLUDE = (
     "model.compile",  # how the same math is executed (kernels, padding), like the number of workers
     "model.compile_backend",
     "model.pad_to_multiple_of",
+    "model.cpu_batch_tokens",  # how many texts an encode batch holds on a CPU, not what they embed to
     "model.unpad",  # the dense layers skip the padding: the same function of the real tokens
     "model.unpad_kernel",
     "trainer.enable_progress_bar",

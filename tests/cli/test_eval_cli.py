@@ -105,7 +105,14 @@ def test_scifact_minilm_matches_published(tmp_path):
     )
     assert p.returncode == 0, p.stderr
     m = json.loads((out / "metrics.json").read_text())["metrics"]
-    assert m["test/ndcg@10"] == pytest.approx(0.645, abs=0.002)
+    import torch
+
+    from embexp.model.encoder import resolve_dtype
+
+    # fp32 (CPUs without AMX) gives ST's 0.6451 exactly; bf16 autocast (the AMX default) rounds
+    # and lands within 0.003 (0.6466 in batches of 64, 0.6476 in the 4096-token CPU batches)
+    bf16 = resolve_dtype("auto", torch.device("cpu")) == "bf16"
+    assert m["test/ndcg@10"] == pytest.approx(0.645, abs=0.003 if bf16 else 0.002)
     assert m["test/recall@100"] == pytest.approx(0.925, abs=0.003)
     assert m["test/n_queries"] == 300
 

@@ -113,3 +113,33 @@ def test_training_uses_one_attention_kernel_however_the_mode_was_set(tiny_encode
         m.training = True
     tiny_encoder(**batch)
     assert hf.config._attn_implementation == "eager"
+
+
+def test_encode_batches_are_capped_in_padded_tokens_on_a_cpu(tiny_encoder):
+    """model.cpu_batch_tokens: long texts go in smaller batches (cache-sized on a CPU), short ones
+    fill eval.batch_size rows; the embeddings are those of uncapped batches."""
+    from embexp.model.encoder import length_batches
+
+    assert length_batches([256] * 5 + [100] * 3 + [10] * 200, 64, 4096) == [
+        (0, 16),  # 16 rows of the longest text's 256 tokens
+        (16, 80),
+        (80, 144),
+        (144, 208),
+    ]
+    assert length_batches([300, 10], 64, 256) == [(0, 1), (1, 2)]  # too long for the cap: alone
+    assert length_batches([5, 4, 3], 2) == [(0, 2), (2, 3)]
+    texts = [("refund policy " * (i % 7 + 1)).strip() for i in range(40)]
+    seen = []
+    hook = tiny_encoder.backbone.register_forward_hook(
+        lambda m, a, kw, out: seen.append(kw["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        uncapped = tiny_encoder.encode(texts, "passage", batch_size=64, dtype="fp32")
+        seen.clear()
+        tiny_encoder.cpu_batch_tokens = 64
+        capped = tiny_encoder.encode(texts, "passage", batch_size=64, dtype="fp32")
+    finally:
+        hook.remove()
+        tiny_encoder.cpu_batch_tokens = None
+    assert len(seen) > 1 and all(rows * length <= 64 or rows == 1 for rows, length in seen)
+    assert np.allclose(capped, uncapped, atol=1e-6)
