@@ -45,3 +45,11 @@ def print_table(headers: list[str], rows: list[list]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in cells:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+
+
+def spec_of(name_or_path: str, **kw):
+    """An ``EncoderSpec`` for a ``ModelConfig`` with these values (the schema's defaults otherwise)."""
+    from embexp.config.schema import ModelConfig
+    from embexp.model.encoder import EncoderSpec
+
+    return EncoderSpec.of(ModelConfig(name_or_path, **kw))

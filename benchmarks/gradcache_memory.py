@@ -39,10 +39,12 @@ def _rss_mb() -> float:
 def _encoder(random_init: bool, tokens: int, device: str):
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
     from embexp.model.registry import resolve
 
-    spec = EncoderSpec("minilm-l6", query_max_length=tokens, passage_max_length=tokens)
+    from common import spec_of
+
+    spec = spec_of("minilm-l6", query_max_length=tokens, passage_max_length=tokens)
     if random_init:
         path = resolve("minilm-l6")
         backbone = AutoModel.from_config(AutoConfig.from_pretrained(path))

@@ -29,18 +29,25 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto")
     args = ap.parse_args()
 
+    from embexp.config.schema import MinedNegatives
     from embexp.data.beir import load_beir
     from embexp.data.leakage import guard
     from embexp.data.prepare import PreparedData
     from embexp.mining.curriculum import MiningInputs, encode_corpus
     from embexp.mining.miner import MiningParams, mine
-    from embexp.model.encoder import BiEncoder, EncoderSpec, resolve_dtype
+
+    def _params(**kw):  # margin_rel off unless given, as these rows were measured
+        return MiningParams.of(MinedNegatives(**{"margin_rel": None, **kw, "window": list(kw["window"])}))
+
+    from embexp.model.encoder import BiEncoder, resolve_dtype
     from embexp.model.registry import cache_dir
+
+    from common import spec_of
 
     ds = load_beir(args.data)
     train, _ = guard(ds.qrels["train"], {"test": ds.qrels["test"]}, ds.queries)
     data = PreparedData(dataset=ds, train=train, dev={}, eval_split="test")
-    enc = BiEncoder.from_spec(EncoderSpec("minilm-l6"))
+    enc = BiEncoder.from_spec(spec_of("minilm-l6"))
     dtype = resolve_dtype(args.dtype, enc.device)
 
     t = time.perf_counter()
@@ -66,17 +73,17 @@ def main() -> None:
     cases = [
         (
             "window [2,20], top, n=1, no filters",
-            MiningParams(window=(2, 20), n_negatives=1, margin_rel=None, text_filter=False),
+            _params(window=(2, 20), n_negatives=1, margin_rel=None, text_filter=False),
             {},
         ),
         (
             "window [2,20], top, n=1, margin_rel 0.05 + text",
-            MiningParams(window=(2, 20), n_negatives=1, margin_rel=0.05),
+            _params(window=(2, 20), n_negatives=1, margin_rel=0.05),
             {"doc_text_ids": text_ids},
         ),
         (
             "window [2,50], random, pool 8, abs+rel+text+veto file",
-            MiningParams(
+            _params(
                 window=(2, 50),
                 sampling="random",
                 n_negatives=1,
@@ -88,7 +95,7 @@ def main() -> None:
         ),
         (
             "window [1,200], depth 200, random, pool 16, all filters",
-            MiningParams(
+            _params(
                 window=(1, 200),
                 depth=200,
                 sampling="random",

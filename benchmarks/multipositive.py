@@ -88,6 +88,7 @@ def _cfg(data: Path, overrides: list[str]):
 
 def mining(datas: list[Path], overrides: list[str]) -> None:
     from embexp.data.prepare import prepare_data
+    from embexp.mining.config import negatives_config
     from embexp.mining.curriculum import MiningInputs, encode_corpus, example_coverage, mine_with_encoder
     from embexp.mining.miner import MiningParams
     from embexp.model.encoder import build_encoder
@@ -104,7 +105,7 @@ def mining(datas: list[Path], overrides: list[str]) -> None:
         per_q = [len(v) for v in data.train_positives.values()]
         for ref, fill in (("best", True), ("best", False), ("lowest", True), ("lowest", False)):
             node = {**cfg.negatives, "margin_reference": ref, "fill_below_window": fill}
-            params = MiningParams.from_config(node)
+            params = MiningParams.of(negatives_config(node))
             res = mine_with_encoder(enc, data, params, inputs=inputs, corpus_embeddings=emb)
             cov = example_coverage(res.doc_ids(), data.train_positives, params.n_negatives)
             st = res.stats

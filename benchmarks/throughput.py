@@ -203,9 +203,11 @@ def run_embexp(
     from embexp.data.prepare import PreparedData
     from embexp.data.types import Corpus, RetrievalDataset
     from embexp.losses.infonce import InfoNCELoss
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
     from embexp.train.data import PairDataModule
     from embexp.train.module import BiEncoderModule
+
+    from common import spec_of
 
     docs = sorted({p["positive"] for p in pairs})
     did = {t: f"d{i}" for i, t in enumerate(docs)}
@@ -214,9 +216,7 @@ def run_embexp(
     corpus = Corpus([did[t] for t in docs], [""] * len(docs), docs)
     ds = RetrievalDataset("bench", corpus, queries, {"train": qrels})
     data = PreparedData(ds, train=qrels, dev={}, eval_split="train")
-    enc = BiEncoder.from_spec(
-        EncoderSpec(str(model_dir), query_max_length=64, passage_max_length=args.max_len)
-    )
+    enc = BiEncoder.from_spec(spec_of(str(model_dir), query_max_length=64, passage_max_length=args.max_len))
     _variant(enc, variant)
     module = BiEncoderModule(enc, InfoNCELoss(0.05), lambda params: torch.optim.AdamW(params, lr=2e-5))
     group = GROUP_WINDOW if variant.endswith("+group") else None
@@ -361,7 +361,9 @@ def run_plain(model_dir: Path, pairs: list[dict], args, device, cfg, peak) -> di
 
 
 def encode_embexp(model_dir: Path, corpus: list[str], args, device) -> list[dict]:
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
+
+    from common import spec_of
 
     rows = []
     dtype = "bf16" if args.precision == "bf16" else "fp32"
@@ -371,7 +373,7 @@ def encode_embexp(model_dir: Path, corpus: list[str], args, device) -> list[dict
         "padded+compile" if v.endswith("+compile") else "padded" for v in args.embexp_variants
     )
     for variant in variants:
-        enc = BiEncoder.from_spec(EncoderSpec(str(model_dir), passage_max_length=args.max_len)).to(device)
+        enc = BiEncoder.from_spec(spec_of(str(model_dir), passage_max_length=args.max_len)).to(device)
         _variant(enc, variant)
         first = enc.encode(corpus[: args.batch], "passage", batch_size=args.batch, dtype=dtype)  # warm-up
         if reference is None:
@@ -419,9 +421,11 @@ def check_unpadded(model_dir: Path, pairs: list[dict], args, device) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
 
-    enc = BiEncoder.from_spec(EncoderSpec(str(model_dir), passage_max_length=args.max_len)).to(device)
+    from common import spec_of
+
+    enc = BiEncoder.from_spec(spec_of(str(model_dir), passage_max_length=args.max_len)).to(device)
     for m in enc.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0

@@ -48,8 +48,10 @@ def run_st(cfg, data, examples, test_eval, *, bf16: bool, out: Path) -> dict:
     )
     from sentence_transformers.training_args import BatchSamplers
 
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
     from embexp.model.registry import resolve
+
+    from common import spec_of
 
     torch.manual_seed(int(cfg.seed))
     model = SentenceTransformer(resolve("minilm-l6"), device="cpu")
@@ -89,7 +91,7 @@ def run_st(cfg, data, examples, test_eval, *, bf16: bool, out: Path) -> dict:
     model.save(str(out / "model"))
     # score with the same evaluator embexp uses (mean pooling + normalise, same lengths)
     enc = BiEncoder.from_spec(
-        EncoderSpec(
+        spec_of(
             str(out / "model"),
             query_max_length=int(cfg.model.query_max_length),
             passage_max_length=int(cfg.model.passage_max_length),

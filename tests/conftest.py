@@ -50,9 +50,9 @@ def tiny_model_dir(_cache_dir):
 
 @pytest.fixture()
 def tiny_encoder(tiny_model_dir):
-    from embexp.model.encoder import BiEncoder, EncoderSpec
+    from embexp.model.encoder import BiEncoder
 
-    return BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), query_max_length=32, passage_max_length=64))
+    return BiEncoder.from_spec(encoder_spec(str(tiny_model_dir), query_max_length=32, passage_max_length=64))
 
 
 DOCS = [
@@ -149,3 +149,50 @@ MULTI_QRELS = {
 @pytest.fixture()
 def multi_beir(tmp_path) -> Path:
     return write_beir(tmp_path / "multi-beir", MULTI_DOCS, MULTI_QUERIES, MULTI_QRELS)
+
+
+def mining_params(**kw):
+    """``MiningParams`` for a ``MinedNegatives`` node with these values (margin_rel off unless given)."""
+    from embexp.config.schema import MinedNegatives
+    from embexp.mining.miner import MiningParams
+
+    kw = {"margin_rel": None, **kw}
+    if isinstance(kw.get("window"), tuple):
+        kw["window"] = list(kw["window"])
+    return MiningParams.of(MinedNegatives(**kw))
+
+
+def encoder_spec(name_or_path: str, **kw):
+    """An ``EncoderSpec`` for a ``ModelConfig`` with these values (the schema's defaults otherwise)."""
+    from embexp.config.schema import ModelConfig
+    from embexp.model.encoder import EncoderSpec
+
+    return EncoderSpec.of(ModelConfig(name_or_path, **kw))
+
+
+def _starts_a_process(fn, depth: int = 3) -> bool:
+    """Whether ``fn``, or a function of its module it calls (``depth`` levels down), names
+    ``run_cli`` or ``subprocess``."""
+    code = getattr(fn, "__code__", None)
+    if code is None or depth == 0:
+        return False
+    names = set(code.co_names)
+    if names & {"run_cli", "subprocess"}:
+        return True
+    scope = getattr(fn, "__globals__", {})
+    helpers = (scope.get(n) for n in names)
+    return any(
+        _starts_a_process(h, depth - 1)
+        for h in helpers
+        if callable(h) and getattr(h, "__module__", None) == fn.__module__
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that starts an entry point in a subprocess (it, or a helper of its module, calls
+    ``run_cli`` or ``subprocess``) is marked ``cli``: the fast loop
+    (``pytest -m "not slow and not cli"``) leaves them out."""
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is not None and not item.get_closest_marker("cli") and _starts_a_process(fn):
+            item.add_marker(pytest.mark.cli)

@@ -9,15 +9,18 @@ from pathlib import Path
 
 from embexp.config.store import CONF_DIR
 from embexp.errors import user_error
+from embexp.utils.logs import quiet_libraries
 
 CONF_DIR = str(CONF_DIR)  # Hydra wants a str; also registers the ${embexp_cwd:} resolver
 
 
 def setup_env() -> None:
-    """Offline-friendly defaults: no hub calls for local models, quiet tokenizers."""
+    """Offline-friendly defaults (no hub telemetry, quiet tokenizers) and a log that shows what a
+    researcher acts on (library chatter turned down: :mod:`embexp.utils.logs`)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("WANDB_SILENT", "true")
+    quiet_libraries()
 
 
 def clean_errors(fn):

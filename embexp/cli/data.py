@@ -29,10 +29,10 @@ USAGE = "usage: embexp-data inspect [HYDRA OVERRIDES]   e.g. embexp-data inspect
 def inspect(cfg: DictConfig) -> dict:
     """The data card of ``cfg.data``, token lengths with ``cfg.model``'s tokenizer; printed and
     written to ``cfg.out`` (or the run directory)."""
-    from embexp.config.checks import check_config
     from embexp.data.card import data_card, format_card
     from embexp.data.prepare import prepare_data
     from embexp.model.encoder import token_counter, tokenizer_spec
+    from embexp.train.preflight import check_config
     from embexp.utils.io import atomic_write_json
 
     check_config(cfg, task="data_inspect")

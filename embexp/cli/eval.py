@@ -12,12 +12,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
-from embexp.config.checks import check_config
 from embexp.data.prepare import prepare_data
 from embexp.eval.build import build_evaluator
 from embexp.model.encoder import build_encoder
 from embexp.report.table import metrics_table, print_table
 from embexp.tracking.wandb import log_eval, wandb_run
+from embexp.train.preflight import check_config
 from embexp.utils.io import atomic_write_json, atomic_write_jsonl
 from embexp.utils.provenance import code_version
 
@@ -25,14 +25,14 @@ log = logging.getLogger("embexp.eval")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    check_config(cfg, task="eval")
+    rc = check_config(cfg, task="eval")
     out = run_dir()
-    data = prepare_data(cfg.data, need_train=False)
+    data = prepare_data(rc.data, need_train=False)
     for note in data.notes:
         log.info(note)
-    split = cfg.data.split
-    evaluator = build_evaluator(cfg.eval, data, split=split, cache_dir=cfg.paths.cache_dir)
-    encoder = build_encoder(cfg.model) if cfg.eval.retriever != "bm25" else None
+    split = rc.data.split
+    evaluator = build_evaluator(rc.eval, data, split=split, cache_dir=cfg.paths.cache_dir)
+    encoder = build_encoder(rc.model) if rc.eval.retriever != "bm25" else None
     t = time.perf_counter()
     result = evaluator(encoder)
     wall = time.perf_counter() - t
@@ -40,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     record = {
         "metrics": metrics,
         "primary_metric": result.primary_metric,
-        "retriever": cfg.eval.retriever,
+        "retriever": rc.eval.retriever,
         "model": OmegaConf.to_container(cfg.model, resolve=True),
         "encoder_spec": vars(encoder.spec) if encoder is not None else None,
         "encoder_fingerprint": encoder.fingerprint() if encoder is not None else None,
@@ -49,12 +49,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         "code": code_version(),
         "seed": cfg.seed,
     }
-    atomic_write_jsonl(out / "per_query.jsonl", result.per_query_rows(top=int(cfg.eval.per_query_top)))
+    atomic_write_jsonl(out / "per_query.jsonl", result.per_query_rows(top=rc.eval.per_query_top))
     atomic_write_json(out / "metrics.json", record)
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     print_table(
         metrics_table(
-            {cfg.eval.retriever: metrics},
+            {rc.eval.retriever: metrics},
             split,
             title=f"{data.dataset.name} / {split} ({len(evaluator.query_ids)} queries)",
         )

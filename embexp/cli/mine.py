@@ -16,8 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from embexp.cli.common import CONF_DIR, clean_errors, entry_point, run_dir, setup_env
-from embexp.config.checks import check_config
-from embexp.errors import ConfigError
+from embexp.train.preflight import check_config
 from embexp.utils.provenance import code_version
 
 log = logging.getLogger("embexp.mine")
@@ -37,36 +36,31 @@ def mine_cmd(cfg: DictConfig) -> dict:
     from embexp.model.encoder import build_encoder
     from embexp.tracking.wandb import wandb_run
 
-    check_config(cfg, task="mine")
+    rc = check_config(cfg, task="mine")  # refuses negatives=in_batch
     out = run_dir()
-    params = validate_negatives(cfg.negatives)
-    if params is None:
-        raise ConfigError(
-            "negatives.kind",
-            "embexp-mine needs a mining config (negatives=static or negatives=iterative), "
-            f"got {cfg.negatives.kind!r}",
-        )
-    veto_pairs, veto = load_veto(cfg.negatives)
-    data = prepare_data(cfg.data)
+    params = validate_negatives(rc.negatives)
+    neg, ev = rc.negatives, rc.eval
+    veto_pairs, veto = load_veto(neg)
+    data = prepare_data(rc.data)
     for note in data.notes:
         log.info(note)
-    encoder = build_encoder(cfg.model)
+    encoder = build_encoder(rc.model)
     result = mine_with_encoder(
         encoder,
         data,
         params,
         inputs=MiningInputs.from_data(data),
-        batch_size=int(cfg.eval.batch_size),
-        dtype=str(cfg.eval.dtype),
-        cache_dir=cfg.paths.cache_dir if cfg.eval.cache else None,
+        batch_size=ev.batch_size,
+        dtype=ev.dtype,
+        cache_dir=cfg.paths.cache_dir if ev.cache else None,
         veto_pairs=veto_pairs,
         veto=veto,
-        show_progress=bool(cfg.eval.show_progress),
+        show_progress=ev.show_progress,
     )
     fp = encoder.fingerprint()
-    veto_cfg = {"file": cfg.negatives.get("veto_file"), "hook": cfg.negatives.get("veto_hook")}
+    veto_cfg = {"file": neg.veto_file, "hook": neg.veto_hook}
     prov = provenance_record(
-        str(cfg.negatives.kind),
+        neg.kind,
         0,
         None,
         encoder,

@@ -37,11 +37,14 @@ def show(record: dict) -> None:
     from embexp.report.table import metrics_table, print_table
 
     split = record["data"]["eval_split"]
-    by = {"baseline": {}, "fine-tuned": {}}
+    from embexp.eval.keys import BASELINE, FINAL, split_stage
+
+    columns = {BASELINE: "baseline", FINAL: "fine-tuned"}
+    by = {name: {} for name in columns.values()}
     for k, v in record["metrics"].items():
-        stage, _, rest = k.partition("/")
-        if stage in ("baseline", "final"):
-            by["baseline" if stage == "baseline" else "fine-tuned"][rest] = v
+        stage, rest = split_stage(k)
+        if stage is not None:
+            by[columns[stage]][rest] = v
     title = f"{record['data']['name']}: baseline vs fine-tuned ({record['cost'].get('adapter')}, {split})"
     print_table(metrics_table(by, split, title=title))
     sel = record.get("model_selection") or {}

@@ -1,11 +1,10 @@
-"""Typed configuration: schemas (one dataclass per kind of config node), their registration in
-Hydra's ConfigStore, and the cheap checks every run does before it loads anything.
+"""Typed configuration: schemas (one dataclass per kind of config node, the one home of every
+default), their registration in Hydra's ConfigStore, and node -> schema conversion.
 
-Layering: :mod:`embexp.config.schema` and :mod:`embexp.config.store` import only the standard
-library, omegaconf, hydra and :mod:`embexp.errors` (every layer may import them);
-:mod:`embexp.config.checks` imports the data, model, eval and mining layers and sits between
-``train`` and ``mining``. This package exposes ``check_config`` lazily so that importing a
-schema never imports the checks.
+Layering: the lowest layer above :mod:`embexp.utils` and :mod:`embexp.errors`; it imports only
+the standard library, omegaconf and hydra. Each layer checks its own node beside its code
+(``data_config``, ``model_config``, ``eval_config``, ``validate_negatives``, ``adapter_config``)
+and the run's pre-flight, :func:`embexp.train.preflight.check_config`, calls them.
 """
 
 from embexp.config.schema import (
@@ -26,6 +25,7 @@ from embexp.config.schema import (
     ModelConfig,
     PairsData,
     QuickstartData,
+    RunConfig,
     TrainSettings,
     TripletLossConfig,
 )
@@ -51,18 +51,10 @@ __all__ = [
     "ModelConfig",
     "PairsData",
     "QuickstartData",
+    "RunConfig",
     "TrainSettings",
     "TripletLossConfig",
-    "check_config",
     "config_error",
     "register",
     "to_schema",
 ]
-
-
-def __getattr__(name: str):
-    if name == "check_config":  # the checks import higher layers: loaded on first use only
-        from embexp.config.checks import check_config
-
-        return check_config
-    raise AttributeError(f"module 'embexp.config' has no attribute {name!r}")

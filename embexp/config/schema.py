@@ -1,10 +1,12 @@
 """Typed schemas of the config groups: one dataclass per kind of node.
 
-Each ``conf/<group>/*.yaml`` names its schema in its defaults list (``/schema/<group>/<name>``,
-registered by :mod:`embexp.config.store`), so Hydra type-checks every value and every
-override while composing: ``adapter.r=abc`` or ``adapter.rank=8`` fails right there.
-The YAML files hold the values; the dataclass defaults are the same values, for callers that
-build a node in Python (tests, notebooks).
+Each ``conf/<group>/*.yaml`` names its schema first in its defaults list
+(``/schema/<group>/<name>``, registered with its defaults by :mod:`embexp.config.store`), so
+Hydra type-checks every value and every override while composing: ``adapter.r=abc`` or
+``adapter.rank=8`` fails right there. **The dataclass defaults are the one home of every
+default**: a YAML sets only what differs (a model's name, an interpolation), and a component
+takes its values from its typed node (``tests/config/test_default_homes.py`` fails on a YAML
+or a signature that writes a default again).
 
 A node becomes its dataclass with :func:`embexp.config.store.to_schema`, which runs
 ``__post_init__``: the range checks that belong to the config itself, each raising
@@ -97,7 +99,9 @@ class QuickstartData(BeirData):
     path: str = field(default=MISSING, metadata={_MISSING_MESSAGE: "set the folder to generate into"})
     name: str | None = "quickstart"
     seed: int = 0
-    max_steps: int | None = 50  # the recipe's step budget: train.max_steps defaults to it (train.yaml)
+    # the recipe's step budget: train.max_steps defaults to it (train.yaml), so `embexp-train` stays
+    # within 5 minutes on a 2-core CPU without AMX (BENCHMARKS.md §4); train.max_steps=null: full epochs
+    max_steps: int | None = 50
 
 
 HF_FORMATS = ("auto", "pairs", "beir")
@@ -163,10 +167,6 @@ DATA_SCHEMAS: dict[str, type] = {
 
 
 # ---- model --------------------------------------------------------------------------------
-TRAIN_ATTENTION = ("auto", "sdpa", "eager", "keep")
-UNPAD_KERNELS = ("auto", "varlen", "padded", "split")  # model.unpad_kernel (embexp.model.unpadded)
-
-
 @dataclass
 class ModelConfig:
     """The encoder: a short name (``embexp.model.registry``), hub id or local folder, and how it
@@ -180,7 +180,7 @@ class ModelConfig:
     passage_prefix: str | None = ""
     query_max_length: int = 64
     passage_max_length: int = 256
-    train_attention: str = "auto"  # TRAIN_ATTENTION
+    train_attention: str = "auto"  # auto | sdpa | eager | keep (embexp.model.encoder.TRAIN_ATTENTION)
     compile: bool = False  # torch.compile the backbone (execution only: not in the config hash)
     compile_backend: str = "inductor"
     pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
@@ -188,15 +188,9 @@ class ModelConfig:
     # there; BENCHMARKS.md §1); null: eval.batch_size rows whatever their length; GPUs: no cap
     cpu_batch_tokens: int | None = 4096
     unpad: bool = False  # dense layers on real tokens only (embexp.model.unpadded; execution only)
-    unpad_kernel: str = "auto"  # UNPAD_KERNELS: varlen (CUDA), split (CPU), padded; embexp.model.unpadded
+    unpad_kernel: str = "auto"  # auto | varlen (CUDA) | split (CPU) | padded (embexp.model.unpadded.KERNELS)
 
     def __post_init__(self) -> None:
-        mode = self.train_attention
-        ok = mode in TRAIN_ATTENTION
-        _check(ok, "model.train_attention", f"must be one of {TRAIN_ATTENTION}, got {mode!r}")
-        kernel = self.unpad_kernel
-        ok = kernel in UNPAD_KERNELS
-        _check(ok, "model.unpad_kernel", f"must be one of {UNPAD_KERNELS}, got {kernel!r}")
         m = self.pad_to_multiple_of
         _check(
             m is None or m >= 1, "model.pad_to_multiple_of", f"must be null or a positive integer, got {m!r}"
@@ -289,23 +283,28 @@ class MinedNegatives:
 
     KEY: ClassVar[str] = "negatives"
     kind: str = "static"
-    n_negatives: int = 1
-    pool_size: int | None = None
-    window: list[int] = field(default_factory=lambda: [2, 20])
-    sampling: str = "top"
-    depth: int = 100
-    margin_abs: float | None = None
-    margin_rel: float | None = 0.05
+    n_negatives: int = 1  # hard negatives per training example in each batch (>= 1)
+    pool_size: int | None = (
+        None  # mined per query; null = n_negatives; larger: each epoch draws a seeded sample
+    )
+    window: list[int] = field(default_factory=lambda: [2, 20])  # inclusive 1-based ranks, positives removed
+    sampling: str = "top"  # top: best-ranked survivors of the window | random: seeded uniform sample
+    depth: int = 100  # ranks retrieved per query (after removing positives); >= window end
+    margin_abs: float | None = None  # drop a candidate if score > positive_score - margin_abs (null: off)
+    margin_rel: float | None = 0.05  # drop a candidate if score > positive_score * (1 - margin_rel)
     margin_reference: str = "best"  # best | lowest training positive (embexp.mining.miner)
     min_coverage: float = 0.9  # warn when fewer training examples get a mined negative
     fill_below_window: bool = True  # too few survivors in the window: take the best ones below it
-    text_filter: bool = True
-    veto_file: str | None = None
-    veto_hook: str | None = None
-    warmup_epochs: int = 0
-    file: str | None = None
+    text_filter: bool = True  # drop candidates whose normalised text equals a positive's
+    veto_file: str | None = None  # TSV 'query-id<TAB>corpus-id' or JSONL {query_id, doc_id}: never negatives
+    veto_hook: str | None = None  # 'package.module:function', veto(query_id, doc_ids) -> vetoed ids
+    warmup_epochs: int = 0  # epochs of in-batch negatives only before the mined pool is used
+    file: str | None = None  # reuse a negatives.jsonl (e.g. from embexp-mine) instead of mining
     seed: int = 0
     refresh_every: int = 1  # iterative: epochs between mining rounds (static never re-mines)
+    # 'package.module:Class': a negatives source of yours, built with this node, makes each round
+    # (embexp.mining.sources.NegativeSource); null: the built-in dense miner (window ... seed)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         _positive_int(self.n_negatives, "negatives.n_negatives", 0)
@@ -416,14 +415,14 @@ class EvalConfig:
     primary: str = "ndcg@10"
     primary_train: str = "mrr@10"  # what validation monitors
     batch_size: int = 64
-    dtype: str = "auto"
-    cache: bool = True
-    ignore_identical_ids: bool = True
-    rrf_k: int = 60
-    hybrid_depth: int = 1000
+    dtype: str = "auto"  # auto (bf16 where native: CUDA, CPUs with AMX; else fp32) | fp32 | bf16 | fp16
+    cache: bool = True  # corpus-embedding cache keyed by encoder weights + corpus + prefix + length
+    ignore_identical_ids: bool = True  # BEIR convention: a document with the query's id is never a hit
+    rrf_k: int = 60  # hybrid: reciprocal rank fusion constant
+    hybrid_depth: int = 1000  # hybrid: ranks fused from each retriever
     bm25: Bm25Config = field(default_factory=Bm25Config)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
-    per_query_top: int = 100
+    per_query_top: int = 100  # ranked doc ids kept per query in per_query.jsonl (the report fuses them)
     show_progress: bool = True
 
     def __post_init__(self) -> None:
@@ -463,6 +462,25 @@ class TrainSettings:
         _check(self.selection in rules, "train.selection", f"must be one of {rules}, got {self.selection!r}")
         a = self.selection_alpha
         _check(0 < a < 1, "train.selection_alpha", f"must be in (0, 1), got {a!r}")
+
+
+# ---- one run's typed nodes ------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunConfig:
+    """The typed nodes of one composed config, built and checked once by the run's pre-flight
+    (``embexp.train.preflight.check_config``) and handed to the components: the evaluator takes
+    ``eval``, the encoder ``model``, the curriculum ``negatives``. A node a task does not use is
+    None (``eval`` for ``embexp-data``; ``negatives``, ``adapter``, ``loss``, ``train`` outside
+    training; ``loss`` also for a loss of yours, which has no schema). ``_target_`` nodes
+    (optimizer, scheduler, trainer, callbacks) stay Hydra's to instantiate."""
+
+    data: Any  # one of DATA_SCHEMAS
+    model: ModelConfig
+    eval: EvalConfig | None = None
+    negatives: Any = None  # InBatchNegatives | MinedNegatives
+    adapter: Any = None  # one of ADAPTER_SCHEMAS
+    loss: Any = None  # one of LOSS_SCHEMAS
+    train: TrainSettings | None = None
 
 
 # Everything registered in Hydra's ConfigStore as schema/<group>/<name> (embexp.config.store).

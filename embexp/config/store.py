@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -111,15 +111,12 @@ def did_you_mean(word: str, options) -> str:
 
 
 # ---- ConfigStore ----------------------------------------------------------------------------
-def _types_only(cls) -> DictConfig:
-    """The schema with every value MISSING: merged under a YAML file it adds types and the key
-    set without changing a value, so a derived config (``pairs`` on ``beir``) keeps what its
-    parent set; the YAML files set every key."""
-    node = OmegaConf.structured(cls)
-    for f in dataclasses.fields(cls):
-        nested = isinstance(f.type, type) and dataclasses.is_dataclass(f.type)
-        node[f.name] = _types_only(f.type) if nested else MISSING
-    return node
+def _schema_node(cls) -> DictConfig:
+    """The schema with its defaults: the one home of every default. A YAML under ``conf/`` lists
+    it first and sets only what differs; a YAML derived from a sibling (``pairs`` on ``beir``)
+    lists its own schema before the sibling, so the sibling's values are merged over the
+    defaults and its own over both."""
+    return OmegaConf.structured(cls)
 
 
 def register() -> None:
@@ -127,7 +124,7 @@ def register() -> None:
     cs = ConfigStore.instance()
     for group, schemas in SCHEMAS.items():
         for name, cls in schemas.items():
-            cs.store(group=f"schema/{group}", name=name, node=_types_only(cls), provider="embexp")
+            cs.store(group=f"schema/{group}", name=name, node=_schema_node(cls), provider="embexp")
 
 
 # ---- node -> schema object --------------------------------------------------------------------

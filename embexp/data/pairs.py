@@ -22,6 +22,7 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
+from embexp.config.schema import PairsData
 from embexp.data.fingerprint import corpus_fingerprint, dataset_fingerprint, hash_strings
 from embexp.data.jsonl import bad_frequency, get_id, iter_jsonl
 from embexp.data.leakage import normalise_text
@@ -263,7 +264,7 @@ def _split(
 
 
 def load_pairs(
-    path: str | Path, *, test_fraction: float = 0.2, seed: int = 0, temporal: bool = False
+    path: str | Path, *, test_fraction: float = PairsData.test_fraction, seed: int = 0, temporal: bool = False
 ) -> RetrievalDataset:
     """Read a JSONL file of pairs (see the module docstring) into a train/test dataset; every
     malformed line is reported as ``FILE:LINE: field '...'``, all of them in one DataError."""
@@ -290,7 +291,7 @@ def pairs_dataset(
     problems: ProblemCollector,
     *,
     name: str,
-    test_fraction: float = 0.2,
+    test_fraction: float = PairsData.test_fraction,
     seed: int = 0,
     temporal: bool = False,
 ) -> RetrievalDataset:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from embexp.config.schema import Bm25Config, EvalConfig
+
 
 class BM25Retriever:
     """Lucene-style BM25 over the passages, English stop words and Snowball stemming."""
@@ -12,11 +14,11 @@ class BM25Retriever:
         self,
         passages: list[str],
         *,
-        k1: float = 0.9,
-        b: float = 0.4,
-        method: str = "lucene",
-        stemmer: str | None = "english",
-        stopwords: str | None = "en",
+        k1: float = Bm25Config.k1,
+        b: float = Bm25Config.b,
+        method: str = Bm25Config.method,
+        stemmer: str | None = Bm25Config.stemmer,
+        stopwords: str | None = Bm25Config.stopwords,
     ):
         import bm25s
 
@@ -40,7 +42,7 @@ class BM25Retriever:
 
 
 def reciprocal_rank_fusion(
-    rankings: list[np.ndarray], *, k: int, rrf_k: int = 60
+    rankings: list[np.ndarray], *, k: int, rrf_k: int = EvalConfig.rrf_k
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fuse per-query rankings of row indices: score(d) = sum_r 1 / (rrf_k + rank_r(d)), rank from 1.
 
@@ -65,7 +67,7 @@ def reciprocal_rank_fusion(
 
 
 def fuse_ranked_ids(
-    rankings: list[list[str]], order: dict[str, int], *, k: int, rrf_k: int = 60
+    rankings: list[list[str]], order: dict[str, int], *, k: int, rrf_k: int = EvalConfig.rrf_k
 ) -> list[str]:
     """:func:`reciprocal_rank_fusion` for one query's ranked id lists (same scores, same tie-break:
     the smaller row index in ``order``, the corpus order), without building index arrays."""

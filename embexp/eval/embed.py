@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from embexp.config.schema import EvalConfig
 from embexp.data.types import Corpus
 from embexp.eval.cache import EmbeddingCache
 from embexp.model.encoder import resolve_dtype
@@ -16,7 +17,7 @@ def embed_corpus(
     *,
     cache: EmbeddingCache | None = None,
     corpus_fingerprint: str = "",
-    batch_size: int = 64,
+    batch_size: int = EvalConfig.batch_size,
     dtype: str = "auto",
     show_progress: bool = False,
 ) -> tuple[np.ndarray, bool]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embexp.config.schema import EvalConfig
 from embexp.data.types import Corpus, Qrels, positives
 from embexp.errors import ConfigError
 from embexp.eval.bm25 import BM25Retriever, reciprocal_rank_fusion
@@ -90,23 +91,23 @@ class RetrievalEvaluator:
         qrels: Qrels,
         *,
         name: str = "test",
-        k_values: tuple[int, ...] | list[int] = (1, 5, 10, 20, 100),
-        primary: str = "ndcg@10",
+        k_values: tuple[int, ...] | list[int] | None = None,  # None: EvalConfig's
+        primary: str = EvalConfig.primary,
         slices: dict[str, set[str]] | None = None,
-        retriever: str = "dense",
-        batch_size: int = 64,
+        retriever: str = EvalConfig.retriever,
+        batch_size: int = EvalConfig.batch_size,
         dtype: str = "auto",
         cache: EmbeddingCache | None = None,
         corpus_fingerprint: str = "",
         ignore_identical_ids: bool = True,
-        rrf_k: int = 60,
-        hybrid_depth: int = 1000,
+        rrf_k: int = EvalConfig.rrf_k,
+        hybrid_depth: int = EvalConfig.hybrid_depth,
         bm25: dict | None = None,
         show_progress: bool = False,
     ):
         if retriever not in RETRIEVERS:
             raise ConfigError("eval.retriever", f"must be one of {RETRIEVERS}, got {retriever!r}")
-        k_values = sorted({int(k) for k in k_values})
+        k_values = sorted({int(k) for k in (EvalConfig().k_values if k_values is None else k_values)})
         if not k_values or k_values[0] <= 0:
             raise ConfigError("eval.k_values", f"must be positive integers, got {k_values}")
         metric, _, kstr = primary.partition("@")

@@ -5,9 +5,11 @@
     {split}/{metric}                   test/ndcg@10, dev/n_queries
     {split}/slice/{slice}/{metric}     test/slice/jargon/ndcg@10
 
-``split`` is the evaluator's name; callers may prefix it with a stage
-(``baseline/test/ndcg@10``, ``final/test/slice/jargon/ndcg@10``): the parsed ``split`` is
-then ``baseline/test``. ``metric`` is always the last segment and never holds a ``/``.
+``split`` is the evaluator's name; a run prefixes it with its stage (:data:`BASELINE`: the
+untouched base model, :data:`FINAL`: the model training hands over;
+``baseline/test/ndcg@10``, ``final/test/slice/jargon/ndcg@10``, :func:`staged`) and tags its
+per-query rows with the same name (``"model": "final"``); the parsed ``split`` is then
+``baseline/test``. ``metric`` is always the last segment and never holds a ``/``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import NamedTuple
 
 SLICE = "slice"
 ALL = "all"  # the slice name of an overall (unsliced) key
+BASELINE, FINAL = "baseline", "final"  # a run's stages: metric key prefix and per-query "model"
+STAGES = (BASELINE, FINAL)
 
 
 class MetricKey(NamedTuple):
@@ -42,3 +46,14 @@ def parse_metric_key(key: str) -> MetricKey | None:
 
 def is_slice_key(key: str) -> bool:
     return f"/{SLICE}/" in key
+
+
+def staged(stage: str, metrics: dict) -> dict:
+    """``metrics`` with every key prefixed by ``stage`` (``test/ndcg@10`` -> ``final/test/ndcg@10``)."""
+    return {f"{stage}/{k}": v for k, v in metrics.items()}
+
+
+def split_stage(key: str) -> tuple[str | None, str]:
+    """``(stage, rest)`` of a staged key; ``(None, key)`` when it names no stage."""
+    stage, _, rest = key.partition("/")
+    return (stage, rest) if stage in STAGES and rest else (None, key)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embexp.config.schema import SlicesConfig
 from embexp.data.types import Corpus, Qrels, positives, positives_by_query
 from embexp.errors import DataError, Problem
 from embexp.utils.hooks import import_hook
@@ -96,9 +97,9 @@ def build_slices(
     jargon: bool = True,
     rare_max_df: int = 0,
     head_tail: bool = True,
-    head_quantile: float = 0.8,
-    tail_quantile: float = 0.5,
-    seen_share: float = 0.5,
+    head_quantile: float = SlicesConfig.head_quantile,
+    tail_quantile: float = SlicesConfig.tail_quantile,
+    seen_share: float = SlicesConfig.seen_share,
     file: str | None = None,
     rules: list[str] | tuple[str, ...] = (),
     notes: list[str] | None = None,

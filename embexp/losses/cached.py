@@ -48,6 +48,7 @@ import numbers
 import torch
 from torch import Tensor
 
+from embexp.config.schema import CachedInfoNCELossConfig
 from embexp.errors import ConfigError
 from embexp.losses.infonce import InfoNCELoss
 
@@ -76,10 +77,10 @@ class CachedInfoNCELoss(InfoNCELoss):
 
     def __init__(
         self,
-        temperature: float = 0.05,
+        temperature: float = CachedInfoNCELossConfig.temperature,
         symmetric: bool = False,
         mask_false_negatives: bool = True,
-        chunk_size: int = 32,
+        chunk_size: int = CachedInfoNCELossConfig.chunk_size,
     ):
         super().__init__(temperature, symmetric, mask_false_negatives)
         self.chunk_size = _check_chunk_size(chunk_size)

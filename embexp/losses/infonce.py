@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from embexp.config.schema import InfoNCELossConfig
 from embexp.errors import ConfigError
 from embexp.losses.distributed import gather_batch, world
 
@@ -235,7 +236,7 @@ class InfoNCELoss(nn.Module):
 
     def __init__(
         self,
-        temperature: float = 0.05,
+        temperature: float = InfoNCELossConfig.temperature,
         symmetric: bool = False,
         mask_false_negatives: bool = True,
         gather_across_ranks: bool = True,

@@ -41,6 +41,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
+from embexp.config.schema import TripletLossConfig
 from embexp.errors import ConfigError
 from embexp.losses.infonce import _check_inputs, _check_mask
 
@@ -119,7 +120,7 @@ class TripletMarginLoss(nn.Module):
 
     compute_loss_from_embeddings = staticmethod(compute_loss_from_embeddings)
 
-    def __init__(self, margin: float = 0.2, mask_false_negatives: bool = True):
+    def __init__(self, margin: float = TripletLossConfig.margin, mask_false_negatives: bool = True):
         super().__init__()
         self.margin = _check_margin(margin)
         self.mask_false_negatives = bool(mask_false_negatives)

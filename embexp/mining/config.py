@@ -2,8 +2,8 @@
 
 Types, unknown keys and ranges of the node are its schema's (``embexp.config.schema``:
 ``InBatchNegatives``, ``MinedNegatives``); the mining values (window, sampling, depth,
-margins, seed) are :class:`~embexp.mining.miner.MiningParams`'; what is left here is what needs
-the file system: the files it names exist and the veto hook imports.
+margins, seed) are checked by :meth:`~embexp.mining.miner.MiningParams.validate`; what is
+left here is what needs the file system: the files it names exist and the veto hook imports.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from embexp.config.store import to_schema
 from embexp.errors import ConfigError
 from embexp.mining.files import import_hook, read_veto_pairs
 from embexp.mining.miner import MiningParams
+from embexp.utils.hooks import import_hook as _import_hook
 
 KINDS = tuple(NEGATIVES_SCHEMAS)
 
@@ -36,13 +37,15 @@ def validate_negatives(node) -> MiningParams | None:
     neg = negatives_config(node)
     if neg.kind not in MINED:
         return None
-    params = MiningParams.from_config(neg)
+    params = MiningParams.of(neg)
     for key in ("file", "veto_file"):
         f = getattr(neg, key)
         if f not in (None, "") and not Path(str(f)).expanduser().exists():
             raise ConfigError(f"negatives.{key}", f"file not found: {f}")
     if neg.veto_hook not in (None, ""):
         import_hook(str(neg.veto_hook))
+    if neg.source not in (None, ""):  # imports; built by the curriculum (embexp.mining.sources)
+        _import_hook(str(neg.source), "negatives.source")
     return params
 
 

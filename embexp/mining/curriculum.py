@@ -44,11 +44,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 
+from embexp.config.schema import EvalConfig, MinedNegatives
+from embexp.config.store import to_schema
 from embexp.data.leakage import find_leakage, normalise_text
 from embexp.data.prepare import PreparedData
 from embexp.data.types import positives
 from embexp.errors import DataError, Problem
-from embexp.mining.config import MINED, _get, load_veto, validate_negatives
+from embexp.mining.config import MINED, _get, load_veto, negatives_config, validate_negatives
 from embexp.mining.files import (
     NEGATIVES_FILE,
     read_negatives,
@@ -58,6 +60,7 @@ from embexp.mining.files import (
     write_rounds,
 )
 from embexp.mining.miner import MiningParams, MiningResult, mine
+from embexp.mining.sources import MiningRequest, drop_excluded, load_source
 from embexp.utils.dist import broadcast_object, is_main_process
 
 log = logging.getLogger("embexp.mining")
@@ -135,7 +138,7 @@ def encode_corpus(
     encoder,
     data: PreparedData,
     *,
-    batch_size: int = 64,
+    batch_size: int = EvalConfig.batch_size,
     dtype: str = "auto",
     cache_dir=None,
     show_progress: bool = False,
@@ -164,7 +167,7 @@ def mine_with_encoder(
     inputs: MiningInputs | None = None,
     corpus_embeddings: np.ndarray | None = None,
     corpus_source: str = "given",
-    batch_size: int = 64,
+    batch_size: int = EvalConfig.batch_size,
     dtype: str = "auto",
     cache_dir=None,
     veto_pairs=None,
@@ -405,17 +408,19 @@ class Curriculum(pl.Callback):
     data module and registers the re-mining hook; it is also the Lightning callback."""
 
     def __init__(self, cfg, data: PreparedData, out_dir: str | Path):
-        self.node = cfg.negatives
-        self.params = validate_negatives(self.node)
-        self.kind = _get(self.node, "kind", "in_batch")
-        self.n_negatives = int(_get(self.node, "n_negatives", 0))
-        self.warmup = int(_get(self.node, "warmup_epochs", 0) or 0) if self.enabled else 0
-        self.refresh_every = int(_get(self.node, "refresh_every", 1) or 1)
+        self.params = validate_negatives(cfg.negatives)
+        self.node = negatives_config(cfg.negatives)  # typed: InBatchNegatives or MinedNegatives
+        self.kind = self.node.kind
+        self.n_negatives = self.node.n_negatives
+        mined = isinstance(self.node, MinedNegatives)
+        self.warmup = self.node.warmup_epochs if mined and self.enabled else 0
+        self.refresh_every = self.node.refresh_every if mined else 1
         self.data, self.out = data, Path(out_dir)
         ev = cfg.get("eval") or {}
-        self.batch_size, self.dtype = int(_get(ev, "batch_size", 64)), str(_get(ev, "dtype", "auto"))
+        ev = to_schema(ev, EvalConfig, "eval")
+        self.batch_size, self.dtype = ev.batch_size, ev.dtype
         paths = cfg.get("paths") or {}
-        self.cache_dir = _get(paths, "cache_dir") if _get(ev, "cache", False) else None
+        self.cache_dir = _get(paths, "cache_dir") if ev.cache else None
         self.inputs: MiningInputs | None = None
         self.veto_pairs = self.veto = None
         self.pool: dict[str, list[str]] | None = None
@@ -427,7 +432,8 @@ class Curriculum(pl.Callback):
         self._mined_after: set[int] = set()
         self._unlogged: list[dict] = []
         self._code: dict | None = None
-        self.min_coverage = float(_get(self.node, "min_coverage", 0.9) or 0.0)
+        self.min_coverage = self.node.min_coverage if mined else 0.0
+        self.source = load_source(self.node) if mined else None  # None: the built-in miner
 
     @property
     def enabled(self) -> bool:
@@ -443,7 +449,7 @@ class Curriculum(pl.Callback):
         self.veto_pairs, self.veto = load_veto(self.node)
         if self._resume(encoder):
             return self
-        file = _get(self.node, "file")
+        file = self.node.file
         if file not in (None, ""):
             self._from_file(Path(str(file)).expanduser(), encoder)
         elif self.kind == "static" or self.warmup == 0:
@@ -463,6 +469,7 @@ class Curriculum(pl.Callback):
             return False
         same = (
             prov.get("kind") == self.kind
+            and prov.get("negatives_source") == self.node.source
             and prov.get("dataset_fingerprint") == self.data.dataset.fingerprint
             and prov.get("params") == self.params.as_dict()
         )
@@ -618,27 +625,31 @@ class Curriculum(pl.Callback):
         self, encoder, *, corpus_embeddings, corpus_source: str, epoch: int | None, cache_dir
     ) -> MiningResult:
         round_ = 0 if self.pool_round is None else self.pool_round + 1
-        result = mine_with_encoder(
-            encoder,
-            self.data,
-            self.params,
-            inputs=self.inputs,
-            corpus_embeddings=corpus_embeddings,
-            corpus_source=corpus_source,
-            batch_size=self.batch_size,
-            dtype=self.dtype,
-            cache_dir=cache_dir,
-            veto_pairs=self.veto_pairs,
-            veto=self.veto,
-            previous=self.pool,
-            round=round_,
-        )
-        fp = encoder.fingerprint()
+        if self.source is None:
+            result = mine_with_encoder(
+                encoder,
+                self.data,
+                self.params,
+                inputs=self.inputs,
+                corpus_embeddings=corpus_embeddings,
+                corpus_source=corpus_source,
+                batch_size=self.batch_size,
+                dtype=self.dtype,
+                cache_dir=cache_dir,
+                veto_pairs=self.veto_pairs,
+                veto=self.veto,
+                previous=self.pool,
+                round=round_,
+            )
+        else:
+            result = self._from_source(encoder, corpus_embeddings, corpus_source, round_, epoch)
+        fp = encoder.fingerprint() if encoder is not None else None
         # DDP: every rank mined from the same gathered embeddings; rank 0's result is the one used
         # everywhere (no rank can drift on a floating-point tie), and only rank 0 writes the files
         result = broadcast_object(result)
         self.pool, self.pool_round = result.doc_ids(), round_
-        rec = {"round": round_, "epoch": epoch, "source": "mined", "encoder_fingerprint": fp, **result.stats}
+        source = "mined" if self.source is None else str(self.node.source)
+        rec = {"round": round_, "epoch": epoch, "source": source, "encoder_fingerprint": fp, **result.stats}
         self._write(
             result.rows(),
             provenance_record(
@@ -652,10 +663,33 @@ class Curriculum(pl.Callback):
                 self._veto_cfg(),
                 result.stats,
                 self._code_version(),
+                {"negatives_source": self.node.source} if self.source is not None else None,
             ),
         )
         self._record(rec)
         return result
+
+    def _from_source(self, encoder, corpus_embeddings, corpus_source: str, round_: int, epoch):
+        """One round from ``negatives.source``, without any document the query must never get."""
+        t0 = time.perf_counter()
+        request = MiningRequest(self.data, self.inputs, encoder, corpus_embeddings, round_, epoch, self.pool)
+        result = self.source(request)
+        if not isinstance(result, MiningResult):
+            got = type(result).__name__
+            raise TypeError(f"negatives.source {self.node.source} returned {got}, not a MiningResult")
+        result, dropped = drop_excluded(result, self.inputs.exclude)
+        stats = {
+            "n_queries": sum(1 for v in result.negatives.values() if v),
+            "n_negatives": sum(len(v) for v in result.negatives.values()),
+            "corpus_source": corpus_source,
+            **result.stats,
+            "n_dropped_positives": dropped,
+            "wall_s": time.perf_counter() - t0,
+        }
+        if dropped:
+            msg = "negatives.source %s returned %d positives as negatives: dropped"
+            log.warning(msg, self.node.source, dropped)
+        return MiningResult(result.negatives, stats)
 
     def _write(self, rows: list[dict], provenance: dict) -> None:
         if is_main_process():  # DDP: every rank holds the same pool; rank 0 writes it
@@ -712,7 +746,7 @@ class Curriculum(pl.Callback):
         self._unlogged = []
 
     def _veto_cfg(self) -> dict:
-        return {"file": _get(self.node, "veto_file"), "hook": _get(self.node, "veto_hook")}
+        return {"file": self.node.veto_file, "hook": self.node.veto_hook}
 
     def _code_version(self) -> dict:
         if self._code is None:

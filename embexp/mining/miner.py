@@ -64,11 +64,12 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
 
+from embexp.config.schema import MinedNegatives
 from embexp.data.types import positives
 from embexp.errors import ConfigError
 from embexp.eval.index import DenseIndex, check_normalised
@@ -89,17 +90,29 @@ def _is_num(x) -> bool:
 
 @dataclass(frozen=True)
 class MiningParams:
-    window: tuple[int, int] = (2, 20)
-    sampling: str = "top"
-    n_negatives: int = 1
-    pool_size: int | None = None  # negatives kept per query; None = n_negatives
-    depth: int = 100
-    margin_abs: float | None = None
-    margin_rel: float | None = None
-    margin_reference: str = "best"
-    text_filter: bool = True
-    fill_below_window: bool = True
-    seed: int = 0
+    """The mining values of a ``negatives`` node (:class:`~embexp.config.schema.MinedNegatives`,
+    the one home of their defaults) as :func:`mine` reads them: a view with no defaults of its
+    own, built with :meth:`of`; :meth:`validate` is the mining layer's check of them."""
+
+    window: tuple[int, int]
+    sampling: str
+    n_negatives: int
+    pool_size: int | None  # negatives kept per query; None = n_negatives
+    depth: int
+    margin_abs: float | None
+    margin_rel: float | None
+    margin_reference: str
+    text_filter: bool
+    fill_below_window: bool
+    seed: int
+
+    @classmethod
+    def of(cls, neg: MinedNegatives, prefix: str = "negatives") -> MiningParams:
+        """The view of a ``negatives`` schema object, checked (errors name ``{prefix}.{key}``)."""
+        w = neg.window
+        values = {f.name: getattr(neg, f.name) for f in fields(cls)}
+        values["window"] = tuple(w) if isinstance(w, (list, tuple)) else w
+        return cls(**values).validate(prefix)
 
     @property
     def n_pool(self) -> int:
@@ -147,28 +160,6 @@ class MiningParams:
         if not _is_int(self.seed):
             raise ConfigError(f"{prefix}.seed", f"must be an integer, got {self.seed!r}")
         return self
-
-    @classmethod
-    def from_config(cls, node, prefix: str = "negatives") -> MiningParams:
-        """From a ``negatives`` config node (keys absent from the node take the defaults)."""
-        get = node.get if hasattr(node, "get") else lambda k, d=None: getattr(node, k, d)
-        d = cls()
-        w = get("window", list(d.window))
-        if hasattr(w, "__iter__") and not isinstance(w, str):
-            w = tuple(w)
-        return cls(
-            window=w,
-            sampling=get("sampling", d.sampling),
-            n_negatives=get("n_negatives", d.n_negatives),
-            pool_size=get("pool_size", d.pool_size),
-            depth=get("depth", d.depth),
-            margin_abs=get("margin_abs", d.margin_abs),
-            margin_rel=get("margin_rel", d.margin_rel),
-            margin_reference=get("margin_reference", d.margin_reference),
-            text_filter=get("text_filter", d.text_filter),
-            fill_below_window=get("fill_below_window", d.fill_below_window),
-            seed=get("seed", d.seed),
-        ).validate(prefix)
 
     def as_dict(self) -> dict:
         out = asdict(self)

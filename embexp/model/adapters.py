@@ -116,7 +116,7 @@ def apply_adapter(encoder: BiEncoder, cfg) -> AdapterInfo:
 
 # ---- backwards-compatible names (callers move to adapter_config / check_against_model) -----
 def validate_adapter(cfg) -> None:
-    """Deprecated: :func:`adapter_config` (``embexp.config.check_config`` runs it)."""
+    """Deprecated: :func:`adapter_config` (``embexp.train.preflight.check_config`` runs it)."""
     adapter_config(cfg)
 
 

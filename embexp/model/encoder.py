@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from embexp.config.schema import EvalConfig, ModelConfig
+from embexp.config.store import to_schema
 from embexp.errors import ConfigError
 from embexp.model import registry, unpadded
 
@@ -30,18 +32,29 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["query", "passage"]
 POOLINGS = ("mean", "cls", "last")
+TRAIN_ATTENTION = ("auto", "sdpa", "eager", "keep")  # model.train_attention (BiEncoder._sync_attention)
 SPEC_FILE = "embexp_encoder.json"
 
 
 @dataclass
 class EncoderSpec:
+    """What an encoder's embeddings are (saved next to every checkpoint, part of the embedding
+    cache's key): a view of :class:`~embexp.config.schema.ModelConfig`, the one home of the
+    defaults, with none of its own. Build it with :meth:`of` (or :func:`encoder_spec` from a
+    config node)."""
+
     name_or_path: str
-    pooling: str | None = "mean"
-    normalize: bool = True
-    query_prefix: str | None = ""
-    passage_prefix: str | None = ""
-    query_max_length: int = 64
-    passage_max_length: int = 256
+    pooling: str | None
+    normalize: bool
+    query_prefix: str | None
+    passage_prefix: str | None
+    query_max_length: int
+    passage_max_length: int
+
+    @classmethod
+    def of(cls, model: ModelConfig) -> EncoderSpec:
+        """The spec of a ``model`` schema object, checked."""
+        return cls(**{f.name: getattr(model, f.name) for f in dataclasses.fields(cls)}).validate()
 
     def validate(self) -> EncoderSpec:
         """Check values; ``None`` prefixes/pooling mean "inherit from the checkpoint" and
@@ -65,8 +78,9 @@ class EncoderSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderSpec:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """A saved spec (``embexp_encoder.json``); keys it lacks take ModelConfig's defaults."""
+        base = ModelConfig(name_or_path=str(d["name_or_path"]))
+        return cls(**{f.name: d.get(f.name, getattr(base, f.name)) for f in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -142,7 +156,7 @@ class BiEncoder(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.spec = spec.validate()
-        if train_attention not in ("auto", "sdpa", "eager", "keep"):
+        if train_attention not in TRAIN_ATTENTION:
             raise ConfigError(
                 "model.train_attention", f"must be auto, sdpa, eager or keep, got {train_attention!r}"
             )
@@ -337,7 +351,7 @@ class BiEncoder(nn.Module):
         texts: list[str],
         kind: Kind,
         *,
-        batch_size: int = 64,
+        batch_size: int = EvalConfig.batch_size,
         dtype: str = "auto",
         show_progress: bool = False,
         desc: str | None = None,
@@ -438,28 +452,31 @@ class BiEncoder(nn.Module):
         return h.hexdigest()
 
 
+def model_config(model_cfg) -> ModelConfig:
+    """The ``model`` node (DictConfig, dict or ModelConfig) as its schema object, checked: types,
+    unknown keys and ranges (the schema's), the choices this layer owns (pooling, attention,
+    unpadded kernel) and the lengths. Errors name ``model.<key>``."""
+    model = model_cfg if isinstance(model_cfg, ModelConfig) else to_schema(model_cfg, ModelConfig, "model")
+    for key, choices in (("train_attention", TRAIN_ATTENTION), ("unpad_kernel", unpadded.KERNELS)):
+        if getattr(model, key) not in choices:
+            raise ConfigError(f"model.{key}", f"must be one of {choices}, got {getattr(model, key)!r}")
+    EncoderSpec.of(model)  # pooling, lengths, prefixes
+    return model
+
+
 def encoder_spec(model_cfg) -> EncoderSpec:
     """The ``model`` config node as a validated :class:`EncoderSpec`."""
-    from omegaconf import OmegaConf
-
-    d = OmegaConf.to_container(model_cfg, resolve=True) if OmegaConf.is_config(model_cfg) else dict(model_cfg)
-    return EncoderSpec.from_dict(d).validate()
+    return EncoderSpec.of(model_config(model_cfg))
 
 
 def build_encoder(model_cfg) -> BiEncoder:
-    """The encoder a ``model`` config node names (short name, folder or hub id)."""
-    enc = BiEncoder.from_spec(encoder_spec(model_cfg))
-    get = model_cfg.get if hasattr(model_cfg, "get") else lambda key, default=None: default
-    enc.train_attention = get("train_attention") or "auto"
-    multiple = get("pad_to_multiple_of")
-    enc.pad_to_multiple_of = int(multiple) if multiple else None
-    tokens = get("cpu_batch_tokens")
-    enc.cpu_batch_tokens = int(tokens) if tokens else None
-    enc.set_unpad(bool(get("unpad") or False), str(get("unpad_kernel") or "auto"))
-    if enc.train_attention not in ("auto", "sdpa", "eager", "keep"):
-        raise ConfigError(
-            "model.train_attention", f"must be auto, sdpa, eager or keep, got {enc.train_attention!r}"
-        )
+    """The encoder a ``model`` node (typed or not) names (short name, folder or hub id)."""
+    model = model_config(model_cfg)
+    enc = BiEncoder.from_spec(EncoderSpec.of(model))
+    enc.train_attention = model.train_attention
+    enc.pad_to_multiple_of = model.pad_to_multiple_of
+    enc.cpu_batch_tokens = model.cpu_batch_tokens
+    enc.set_unpad(model.unpad, model.unpad_kernel)
     return enc
 
 

@@ -40,7 +40,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from embexp.config.schema import UNPAD_KERNELS as KERNELS  # auto | varlen | split | padded
+KERNELS = ("auto", "varlen", "padded", "split")  # model.unpad_kernel: auto = varlen on CUDA, split on CPU
+
 
 # model types whose layers are exactly BERT's post-LayerNorm block (BertLayer and its copies):
 # a look-alike with extra norms (pre-LN variants, MegatronBERT, XLM-R XL) or sparse attention

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from embexp.data.prepare import prepare_data
 from embexp.eval.bm25 import fuse_ranked_ids
 from embexp.eval.evaluator import RetrievalEvaluator
+from embexp.eval.keys import BASELINE, FINAL
 from embexp.eval.metrics import per_query_metrics
 from embexp.report.runs import RunResult
 from embexp.report.systems import BASE_NAME, REFERENCE, System, Systems
@@ -95,8 +96,8 @@ def add_references(systems: Systems, ref: ReferenceData, metrics: list[str]) -> 
     )
     depth = ref.k_values[-1]
     need = min(depth, len(ref.data.dataset.corpus.ids) - 1)  # a query's own id may be left out
-    sources = [(BASE_NAME, "baseline", [systems.base_run])] if systems.of_kind("baseline") else []
-    sources += [(s.name, "final", s.runs) for s in systems.of_kind("finetuned")]
+    sources = [(BASE_NAME, BASELINE, [systems.base_run])] if systems.of_kind("baseline") else []
+    sources += [(s.name, FINAL, s.runs) for s in systems.of_kind("finetuned")]
     for name, model, runs in sources:
         dense = _dense_runs(runs, model)
         kept = min(len(v) for d in dense for v in d.values())

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from embexp.errors import ReportError
+from embexp.eval.keys import FINAL
 from embexp.train.record import METRICS_FILE, PER_QUERY_FILE, PROVENANCE_FILE, RUN_FILE, with_added_defaults
 from embexp.utils.io import UnreadableJSON, json_kind, read_json_object
 
@@ -199,14 +200,14 @@ def _read_rows(path: Path) -> dict[str, dict[str, dict]]:
                     continue
                 try:
                     r = json.loads(line)
-                    rows.setdefault(r.get("model", "final"), {})[str(r["query_id"])] = r
+                    rows.setdefault(r.get("model", FINAL), {})[str(r["query_id"])] = r
                 except json.JSONDecodeError as e:
                     raise unusable(path, f"not a per-query row (invalid JSON: {e.msg})", i) from None
                 except (KeyError, AttributeError, TypeError):
                     raise unusable(path, "not a per-query row (missing field 'query_id')", i) from None
         except UnicodeDecodeError:
             raise unusable(path, "is not UTF-8 text (a binary or damaged file)") from None
-    if "final" not in rows:
+    if FINAL not in rows:
         raise unusable(
             path, "no rows of the fine-tuned model (model 'final'): the file is cut short or foreign"
         )
@@ -292,7 +293,7 @@ def check_comparable(runs: Sequence[RunResult]) -> list[str]:
     ref = runs[0]
 
     def eval_set(r: RunResult) -> tuple:
-        return (r.data.get("fingerprint"), r.data.get("eval_split"), sorted(r.rows.get("final", {})))
+        return (r.data.get("fingerprint"), r.data.get("eval_split"), sorted(r.rows.get(FINAL, {})))
 
     for r in runs[1:]:
         for what, a, b in (

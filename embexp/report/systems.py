@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from embexp.errors import ReportError
-from embexp.eval.keys import ALL, metric_key
+from embexp.eval.keys import ALL, FINAL, metric_key
+from embexp.eval.keys import BASELINE as BASE_STAGE
 from embexp.report.runs import Configuration, RunResult
 
 BASELINE, FINETUNED, REFERENCE = "baseline", "finetuned", "reference"
@@ -78,7 +79,7 @@ def _recorded(run: RunResult, stage: str, split: str, slices: list[str], metrics
 
 def slice_masks(run: RunResult, query_ids: list[str]) -> dict[str, np.ndarray]:
     """Slice membership as the run's evaluator recorded it in per_query.jsonl."""
-    rows = run.rows["final"]
+    rows = run.rows[FINAL]
     names = sorted({s for q in query_ids for s in rows[q].get("slices", [])})
     masks = {ALL: np.ones(len(query_ids), dtype=bool)}
     for s in names:
@@ -89,9 +90,9 @@ def slice_masks(run: RunResult, query_ids: list[str]) -> dict[str, np.ndarray]:
 def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Systems, list[str]]:
     """The base model (from the first run's baseline rows) and one system per configuration."""
     runs = [r for c in configs for r in c.runs]
-    first = next((r for r in runs if r.rows.get("baseline")), runs[0])  # the base model's rows
+    first = next((r for r in runs if r.rows.get(BASE_STAGE)), runs[0])  # the base model's rows
     split = str(first.data.get("eval_split") or "test")
-    query_ids = sorted(first.rows["final"])
+    query_ids = sorted(first.rows[FINAL])
     masks = slice_masks(first, query_ids)
     notes = _check_metrics(first, metrics) + _slice_agreement(runs, masks, query_ids)
     out = Systems(
@@ -101,7 +102,7 @@ def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Sys
         fingerprint=first.data.get("fingerprint"),
         base_run=first,
     )
-    base_rows = first.rows.get("baseline")
+    base_rows = first.rows.get(BASE_STAGE)
     if base_rows:
         out.systems.append(
             System(
@@ -109,7 +110,7 @@ def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Sys
                 BASELINE,
                 f"{first.base_model} (no fine-tuning)",
                 _matrix([base_rows], query_ids, metrics),
-                [_recorded(first, "baseline", split, list(masks), metrics)],
+                [_recorded(first, BASE_STAGE, split, list(masks), metrics)],
             )
         )
         notes += _baseline_agreement(configs, base_rows, query_ids, metrics)
@@ -121,8 +122,8 @@ def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Sys
                 c.name,
                 FINETUNED,
                 c.name,
-                _matrix([r.rows["final"] for r in c.runs], query_ids, metrics),
-                [_recorded(r, "final", split, list(masks), metrics) for r in c.runs],
+                _matrix([r.rows[FINAL] for r in c.runs], query_ids, metrics),
+                [_recorded(r, FINAL, split, list(masks), metrics) for r in c.runs],
                 config=dict(c.values),
                 runs=list(c.runs),
             )
@@ -131,7 +132,7 @@ def build_systems(configs: list[Configuration], metrics: list[str]) -> tuple[Sys
 
 
 def _check_metrics(run: RunResult, metrics: list[str]) -> list[str]:
-    row = next(iter(run.rows["final"].values()))
+    row = next(iter(run.rows[FINAL].values()))
     missing = [m for m in metrics if m not in row]
     if missing:
         have = sorted(k for k, v in row.items() if isinstance(v, float) and "@" in k)
@@ -159,7 +160,7 @@ def _baseline_agreement(configs, base_rows, query_ids, metrics) -> list[str]:
     ref = _matrix([base_rows], query_ids, metrics)
     for c in configs:
         for r in c.runs:
-            other = r.rows.get("baseline")
+            other = r.rows.get(BASE_STAGE)
             if not other:
                 continue
             got = _matrix([other], query_ids, metrics)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from embexp.errors import ConfigError, causes
+from embexp.eval.keys import FINAL
 
 log = logging.getLogger("embexp.sweep")
 
@@ -304,7 +305,7 @@ def pruning_metric_for(optimized: Any) -> str | None:
     if not isinstance(optimized, str) or not optimized:
         return None
     parts = optimized.split("/")
-    if parts[0] in ("final", "best"):
+    if parts[0] in (FINAL, "best"):
         parts = parts[1:]
     if parts and parts[0] in ("dev", "test", "train", "val"):
         parts = parts[1:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import sys
 import time
 
 import lightning.pytorch as pl
@@ -15,6 +14,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from embexp.train.cost import process_age_s
 from embexp.train.record import rebase_paths
+from embexp.utils.logs import interactive
 
 log = logging.getLogger("embexp.train")
 STATE_KEY = "embexp_run_state"
@@ -168,7 +168,7 @@ class ProgressLog(pl.Callback):
         self._step0 = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.every_s <= 0 or (sys.stderr.isatty() and not self.force):
+        if self.every_s <= 0 or (interactive() and not self.force):
             return
         now = time.perf_counter()
         if now - self._last < self.every_s:

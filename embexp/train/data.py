@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from embexp.config.schema import TrainSettings
 from embexp.data.prepare import PreparedData
 from embexp.data.trainability import check_training_signal, too_few_negatives, training_pairs
 from embexp.data.types import TrainExample, positives_by_query
@@ -227,7 +228,7 @@ class PairDataModule(pl.LightningDataModule):
         encoder,
         data: PreparedData,
         *,
-        batch_size: int = 32,
+        batch_size: int = TrainSettings.batch_size,
         n_negatives: int = 0,
         no_duplicates: bool = True,
         num_workers: int = 0,

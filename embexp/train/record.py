@@ -92,6 +92,7 @@ HASH_EXCLUDE = (
 # returns its results; a killed run resumes), and to no other value.
 ADDED_KEYS: dict[str, Any] = {
     "train.group_by_length": None,  # 2026-12-06: batches were always shuffled
+    "negatives.source": None,  # 2026-12-08: negatives were always the built-in miner's
 }
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 import lightning.pytorch as pl
 import numpy as np
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from embexp.config.checks import check_config
+from embexp.config.schema import RunConfig
 from embexp.data.card import data_card, format_card
 from embexp.data.prepare import PreparedData, prepare_data
 from embexp.eval.build import build_evaluator
 from embexp.eval.evaluator import RetrievalEvaluator
+from embexp.eval.keys import BASELINE, FINAL, staged
 from embexp.mining.curriculum import Curriculum
 from embexp.model.adapters import AdapterInfo, apply_adapter, check_against_model
 from embexp.model.encoder import BiEncoder, build_encoder, encoder_token_counter, resolve_precision
@@ -34,10 +36,12 @@ from embexp.train.callbacks import RunState, StepBudget
 from embexp.train.checkpoint_io import AtomicCheckpointIO
 from embexp.train.data import PairDataModule
 from embexp.train.module import BiEncoderModule
+from embexp.train.preflight import check_config
 from embexp.train.record import RunRecord
 from embexp.train.selection import Selection
 from embexp.train.slurm import requeue_if_slurm
 from embexp.utils.io import atomic_folder
+from embexp.utils.logs import interactive, quiet_libraries
 from embexp.utils.provenance import code_version
 from embexp.utils.signals import Interrupted, interruptible
 
@@ -69,7 +73,8 @@ def train(cfg: DictConfig, out: Path) -> dict:
     Before any work the folder is held for this process's life (one writer per run folder), must be
     a run's own or new, and is bound to the config. From then on a signal ends the run as
     ``interrupted`` (resumable; exit status 128 + n) and an error as ``failed``."""
-    check_config(cfg, task="train")  # cheap checks: nothing loaded, nothing written yet
+    rc = check_config(cfg, task="train")  # cheap checks, typed nodes: nothing loaded or written yet
+    quiet_libraries()  # Lightning, imported by now, logs through the run's log only
     record = RunRecord(out)
     record.check_ours()  # never start in, or move aside, a folder of someone else's files
     with interruptible(), record.lock():
@@ -79,7 +84,7 @@ def train(cfg: DictConfig, out: Path) -> dict:
         if done is not None:
             return done
         try:
-            return run(cfg, out, record)
+            return run(cfg, rc, out, record)
         except Interrupted as e:
             record.interrupt(e.signal_name)
             requeue_if_slurm(e.signum)
@@ -89,19 +94,20 @@ def train(cfg: DictConfig, out: Path) -> dict:
             raise
 
 
-def run(cfg: DictConfig, out: Path, record: RunRecord) -> dict:
-    """prepare -> baseline -> fit -> final, in a bound and held run folder."""
+def run(cfg: DictConfig, rc: RunConfig, out: Path, record: RunRecord) -> dict:
+    """prepare -> baseline -> fit -> final, in a bound and held run folder; ``rc``: the typed
+    nodes the pre-flight checked (``cfg`` still holds the ``_target_`` nodes and the run keys)."""
     pl.seed_everything(int(cfg.seed), workers=True)
-    parts = prepare(cfg)
-    base = baseline(cfg, parts, record)
+    parts = prepare(cfg, rc)
+    base = baseline(rc, parts, record)
     curriculum = Curriculum(cfg, parts.data, out).prepare(
         parts.encoder, corpus_embeddings=base.corpus_embeddings
     )
-    info = apply_adapter(parts.encoder, cfg.adapter)
-    if cfg.model.get("compile", False):  # after the adapter: the compiled forward includes it
-        parts.encoder.compile_backbone(str(cfg.model.get("compile_backend") or "inductor"))
+    info = apply_adapter(parts.encoder, rc.adapter)
+    if rc.model.compile:  # after the adapter: the compiled forward includes it
+        parts.encoder.compile_backbone(rc.model.compile_backend)
     selection = Selection.of(cfg, parts.encoder, base.metrics)
-    module, dm = build_module(cfg, parts)
+    module, dm = build_module(cfg, rc, parts)
     state = RunState()
     config = {**tracking.comparison_keys(cfg), **OmegaConf.to_container(cfg, resolve=True)}  # + flat keys
     logger = tracking.make_logger(cfg.get("logger"), save_dir=out, run_id=str(cfg.run_id), config=config)
@@ -133,52 +139,51 @@ def stop_launched_ranks(trainer: pl.Trainer, signum: int) -> None:
         launcher.kill(signum)
 
 
-def prepare(cfg) -> Parts:
+def prepare(cfg, rc: RunConfig) -> Parts:
     """Data (validated, split, leak-free), the base encoder, the dev and test evaluators."""
-    data = prepare_data(cfg.data)
+    data = prepare_data(rc.data)
     PairDataModule.preflight(data, cfg)  # no negative possible: DataError; partly: data card warnings
     for note in data.notes:
         log.info(note)
-    encoder = build_encoder(cfg.model)
-    check_against_model(encoder, cfg.adapter)
+    encoder = build_encoder(rc.model)
+    check_against_model(encoder, rc.adapter)
     card = data_card(
         data,
-        min_positive_grade=int(cfg.data.get("min_positive_grade", 1)),
+        min_positive_grade=rc.data.min_positive_grade,
         count_tokens=encoder_token_counter(encoder),
         max_lengths={k: encoder.spec.max_length(k) for k in ("query", "passage")},
         seed=int(cfg.seed),
     )
     log.info("data card\n%s", format_card(card))
-    test_eval = build_evaluator(cfg.eval, data, split=data.eval_split, cache_dir=cfg.paths.cache_dir)
+    test_eval = build_evaluator(rc.eval, data, split=data.eval_split, cache_dir=cfg.paths.cache_dir)
     dev_eval = None
     if data.dev:
-        dev_eval = build_evaluator(
-            cfg.eval, data, split="dev", qrels=data.dev, cache_dir=None, show_progress=False
-        )
+        dev = {"split": "dev", "qrels": data.dev, "cache_dir": None, "show_progress": False}
+        dev_eval = build_evaluator(rc.eval, data, **dev)
     return Parts(data, encoder, test_eval, dev_eval, card)
 
 
-def baseline(cfg, parts: Parts, record: RunRecord) -> Baseline:
+def baseline(rc: RunConfig, parts: Parts, record: RunRecord) -> Baseline:
     """The untouched base model on test and dev; saved with its per-query rows, so a resumed
     run keeps both (``baseline.json``)."""
-    if not cfg.train.baseline:
+    if not rc.train.baseline:
         return Baseline({}, [], None, None)
     saved = record.load_baseline()
     if saved is not None:
         return Baseline(saved["metrics"], saved.get("per_query") or [], None, saved.get("wall_s"))
     t0 = time.perf_counter()
     test = parts.test_eval(parts.encoder, keep_embeddings=True)
-    metrics = _prefixed("baseline", test.metrics)
+    metrics = staged(BASELINE, test.metrics)
     if parts.dev_eval is not None:
         dev = parts.dev_eval(parts.encoder, corpus_embeddings=test.corpus_embeddings)
-        metrics.update(_prefixed("baseline", dev.metrics))
-    rows = [{**r, "model": "baseline"} for r in test.per_query_rows(top=int(cfg.eval.per_query_top))]
+        metrics.update(staged(BASELINE, dev.metrics))
+    rows = [{**r, "model": BASELINE} for r in test.per_query_rows(top=rc.eval.per_query_top)]
     wall = time.perf_counter() - t0
     record.save_baseline(metrics, rows, wall)
     return Baseline(metrics, rows, test.corpus_embeddings, wall)
 
 
-def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
+def build_module(cfg, rc: RunConfig, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
     """The LightningModule (encoder, loss, optimizer, evaluators injected) and the data module."""
     module = BiEncoderModule(
         parts.encoder,
@@ -191,12 +196,12 @@ def build_module(cfg, parts: Parts) -> tuple[BiEncoderModule, PairDataModule]:
     dm = PairDataModule(
         parts.encoder,
         parts.data,
-        batch_size=int(cfg.train.batch_size),
-        n_negatives=int(cfg.negatives.get("n_negatives", 0)),
-        no_duplicates=bool(cfg.train.no_duplicates),
-        num_workers=int(cfg.train.num_workers),
+        batch_size=rc.train.batch_size,
+        n_negatives=rc.negatives.n_negatives,
+        no_duplicates=rc.train.no_duplicates,
+        num_workers=rc.train.num_workers,
         seed=int(cfg.seed),
-        group_by_length=cfg.train.get("group_by_length"),
+        group_by_length=rc.train.group_by_length,
     )
     return module, dm
 
@@ -267,6 +272,9 @@ def build_trainer(
     ]
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
+    if not interactive():  # a log file gets ProgressLog's lines, not a bar's stale last frame
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        kwargs["enable_progress_bar"] = False
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
     # checkpoints written next to their target and renamed into place (never a truncated last.ckpt)
@@ -319,14 +327,14 @@ def finish(
     ]
     metrics = {
         **base.metrics,
-        **_prefixed("final", final.metrics),
-        **_prefixed("final", final_dev.metrics if final_dev else {}),
+        **staged(FINAL, final.metrics),
+        **staged(FINAL, final_dev.metrics if final_dev else {}),
     }
     result = {
         "run_id": str(cfg.run_id),
         "seed": int(cfg.seed),
         "metrics": metrics,
-        "primary_metric": f"final/{final.primary_metric}",
+        "primary_metric": f"{FINAL}/{final.primary_metric}",
         "cost": run_cost,
         "data": parts.data.summary(),
         "data_card": parts.card,
@@ -336,9 +344,7 @@ def finish(
         "dev_history": module.dev_history,
         "warnings": warnings,
     }
-    rows = [
-        {**r, "model": "final"} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))
-    ] + base.rows
+    rows = [{**r, "model": FINAL} for r in final.per_query_rows(top=int(cfg.eval.per_query_top))] + base.rows
     provenance = {
         "base_model": str(cfg.model.name_or_path),
         "encoder_spec": vars(parts.encoder.spec),
@@ -391,7 +397,3 @@ def run_costs(
         "precision": str(fitted["precision"]),
         "device": str(parts.encoder.device),
     }
-
-
-def _prefixed(prefix: str, metrics: dict) -> dict:
-    return {f"{prefix}/{k}": v for k, v in metrics.items()}

@@ -29,6 +29,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from embexp.eval.keys import BASELINE, FINAL
 from embexp.eval.stats import paired_comparison
 from embexp.model.encoder import BiEncoder
 
@@ -53,7 +54,7 @@ class Selection:
     def of(cls, cfg, encoder: BiEncoder, base_metrics: dict) -> Selection:
         monitor = str(cfg.get("monitor") or "")
         keep = bool(cfg.train.get("select_base", True))
-        score = base_metrics.get(f"baseline/{monitor}")
+        score = base_metrics.get(f"{BASELINE}/{monitor}")
         weights = (  # on the CPU: a full fine-tune's copy must not double the accelerator's memory
             {n: p.detach().to("cpu", copy=True) for n, p in encoder.named_parameters() if p.requires_grad}
             if keep and score is not None
@@ -95,7 +96,7 @@ class Selection:
             final = self.final_vs_best(module, epoch, last, sign)
             out["final_vs_best"] = final
             if final["kept"]:
-                selected = f"final (epoch {last[0]})"
+                selected = f"{FINAL} (epoch {last[0]})"
         out["selected"] = selected
         if base_wins:
             kept = (

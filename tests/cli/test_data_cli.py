@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from embexp.cli.data import main
-from embexp.config.checks import check_config
 from embexp.config.store import CONF_DIR, allowed_top_level_keys
+from embexp.train.preflight import check_config
 
 from conftest import run_cli
 

@@ -11,8 +11,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from embexp.config import check_config, config_error
+from embexp.config import config_error
 from embexp.errors import ConfigError
+from embexp.train.preflight import check_config
 
 from conftest import ROOT, run_cli
 

@@ -11,7 +11,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from embexp.config import check_config, to_schema
+from embexp.config import to_schema
 from embexp.config.schema import (
     ADAPTER_SCHEMAS,
     SCHEMAS,
@@ -32,6 +32,7 @@ from embexp.config.schema import (
 from embexp.config.signature import describe, fits
 from embexp.config.store import allowed_top_level_keys
 from embexp.errors import ConfigError
+from embexp.train.preflight import check_config
 
 from conftest import ROOT
 

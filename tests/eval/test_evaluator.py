@@ -12,7 +12,8 @@ from embexp.eval.bm25 import reciprocal_rank_fusion
 from embexp.eval.cache import EmbeddingCache
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.eval.index import DenseIndex
-from embexp.model.encoder import EncoderSpec
+
+from conftest import encoder_spec
 
 
 class FakeEncoder:
@@ -20,7 +21,7 @@ class FakeEncoder:
 
     def __init__(self, table: dict[str, list[float]]):
         self.table = {k: np.asarray(v, dtype=np.float32) / np.linalg.norm(v) for k, v in table.items()}
-        self.spec = EncoderSpec("fake")
+        self.spec = encoder_spec("fake")
         self.device = torch.device("cpu")
         self.calls = 0
         self.version = 0

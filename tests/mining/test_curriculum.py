@@ -12,10 +12,10 @@ from embexp.errors import ConfigError
 from embexp.eval.evaluator import RetrievalEvaluator
 from embexp.mining import curriculum as cur
 from embexp.mining.curriculum import Curriculum, MiningInputs, mine_with_encoder, validate_negatives
-from embexp.mining.miner import MiningParams
 from embexp.model.encoder import build_encoder
 from embexp.train.data import PairDataModule
 
+from conftest import mining_params
 from mining_data import make_cfg, synthetic_beir
 
 
@@ -71,7 +71,7 @@ def test_eval_queries_and_any_split_positives_never_mined(tmp_path, tiny_encoder
     cfg.data.leakage = "warn"
     data = prepare_data(cfg.data)
     assert {"q0", "q1", "q2"} <= set(data.train)
-    params = MiningParams(window=(1, 60), n_negatives=60, depth=60, margin_rel=None, text_filter=False)
+    params = mining_params(window=(1, 60), n_negatives=60, depth=60, margin_rel=None, text_filter=False)
     inputs = MiningInputs.from_data(data)
     assert set(inputs.skipped) == {"q0", "q1"}
     res = mine_with_encoder(tiny_encoder, data, params, inputs=inputs, dtype="fp32")

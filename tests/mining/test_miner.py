@@ -6,7 +6,9 @@ import pytest
 
 from embexp.errors import ConfigError
 from embexp.mining.files import read_veto_pairs
-from embexp.mining.miner import MiningParams, mine
+from embexp.mining.miner import mine
+
+from conftest import mining_params
 
 
 def _vec(score: float, k: int, dim: int = 40) -> np.ndarray:
@@ -38,7 +40,7 @@ def _hand(**kw):
     Q[0, 1] = 0.0
     text_ids = np.arange(len(ids))
     text_ids[ids.index("f")] = text_ids[ids.index("pos")]  # f has the positive's text
-    params = MiningParams(
+    params = mining_params(
         **{
             "window": (1, 8),
             "n_negatives": 8,
@@ -124,7 +126,7 @@ def _random_problem(seed=0, nq=30, nc=300, dim=16):
 @pytest.mark.parametrize("window", [(1, 5), (2, 20), (10, 12)])
 def test_window_never_returns_a_positive_or_excluded_doc(sampling, window):
     C, Q, qids, qrels, ids, exclude = _random_problem()
-    p = MiningParams(
+    p = mining_params(
         window=window,
         sampling=sampling,
         n_negatives=3,
@@ -151,25 +153,25 @@ def test_window_never_returns_a_positive_or_excluded_doc(sampling, window):
 def test_same_seed_same_negatives_other_seed_differs():
     C, Q, qids, qrels, ids, exclude = _random_problem(1)
     base = dict(window=(1, 50), n_negatives=5, depth=60, margin_rel=None)
-    a = mine(C, Q, qids, qrels, ids, MiningParams(sampling="random", seed=7, **base))
-    b = mine(C, Q, qids, qrels, ids, MiningParams(sampling="random", seed=7, **base))
-    c = mine(C, Q, qids, qrels, ids, MiningParams(sampling="random", seed=8, **base))
-    d = mine(C, Q, qids, qrels, ids, MiningParams(sampling="random", seed=7, **base), round=1)
+    a = mine(C, Q, qids, qrels, ids, mining_params(sampling="random", seed=7, **base))
+    b = mine(C, Q, qids, qrels, ids, mining_params(sampling="random", seed=7, **base))
+    c = mine(C, Q, qids, qrels, ids, mining_params(sampling="random", seed=8, **base))
+    d = mine(C, Q, qids, qrels, ids, mining_params(sampling="random", seed=7, **base), round=1)
     assert a.doc_ids() == b.doc_ids()
     assert a.doc_ids() != c.doc_ids() and a.doc_ids() != d.doc_ids()
     # one query's draw does not depend on the other queries
-    e = mine(C[:], Q[:3], qids[:3], qrels, ids, MiningParams(sampling="random", seed=7, **base))
+    e = mine(C[:], Q[:3], qids[:3], qrels, ids, mining_params(sampling="random", seed=7, **base))
     assert e.doc_ids() == {q: a.doc_ids()[q] for q in qids[:3]}
     # top sampling ignores the seed
-    t1 = mine(C, Q, qids, qrels, ids, MiningParams(sampling="top", seed=1, **base))
-    t2 = mine(C, Q, qids, qrels, ids, MiningParams(sampling="top", seed=2, **base))
+    t1 = mine(C, Q, qids, qrels, ids, mining_params(sampling="top", seed=1, **base))
+    t2 = mine(C, Q, qids, qrels, ids, mining_params(sampling="top", seed=2, **base))
     assert t1.doc_ids() == t2.doc_ids()
     assert all([n.rank for n in negs] == [1, 2, 3, 4, 5] for negs in t1.negatives.values())
 
 
 def test_overlap_with_previous_round():
     C, Q, qids, qrels, ids, _ = _random_problem(2)
-    p = MiningParams(window=(1, 10), n_negatives=4, depth=10, margin_rel=None)
+    p = mining_params(window=(1, 10), n_negatives=4, depth=10, margin_rel=None)
     first = mine(C, Q, qids, qrels, ids, p)
     assert first.stats["overlap_previous"] is None
     again = mine(C, Q, qids, qrels, ids, p, previous=first.doc_ids())
@@ -208,7 +210,7 @@ def test_rows_are_the_file_format():
 )
 def test_bad_params_name_the_key(kw, key):
     with pytest.raises(ConfigError) as e:
-        MiningParams(**kw).validate()
+        mining_params(**kw).validate()
     assert e.value.key == key
 
 
@@ -238,7 +240,7 @@ def _multi(reference: str, **kw):
     C = np.stack([_vec(s, k + 1) for k, (_, s) in enumerate(MULTI)])
     Q = _vec(1.0, 1)[None]
     Q[0, 1] = 0.0
-    params = MiningParams(window=(1, 4), n_negatives=4, depth=4, margin_reference=reference, **kw)
+    params = mining_params(window=(1, 4), n_negatives=4, depth=4, margin_reference=reference, **kw)
     return mine(C, Q, ["q"], {"q": {"p_hi": 2, "p_lo": 1}}, ids, params)
 
 
@@ -268,7 +270,7 @@ def test_no_labelled_positive_is_ever_mined_whatever_the_reference():
 
 def test_bad_margin_reference_names_the_key():
     with pytest.raises(ConfigError, match="negatives.margin_reference"):
-        MiningParams(margin_reference="median").validate()
+        mining_params(margin_reference="median").validate()
 
 
 def test_fill_below_window_takes_the_best_survivors_below_it():
@@ -289,7 +291,7 @@ def test_fill_below_window_takes_the_best_survivors_below_it():
 @pytest.mark.parametrize("sampling", ["top", "random"])
 def test_filling_never_returns_a_positive_or_excluded_doc(sampling):
     C, Q, qids, qrels, ids, exclude = _random_problem()
-    p = MiningParams(window=(1, 3), sampling=sampling, n_negatives=3, pool_size=6, depth=40, margin_rel=0.3)
+    p = mining_params(window=(1, 3), sampling=sampling, n_negatives=3, pool_size=6, depth=40, margin_rel=0.3)
     res = mine(C, Q, qids, qrels, ids, p, exclude=exclude)
     assert res.stats["n_queries_filled_below_window"] > 0
     for q, negs in res.negatives.items():

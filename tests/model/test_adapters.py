@@ -16,7 +16,9 @@ from embexp.model.adapters import (
     count_params,
     merged_backbone,
 )
-from embexp.model.encoder import BiEncoder, EncoderSpec
+from embexp.model.encoder import BiEncoder
+
+from conftest import encoder_spec
 
 TEXTS = ["a", "how do i get my money back", "R01 means insufficient funds; R02 means the account is closed."]
 LORA = {"kind": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
@@ -94,12 +96,12 @@ def test_last_layer_trains_only_the_top_layers(tiny_encoder, n_layers):
 
 
 def test_last_layer_trains_the_pooler_only_for_cls(tiny_model_dir):
-    enc = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), pooling="cls"))
+    enc = BiEncoder.from_spec(encoder_spec(str(tiny_model_dir), pooling="cls"))
     apply_adapter(enc, {"kind": "last_layer", "n_layers": 1})
     names = trainable_names(enc)
     assert any(n.startswith("pooler.") for n in names)
     assert {n.split(".")[2] for n in names if n.startswith("encoder.")} == {"1"}
-    enc2 = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir), pooling="cls"))
+    enc2 = BiEncoder.from_spec(encoder_spec(str(tiny_model_dir), pooling="cls"))
     apply_adapter(enc2, {"kind": "last_layer", "n_layers": 1, "train_pooler": False})
     assert not any(n.startswith("pooler.") for n in trainable_names(enc2))
 

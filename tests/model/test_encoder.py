@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from embexp.errors import ConfigError
-from embexp.model.encoder import BiEncoder, EncoderSpec
+from embexp.model.encoder import BiEncoder
+
+from conftest import encoder_spec
 
 
 def test_mean_and_cls_pooling_by_hand(tiny_encoder):
@@ -22,9 +24,9 @@ def test_mean_and_cls_pooling_by_hand(tiny_encoder):
 
 def test_unknown_pooling_and_bad_lengths_name_the_key():
     with pytest.raises(ConfigError, match="model.pooling"):
-        EncoderSpec("x", pooling="max").validate()
+        encoder_spec("x", pooling="max").validate()
     with pytest.raises(ConfigError, match="model.query_max_length"):
-        EncoderSpec("x", query_max_length=0).validate()
+        encoder_spec("x", query_max_length=0).validate()
 
 
 def test_encode_is_normalised_and_order_preserving(tiny_encoder):
@@ -57,10 +59,10 @@ def test_save_load_keeps_prefixes_and_rejects_mismatch(tiny_encoder, tmp_path):
     assert np.allclose(x, y, atol=1e-6)
     # inherit (None) is fine; a different explicit prefix fails before anything runs
     BiEncoder.from_spec(
-        EncoderSpec(str(tmp_path / "m"), pooling=None, query_prefix=None, passage_prefix=None)
+        encoder_spec(str(tmp_path / "m"), pooling=None, query_prefix=None, passage_prefix=None)
     )
     with pytest.raises(ConfigError, match="model.query_prefix") as e:
-        BiEncoder.from_spec(EncoderSpec(str(tmp_path / "m"), query_prefix="", passage_prefix="passage: "))
+        BiEncoder.from_spec(encoder_spec(str(tmp_path / "m"), query_prefix="", passage_prefix="passage: "))
     assert "query: " in str(e.value)
 
 

@@ -11,10 +11,10 @@ import torch
 
 from embexp.errors import DataError
 from embexp.model.adapters import apply_adapter
-from embexp.model.encoder import BiEncoder, EncoderSpec
+from embexp.model.encoder import BiEncoder
 from embexp.model.export import export
 
-from conftest import run_cli
+from conftest import encoder_spec, run_cli
 
 SentenceTransformer = pytest.importorskip("sentence_transformers").SentenceTransformer
 
@@ -155,7 +155,7 @@ def test_full_finetune_export_via_cli(tiny_encoder, tiny_model_dir, tmp_path):
     assert max_diff(st.encode(TEXTS, prompt_name="query"), ours_q) < ATOL
     # the weights were saved as trained (not the base model's)
     base = BiEncoder.from_spec(
-        EncoderSpec(str(tiny_model_dir), query_prefix="query: ", passage_prefix="passage: ")
+        encoder_spec(str(tiny_model_dir), query_prefix="query: ", passage_prefix="passage: ")
     )
     assert max_diff(base.encode(TEXTS, "passage", dtype="fp32"), ours_p) > 1e-3
     # existing OUT: refused without --overwrite, replaced with it
@@ -166,7 +166,7 @@ def test_full_finetune_export_via_cli(tiny_encoder, tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("pooling, normalize, st_mode", [("cls", True, "cls"), ("last", False, "lasttoken")])
 def test_cls_and_last_pooling_export(pooling, normalize, st_mode, tiny_model_dir, tmp_path):
     enc = BiEncoder.from_spec(
-        EncoderSpec(
+        encoder_spec(
             str(tiny_model_dir),
             pooling=pooling,
             normalize=normalize,

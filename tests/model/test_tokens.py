@@ -9,10 +9,12 @@ from transformers import AutoTokenizer
 
 from embexp.data.prepare import prepare_data
 from embexp.errors import ConfigError
-from embexp.model.encoder import BiEncoder, EncoderSpec
+from embexp.model.encoder import BiEncoder
 from embexp.model.registry import resolve
 from embexp.model.tokens import TokenCache
 from embexp.train.data import PairDataModule
+
+from conftest import encoder_spec
 
 TEXTS = [
     "ACH reversal window",
@@ -34,7 +36,7 @@ class _TokOnly(BiEncoder):
 @pytest.fixture(params=["tiny", "minilm-l6"])
 def encoder(request, tiny_model_dir):
     path = tiny_model_dir if request.param == "tiny" else resolve("minilm-l6")
-    spec = EncoderSpec(str(path), query_max_length=8, passage_max_length=12, query_prefix="query: ")
+    spec = encoder_spec(str(path), query_max_length=8, passage_max_length=12, query_prefix="query: ")
     return _TokOnly(AutoTokenizer.from_pretrained(path), spec)
 
 

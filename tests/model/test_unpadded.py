@@ -12,7 +12,9 @@ from torch import nn
 from embexp.errors import ConfigError
 from embexp.model import unpadded
 from embexp.model.adapters import apply_adapter
-from embexp.model.encoder import BiEncoder, EncoderSpec, build_encoder
+from embexp.model.encoder import BiEncoder, build_encoder
+
+from conftest import encoder_spec
 
 # lengths from 3 to 60 tokens: most of a padded batch is padding
 TEXTS = [
@@ -41,7 +43,7 @@ def batch(encoder: BiEncoder, texts=TEXTS, kind="passage") -> dict:
 @pytest.mark.parametrize("kernel", ["split", "padded", "varlen"])
 @pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
 def test_unpadded_embeddings_equal_the_padded_forward(tiny_model_dir, kernel, pooling):
-    spec = EncoderSpec(str(tiny_model_dir), pooling=pooling, passage_max_length=64)
+    spec = encoder_spec(str(tiny_model_dir), pooling=pooling, passage_max_length=64)
     enc = BiEncoder.from_spec(spec).eval()
     with torch.no_grad():
         want = enc(**batch(enc)).embeddings
@@ -186,7 +188,7 @@ def test_an_architecture_without_the_bert_layout_names_model_unpad(tiny_encoder)
     from transformers import DistilBertConfig, DistilBertModel
 
     cfg = DistilBertConfig(vocab_size=100, dim=16, n_layers=1, n_heads=2, hidden_dim=32)
-    enc = BiEncoder(DistilBertModel(cfg), tiny_encoder.tokenizer, EncoderSpec("distil"))
+    enc = BiEncoder(DistilBertModel(cfg), tiny_encoder.tokenizer, encoder_spec("distil"))
     assert "embeddings/encoder.layer" in unpadded.unsupported_reason(enc.backbone)
     with pytest.raises(ConfigError, match=r"model\.unpad.*cannot run unpadded"):
         enc.set_unpad(True)
@@ -235,7 +237,7 @@ def test_bert_families_segments_and_left_padding(kind, left, kernel):
     torch.testing.assert_close(got, want[mask.bool()], atol=1e-5, rtol=1e-5)
     first = want[torch.arange(4), mask.argmax(1)]  # cls pooling: the first real token, either side
     torch.testing.assert_close(unpadded.pool(got, packed, "cls"), first, atol=1e-5, rtol=1e-5)
-    enc = BiEncoder(model, None, EncoderSpec(kind, pooling="cls"))
+    enc = BiEncoder(model, None, encoder_spec(kind, pooling="cls"))
     torch.testing.assert_close(enc.pool(want, mask), first)
 
 
@@ -243,7 +245,7 @@ def test_a_pre_layernorm_look_alike_is_refused():
     model = _tiny("prenorm")  # same module names as RoBERTa, other math: it must not run unpadded
     assert "not one of the BERT-layer families" in unpadded.unsupported_reason(model)
     with pytest.raises(ConfigError, match=r"model\.unpad"):
-        BiEncoder(model, None, EncoderSpec("prenorm")).set_unpad(True)
+        BiEncoder(model, None, encoder_spec("prenorm")).set_unpad(True)
 
 
 def test_an_unknown_kernel_is_an_error_naming_the_choices(tiny_encoder):

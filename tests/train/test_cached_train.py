@@ -12,10 +12,10 @@ from torch.utils.data import DataLoader
 
 from embexp.losses import InfoNCELoss
 from embexp.losses.cached import CachedInfoNCELoss
-from embexp.model.encoder import BiEncoder, EncoderSpec
+from embexp.model.encoder import BiEncoder
 from embexp.train.module import BiEncoderModule
 
-from conftest import QUERIES, TINY, run_cli
+from conftest import QUERIES, TINY, encoder_spec, run_cli
 
 TEXTS = [text for _, text in QUERIES]
 B = 3
@@ -40,7 +40,7 @@ def batches(encoder, n: int = 4) -> list[dict]:
 
 
 def fit(model_dir, loss, precision: str = "32-true", clip: float | None = None) -> dict[str, torch.Tensor]:
-    encoder = BiEncoder.from_spec(EncoderSpec(str(model_dir), query_max_length=32, passage_max_length=64))
+    encoder = BiEncoder.from_spec(encoder_spec(str(model_dir), query_max_length=32, passage_max_length=64))
     for m in encoder.modules():  # dropout off: the one-pass plain step is the reference
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
@@ -63,7 +63,7 @@ def fit(model_dir, loss, precision: str = "32-true", clip: float | None = None) 
 
 @pytest.mark.parametrize("clip", [None, 0.05])  # 0.05: clipping is active (and would hide a scale error)
 def test_lightning_accumulation_and_clipping_give_the_plain_weights(tiny_model_dir, clip):
-    base = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir)))
+    base = BiEncoder.from_spec(encoder_spec(str(tiny_model_dir)))
     start = {n: p.detach().clone() for n, p in base.named_parameters()}
     plain = fit(tiny_model_dir, InfoNCELoss(), clip=clip)
     cached = fit(tiny_model_dir, CachedInfoNCELoss(chunk_size=2), clip=clip)
@@ -73,7 +73,7 @@ def test_lightning_accumulation_and_clipping_give_the_plain_weights(tiny_model_d
 
 
 def test_lightning_bf16_mixed_trains(tiny_model_dir):
-    base = BiEncoder.from_spec(EncoderSpec(str(tiny_model_dir)))
+    base = BiEncoder.from_spec(encoder_spec(str(tiny_model_dir)))
     start = {n: p.detach().clone() for n, p in base.named_parameters()}
     cached = fit(tiny_model_dir, CachedInfoNCELoss(chunk_size=2), precision="bf16-mixed", clip=1.0)
     assert all(torch.isfinite(p).all() for p in cached.values())

@@ -8,10 +8,9 @@ import pytest
 
 from embexp.data.prepare import prepare_data, select_positives
 from embexp.mining.curriculum import MiningInputs, mine_with_encoder
-from embexp.mining.miner import MiningParams
 from embexp.train.data import build_examples
 
-from conftest import MULTI_QRELS, TINY, run_cli
+from conftest import MULTI_QRELS, TINY, mining_params, run_cli
 
 
 def _data(path, **kw):
@@ -53,7 +52,7 @@ def test_max_positives_per_query_is_a_seeded_sample_that_keeps_the_best_grades()
 @pytest.mark.parametrize("reference", ["best", "lowest"])
 def test_mining_never_returns_a_labelled_positive(multi_beir, tiny_encoder, reference):
     data = _data(multi_beir, min_positive_grade=2)  # grade-1 docs do not train, but are never negatives
-    params = MiningParams(
+    params = mining_params(
         window=(1, 15), n_negatives=15, depth=15, margin_rel=None, margin_reference=reference
     )
     res = mine_with_encoder(tiny_encoder, data, params, inputs=MiningInputs.from_data(data))

@@ -117,7 +117,7 @@ def test_per_query_dev_values_travel_in_checkpoints(tiny_encoder):
     "bad", ["train.selection=latest", "train.selection_alpha=0", "train.selection_alpha=1.5"]
 )
 def test_bad_selection_settings_name_the_key(bad, tmp_path):
-    from embexp.config.checks import check_config
+    from embexp.train.preflight import check_config
 
     cfg = _compose([*TINY, bad, f"paths.output_dir={tmp_path}", "run_id=x"])
     with pytest.raises(ConfigError, match=bad.split("=")[0].replace(".", r"\.")):

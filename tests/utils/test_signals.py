@@ -14,6 +14,14 @@ from embexp.utils.signals import Interrupted, interruptible
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP])
 def test_a_signal_raises_interrupted_with_the_shells_status(sig):
+    inherited = signal.signal(sig, signal.SIG_DFL)  # under nohup, SIGHUP arrives ignored (and stays so)
+    try:
+        _raises_interrupted(sig)
+    finally:
+        signal.signal(sig, inherited)
+
+
+def _raises_interrupted(sig):
     before = signal.getsignal(sig)
     cleaned = []
     with pytest.raises(Interrupted) as e:

@@ -1,66 +1,64 @@
-"""``check_config``: every check that needs no model, run before anything is loaded or written.
+"""``check_config``: the run's pre-flight, every check that needs no model, run before anything
+is loaded or written; it returns the run's typed nodes (:class:`RunConfig`), which the run hands
+to its components.
 
-What is checked where:
+Each layer checks its own node beside its code and this module calls them:
 
-* types and unknown keys of ``data``, ``model``, ``adapter``, ``negatives``, ``loss``, ``eval``,
-  ``train``: their schemas (``embexp.config.schema``), at compose time for the groups whose
-  YAML names a schema, and here for every node (a node built in Python, ``train``);
-* ranges that belong to the config (``data.dev_fraction``, ``train.batch_size``,
-  ``adapter.r``, ``loss.temperature``, ...): the schemas' ``__post_init__``;
-* choices a library layer owns: the data layer (leakage policy), the encoder
-  (``EncoderSpec.validate``: pooling, lengths), the evaluator (retriever, dtype), the miner
-  (``MiningParams``: window, sampling, ...), and the files and hook ``negatives`` names;
-* ``_target_`` nodes (``loss``, ``optimizer``, ``scheduler``, ``trainer``, ``callbacks.*``): keys
-  against the target's signature, and for ``trainer`` values against its annotations;
-* top-level keys against what the primary configs compose to;
-* ``model.name_or_path`` can be loaded (a short name, a folder, the hub or its cache).
+* ``data``: :func:`embexp.data.prepare.data_config` (schema, leakage policy);
+* ``model``: :func:`embexp.model.encoder.model_config` (schema, pooling, attention, kernel,
+  lengths) and :func:`embexp.model.registry.unavailable` (the model can be loaded);
+* ``eval``: :func:`embexp.eval.build.eval_config` (schema, retriever, dtype);
+* ``negatives``: :func:`embexp.mining.config.validate_negatives` (schema, mining values, files);
+* ``adapter``: :func:`embexp.model.adapters.adapter_config`;
+* ``loss``, ``train``, ``optimizer``, ``scheduler``, ``trainer``, ``callbacks.*``: here (the
+  training job's own nodes; ``_target_`` nodes against their target's signature);
+* top-level keys against what the primary configs compose to.
 
 What needs the loaded model is :func:`embexp.model.adapters.check_against_model`.
-
-Layering: imports the data, model, eval and mining layers; sits between ``train`` and
-``mining`` (``train`` and the CLIs call it).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
-from embexp.config.schema import LOSS_SCHEMAS, EvalConfig, ModelConfig, TrainSettings
+from embexp.config.schema import LOSS_SCHEMAS, RunConfig, TrainSettings
 from embexp.config.signature import check_target_node, resolved_value
 from embexp.config.store import check_top_level_keys, to_schema
 from embexp.data.prepare import data_config
 from embexp.errors import ConfigError
-from embexp.eval.evaluator import RETRIEVERS
-from embexp.mining.config import validate_negatives
+from embexp.eval.build import eval_config
+from embexp.mining.config import negatives_config, validate_negatives
 from embexp.model import registry
 from embexp.model.adapters import adapter_config
-from embexp.model.encoder import DTYPES, EncoderSpec
+from embexp.model.encoder import model_config
 
 TASKS = ("train", "eval", "mine", "data_inspect")  # data_inspect: data and model only (no eval node)
 # values the training job resolves before Lightning sees them (embexp.model.encoder.resolve_precision)
 TRAINER_ALSO = {"precision": ("auto",)}
 
 
-def check_config(cfg, task: str = "train") -> None:
-    """All cheap checks of a composed config for ``task`` (``train``, ``eval``, ``mine``, ``data_inspect``):
-    raises :class:`~embexp.errors.ConfigError` naming the first bad key. Loads no model, reads
-    no data, writes nothing."""
+def check_config(cfg, task: str = "train") -> RunConfig:
+    """All cheap checks of a composed config for ``task`` (``train``, ``eval``, ``mine``,
+    ``data_inspect``): raises :class:`~embexp.errors.ConfigError` naming the first bad key, or
+    returns the typed nodes the task uses. Loads no model, reads no data, writes nothing."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     check_top_level_keys(cfg)
-    data_config(_node(cfg, "data", task))
-    model = _check_model(_node(cfg, "model", task))
-    ev = _check_eval(_node(cfg, "eval", task)) if task != "data_inspect" else None
+    data = data_config(_node(cfg, "data", task))
+    model = model_config(_node(cfg, "model", task))
+    ev = eval_config(_node(cfg, "eval", task)) if task != "data_inspect" else None
+    negatives = adapter = loss = train = None
     if task in ("train", "mine"):
         params = validate_negatives(_node(cfg, "negatives", task))
+        negatives = negatives_config(cfg.negatives)
         if task == "mine" and params is None:
-            kind = _node(cfg, "negatives", task).get("kind")
             need = "embexp-mine needs a mining config (negatives=static or negatives=iterative)"
-            raise ConfigError("negatives.kind", f"{need}, got {kind!r}")
+            raise ConfigError("negatives.kind", f"{need}, got {negatives.kind!r}")
     if task == "train":
-        _check_training(cfg)
+        adapter, loss, train = _check_training(cfg)
     if task != "eval" or ev.retriever != "bm25":
         _check_model_source(model.name_or_path)
+    return RunConfig(
+        data=data, model=model, eval=ev, negatives=negatives, adapter=adapter, loss=loss, train=train
+    )
 
 
 def _node(cfg, key: str, task: str):
@@ -70,30 +68,14 @@ def _node(cfg, key: str, task: str):
     return node
 
 
-def _check_model(node) -> ModelConfig:
-    model = to_schema(node, ModelConfig, "model")
-    EncoderSpec.from_dict(dataclasses.asdict(model)).validate()  # pooling, lengths, prefixes
-    return model
-
-
-def _check_eval(node) -> EvalConfig:
-    ev = to_schema(node, EvalConfig, "eval")
-    if ev.retriever not in RETRIEVERS:
-        raise ConfigError("eval.retriever", f"must be one of {RETRIEVERS}, got {ev.retriever!r}")
-    dtypes = ("auto", *DTYPES)
-    if ev.dtype not in dtypes:
-        raise ConfigError("eval.dtype", f"must be one of {dtypes}, got {ev.dtype!r}")
-    return ev
-
-
-def _check_training(cfg) -> None:
-    adapter_config(_node(cfg, "adapter", "train"))
-    to_schema(_node(cfg, "train", "train"), TrainSettings, "train")
-    loss = _node(cfg, "loss", "train")
-    check_target_node(loss, "loss")
-    schema = LOSS_SCHEMAS.get(str(loss.get("_target_")))
-    if schema is not None:  # the loss's hyper-parameters, from the config: nothing is built
-        to_schema(loss, schema, "loss")
+def _check_training(cfg):
+    adapter = adapter_config(_node(cfg, "adapter", "train"))
+    train = to_schema(_node(cfg, "train", "train"), TrainSettings, "train")
+    loss_node = _node(cfg, "loss", "train")
+    check_target_node(loss_node, "loss")
+    schema = LOSS_SCHEMAS.get(str(loss_node.get("_target_")))
+    # the loss's hyper-parameters, from the config: nothing is built (a loss of yours: None)
+    loss = to_schema(loss_node, schema, "loss") if schema is not None else None
     optimizer = _node(cfg, "optimizer", "train")
     check_target_node(optimizer, "optimizer", values=True)
     lr = resolved_value(optimizer, "lr") if "lr" in optimizer else None
@@ -105,6 +87,7 @@ def _check_training(cfg) -> None:
     for name, node in (cfg.get("callbacks") or {}).items():
         if node is not None and "_target_" in node:
             check_target_node(node, f"callbacks.{name}")
+    return adapter, loss, train
 
 
 def _check_trainer(trainer) -> None:

@@ -1,0 +1,103 @@
+"""Where a round of hard negatives comes from: the built-in miner, or a source of yours.
+
+``negatives.kind`` says *when* a pool is made (``static``: once, before training;
+``iterative``: again every ``refresh_every`` epochs; ``warmup_epochs`` first); a
+:class:`NegativeSource` says *what* one round is. The curriculum
+(:mod:`embexp.mining.curriculum`) keeps the schedule, the pool's files, provenance, coverage
+checks and checkpoint state, whatever the source.
+
+The default source is the dense miner (:func:`embexp.mining.curriculum.mine_with_encoder`:
+window, margins, filters, sampling; ``embexp/mining/miner.py``). A source of yours is one Python
+file and one YAML:
+
+.. code-block:: python
+
+    # my_negatives.py
+    from embexp.mining.miner import MiningResult, Negative
+
+    class SameProduct:
+        def __init__(self, negatives):        # the negatives node (MinedNegatives)
+            self.n = negatives.pool_size or negatives.n_negatives
+
+        def __call__(self, request):           # -> MiningResult
+            ...
+
+.. code-block:: yaml
+
+    # conf/negatives/same_product.yaml (or a folder on hydra.searchpath)
+    defaults:
+      - static
+      - _self_
+    source: my_negatives:SameProduct
+
+``embexp-train negatives=same_product`` then trains with it, ``negatives.kind=iterative``
+re-mines with it, and every other key of ``negatives`` (``n_negatives``, ``warmup_epochs``,
+``min_coverage``, ...) means what it means for the miner. ``tests/mining/plugins/`` holds a
+working example (``lexical``: the documents sharing most words with the query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from embexp.config.schema import MinedNegatives
+from embexp.data.prepare import PreparedData
+from embexp.errors import ConfigError
+from embexp.mining.miner import MiningResult
+from embexp.utils.hooks import import_hook
+
+
+@dataclass
+class MiningRequest:
+    """What one round may use. ``inputs`` (:class:`~embexp.mining.curriculum.MiningInputs`):
+    the training queries to mine for (``query_ids``) and, per query, the documents it must
+    never get (``exclude``: its positives in any split, and those of queries with the same
+    text); a source must not return them (the curriculum drops any it does, and the data
+    module never uses a positive as a negative)."""
+
+    data: PreparedData
+    inputs: object  # MiningInputs
+    encoder: object | None  # the current encoder (BiEncoder); None where none is loaded
+    corpus_embeddings: np.ndarray | None  # the current encoder's, when a validation just made them
+    round: int  # 0 for the pool before training
+    epoch: int | None  # the epoch whose end re-mines; None before training
+    previous: dict[str, list[str]] | None  # the last round's pool
+
+
+class NegativeSource(Protocol):
+    """One round of hard negatives: ``source(request)`` -> :class:`MiningResult` (per training
+    query, its negatives best first, and the round's statistics, any keys; ``n_queries`` and
+    ``n_negatives`` are shown in the log line). Built with the ``negatives`` node."""
+
+    def __call__(self, request: MiningRequest) -> MiningResult: ...
+
+
+def load_source(negatives: MinedNegatives) -> NegativeSource | None:
+    """The source ``negatives.source`` names, built with the node; None for the built-in miner.
+    A name that does not import or does not build is a ConfigError naming ``negatives.source``."""
+    spec = getattr(negatives, "source", None)
+    if spec in (None, ""):
+        return None
+    factory = import_hook(str(spec), "negatives.source")
+    try:
+        source = factory(negatives)
+    except Exception as e:  # the user's constructor: say which key brought it in
+        raise ConfigError("negatives.source", f"{spec} could not be built: {type(e).__name__}: {e}") from e
+    if not callable(source):
+        msg = f"{spec}(negatives) must return a callable source, got {source!r}"
+        raise ConfigError("negatives.source", msg)
+    return source
+
+
+def drop_excluded(result: MiningResult, exclude: dict[str, set[str]]) -> tuple[MiningResult, int]:
+    """``result`` without the negatives a query must never get (its positives), and how many went."""
+    dropped = 0
+    kept = {}
+    for q, negs in result.negatives.items():
+        ok = [n for n in negs if n.doc_id not in exclude.get(q, ())]
+        dropped += len(negs) - len(ok)
+        kept[q] = ok
+    return MiningResult(kept, dict(result.stats)), dropped
