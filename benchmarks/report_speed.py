@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # conftest (the BEIR writer)
 sys.path.insert(0, str(ROOT / "tests" / "report"))
 
 from fixture_runs import make_beir, make_run  # noqa: E402

@@ -100,6 +100,21 @@ def tiny_beir(tmp_path) -> Path:
     return write_beir(tmp_path / "tiny-beir")
 
 
+def compose_config(overrides=(), config_name: str = "train", *, hydra: bool = False):
+    """The config an entry point composes from ``conf/`` with ``overrides`` (fresh Hydra state;
+    ``hydra=True`` keeps the ``hydra`` node, for sweeper and launcher configs). Composition
+    errors propagate as Hydra raises them (``embexp.config.config_error`` names their key)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=hydra)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run an entry point as a user would (fresh Hydra state), return the completed process."""
     e = {**os.environ, **(env or {})}

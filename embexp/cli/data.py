@@ -35,12 +35,12 @@ def inspect(cfg: DictConfig) -> dict:
     from embexp.train.preflight import check_config
     from embexp.utils.io import atomic_write_json
 
-    check_config(cfg, task="data_inspect")
-    data = prepare_data(cfg.data, need_train=False)
+    rc = check_config(cfg, task="data_inspect")
+    data = prepare_data(rc.data, need_train=False)
     spec = tokenizer_spec(cfg.model)
     card = data_card(
         data,
-        min_positive_grade=int(cfg.data.get("min_positive_grade", 1)),
+        min_positive_grade=rc.data.min_positive_grade,
         count_tokens=token_counter(cfg.model),
         max_lengths={"query": spec.query_max_length, "passage": spec.passage_max_length},
         sample=None if cfg.get("sample") is None else int(cfg.sample),

@@ -21,7 +21,7 @@ import it.
 # No "from __future__ import annotations": OmegaConf reads these annotations at run time.
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, ClassVar
 
 from omegaconf import MISSING
@@ -29,6 +29,9 @@ from omegaconf import MISSING
 from embexp.errors import ConfigError
 
 _MISSING_MESSAGE = "missing"  # field metadata: what to say when a required value is not set
+# field metadata of a key that says how a run executes or is shown, not what it computes: outside
+# the config hash (a run folder binds to a config regardless of it; embexp.train.record)
+EXECUTION = {"execution": True}
 _SET_BEIR = "set the BEIR folder, e.g. data.path=../shared/datasets/scifact"
 _SET_PAIRS = "set the pairs file: data.path=FILE.jsonl"
 _SET_MODEL = "set a model: model=minilm-l6, a hub id, or model.name_or_path=RUN_DIR/model"
@@ -181,14 +184,16 @@ class ModelConfig:
     query_max_length: int = 64
     passage_max_length: int = 256
     train_attention: str = "auto"  # auto | sdpa | eager | keep (embexp.model.encoder.TRAIN_ATTENTION)
-    compile: bool = False  # torch.compile the backbone (execution only: not in the config hash)
-    compile_backend: str = "inductor"
-    pad_to_multiple_of: int | None = None  # bucketed sequence lengths (e.g. 8 or 32; execution only)
+    compile: bool = field(default=False, metadata=EXECUTION)  # torch.compile the backbone
+    compile_backend: str = field(default="inductor", metadata=EXECUTION)
+    # bucketed sequence lengths (e.g. 8 or 32)
+    pad_to_multiple_of: int | None = field(default=None, metadata=EXECUTION)
     # encoding on a CPU: at most this many padded tokens a batch (cache-sized batches run faster
     # there; BENCHMARKS.md §1); null: eval.batch_size rows whatever their length; GPUs: no cap
-    cpu_batch_tokens: int | None = 4096
-    unpad: bool = False  # dense layers on real tokens only (embexp.model.unpadded; execution only)
-    unpad_kernel: str = "auto"  # auto | varlen (CUDA) | split (CPU) | padded (embexp.model.unpadded.KERNELS)
+    cpu_batch_tokens: int | None = field(default=4096, metadata=EXECUTION)
+    unpad: bool = field(default=False, metadata=EXECUTION)  # dense layers on real tokens only
+    # auto | varlen (CUDA) | split (CPU) | padded (embexp.model.unpadded.KERNELS)
+    unpad_kernel: str = field(default="auto", metadata=EXECUTION)
 
     def __post_init__(self) -> None:
         m = self.pad_to_multiple_of
@@ -416,14 +421,16 @@ class EvalConfig:
     primary_train: str = "mrr@10"  # what validation monitors
     batch_size: int = 64
     dtype: str = "auto"  # auto (bf16 where native: CUDA, CPUs with AMX; else fp32) | fp32 | bf16 | fp16
-    cache: bool = True  # corpus-embedding cache keyed by encoder weights + corpus + prefix + length
+    # corpus-embedding cache keyed by encoder weights + corpus + prefix + length
+    cache: bool = field(default=True, metadata=EXECUTION)
     ignore_identical_ids: bool = True  # BEIR convention: a document with the query's id is never a hit
     rrf_k: int = 60  # hybrid: reciprocal rank fusion constant
     hybrid_depth: int = 1000  # hybrid: ranks fused from each retriever
     bm25: Bm25Config = field(default_factory=Bm25Config)
     slices: SlicesConfig = field(default_factory=SlicesConfig)
-    per_query_top: int = 100  # ranked doc ids kept per query in per_query.jsonl (the report fuses them)
-    show_progress: bool = True
+    # ranked doc ids kept per query in per_query.jsonl (the report fuses them)
+    per_query_top: int = field(default=100, metadata=EXECUTION)
+    show_progress: bool = field(default=True, metadata=EXECUTION)
 
     def __post_init__(self) -> None:
         ks = self.k_values
@@ -441,7 +448,7 @@ SELECTION_RULES = ("best", "final_unless_beaten")  # train.selection (embexp.tra
 class TrainSettings:
     KEY: ClassVar[str] = "train"
     batch_size: int = 32  # >= 2: in-batch negatives need two rows
-    num_workers: int = 0
+    num_workers: int = field(default=0, metadata=EXECUTION)
     no_duplicates: bool = True  # batches never hold two rows sharing a positive
     baseline: bool = True  # evaluate the untouched base model on dev and test first
     max_steps: int | None = None  # step budget; null: trainer.max_epochs full passes
@@ -497,3 +504,20 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "eval": {"default": EvalConfig},
     "train": {"default": TrainSettings},
 }
+
+
+def execution_keys() -> tuple[str, ...]:
+    """Every schema key marked :data:`EXECUTION`, as ``group.key`` (``model.unpad``)."""
+    out: list[str] = []
+
+    def walk(cls, prefix: str) -> None:
+        for f in fields(cls):
+            if f.metadata.get("execution"):
+                out.append(f"{prefix}.{f.name}")
+            elif isinstance(f.type, type) and is_dataclass(f.type):
+                walk(f.type, f"{prefix}.{f.name}")
+
+    for group, schemas in SCHEMAS.items():
+        for cls in schemas.values():
+            walk(cls, group)
+    return tuple(dict.fromkeys(out))

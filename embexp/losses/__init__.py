@@ -10,6 +10,15 @@ All losses take already L2-normalised embeddings and share one call shape::
 :func:`false_negative_mask` (and :func:`candidate_ids`). The config group ``loss``
 names a class here as its ``_target_`` (``embexp.losses.InfoNCELoss``,
 ``embexp.losses.TripletMarginLoss``).
+
+A loss declares what the training step must give it, as class attributes (absent: False):
+
+``takes_keys``
+    ``loss(..., keys=batch["keys"])``: the collate's key hashes, to rebuild the false-negative
+    mask on a batch gathered across DDP ranks (InfoNCE).
+``runs_encoder``
+    The loss runs the encoder itself (GradCache: :func:`embexp.losses.cached.cached_loss` with
+    the encoder and the tokenised batch) instead of receiving embeddings.
 """
 
 from embexp.losses.infonce import InfoNCELoss, infonce_logits

@@ -75,6 +75,8 @@ class CachedInfoNCELoss(InfoNCELoss):
     same RNG state during ``backward`` (module docstring). Loss and gradients equal InfoNCE's.
     """
 
+    runs_encoder = True  # the step embeds chunk by chunk inside the loss (cached_loss)
+
     def __init__(
         self,
         temperature: float = CachedInfoNCELossConfig.temperature,

@@ -233,6 +233,8 @@ class InfoNCELoss(nn.Module):
     """
 
     compute_loss_from_embeddings = staticmethod(compute_loss_from_embeddings)
+    takes_keys = True  # under DDP the candidates of every rank are scored: the mask needs the keys
+    runs_encoder = False
 
     def __init__(
         self,

@@ -119,6 +119,8 @@ class TripletMarginLoss(nn.Module):
     """
 
     compute_loss_from_embeddings = staticmethod(compute_loss_from_embeddings)
+    takes_keys = False  # per rank under DDP: no gathered negatives, no keys needed
+    runs_encoder = False
 
     def __init__(self, margin: float = TripletLossConfig.margin, mask_false_negatives: bool = True):
         super().__init__()

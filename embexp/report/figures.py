@@ -7,12 +7,38 @@ no global backend switch), so they run headless and leave no open pyplot state b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from embexp.utils.io import atomic_path
 
-FIGURES = ("metric_bars", "slice_bars", "delta_heatmap", "quality_vs_cost", "paired_scatter", "dev_curves")
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A report figure: ``draw(report)`` -> Figure (or None), its alt text, and whether a
+    report has something to show in it."""
+
+    name: str
+    draw: Callable[[dict], Any]
+    alt: str
+    shows: Callable[[dict], bool]
+
+
+REGISTRY: dict[str, FigureSpec] = {}  # name -> spec, in the order the report places them
+
+
+def figure(alt: str, shows: Callable[[dict], bool]):
+    """Register the decorated drawing function as the figure of its name (``fig_<name>.png``)."""
+
+    def register(fn):
+        REGISTRY[fn.__name__] = FigureSpec(fn.__name__, fn, alt, shows)
+        return fn
+
+    return register
+
+
 DPI = 120
 SEED_LINESTYLES = ("-", "--", ":", "-.")
 BASELINE_COLOR = "#9e9e9e"
@@ -160,6 +186,7 @@ def _err(rows: list[dict | None]) -> tuple[list[float], list[list[float]]]:
 # ---------------------------------------------------------------------------- figures
 
 
+@figure("Primary metric per system with confidence intervals", lambda r: bool(r.get("summary")))
 def metric_bars(report: dict, metric: str | None = None, slice: str = "all"):
     """Mean per system with CI error bars on one slice; baseline and references hatched."""
     metric = metric or primary(report)
@@ -226,6 +253,7 @@ def _kind_legend(report: dict, styles: dict, names: list[str]) -> list:
     return handles
 
 
+@figure("Primary metric per slice and system", lambda r: bool(r.get("summary")))
 def slice_bars(report: dict, metric: str | None = None):
     """Grouped bars: one group per slice, one bar per system, with CI error bars."""
     metric = metric or primary(report)
@@ -304,6 +332,7 @@ def _delta(comps, idx, a, b, s, metric, alpha) -> tuple[float | None, str]:
     return (ma - mb if ma is not None and mb is not None else None), ""
 
 
+@figure("Per-slice difference from the baseline", lambda r: bool(heatmap_data(r)[0]))
 def delta_heatmap(report: dict, metric: str | None = None, against: str | None = None):
     """Per-slice delta vs the baseline (rows systems, columns slices), diverging colours centred at 0."""
     import numpy as np
@@ -357,6 +386,7 @@ def pareto_front(points: list[tuple]) -> list[tuple]:
     return front
 
 
+@figure("Quality against training cost, with the Pareto front", lambda r: bool(cost_points(r)))
 def quality_vs_cost(report: dict, metric: str | None = None, cost: str = "train_wall_s"):
     """Quality (slice all) vs a cost column, log x when the spread exceeds 10x, Pareto front drawn."""
     metric = metric or primary(report)
@@ -433,6 +463,7 @@ def _paired_values(report: dict) -> tuple[str, str, str, list[float], list[float
     return a, b, metric, [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+@figure("Per-query scores of the two leading configurations", lambda r: _paired_values(r) is not None)
 def paired_scatter(report: dict):
     """Per-query scores of ``paired_scatter.a`` (x) vs ``.b`` (y) with the diagonal; None if absent."""
     data = _paired_values(report)
@@ -470,6 +501,7 @@ def dev_series(report: dict) -> dict[str, dict[str, list[dict]]]:
     return out
 
 
+@figure("Dev metric during training, one line per seed", lambda r: bool(dev_series(r)))
 def dev_curves(report: dict):
     """Dev metric vs step, one colour per system, one line per seed."""
     series = dev_series(report)
@@ -505,30 +537,12 @@ def dev_curves(report: dict):
 
 # ---------------------------------------------------------------------------- saving
 
-_DRAW = {
-    "metric_bars": metric_bars,
-    "slice_bars": slice_bars,
-    "delta_heatmap": delta_heatmap,
-    "quality_vs_cost": quality_vs_cost,
-    "paired_scatter": paired_scatter,
-    "dev_curves": dev_curves,
-}
+FIGURES = tuple(REGISTRY)  # every figure's name, in report order
 
 
 def available(report: dict) -> list[str]:
     """Names of the figures that have something to show for this report."""
-    names = []
-    if report.get("summary"):
-        names += ["metric_bars", "slice_bars"]
-    if heatmap_data(report)[0]:
-        names.append("delta_heatmap")
-    if cost_points(report):
-        names.append("quality_vs_cost")
-    if _paired_values(report) is not None:
-        names.append("paired_scatter")
-    if dev_series(report):
-        names.append("dev_curves")
-    return names
+    return [name for name, spec in REGISTRY.items() if spec.shows(report)]
 
 
 def save_figures(report: dict, out_dir: str | Path) -> dict[str, str]:
@@ -537,7 +551,7 @@ def save_figures(report: dict, out_dir: str | Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name in available(report):
-        fig = _DRAW[name](report)
+        fig = REGISTRY[name].draw(report)
         if fig is None:
             continue
         filename = f"fig_{name}.png"

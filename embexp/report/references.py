@@ -11,12 +11,15 @@ ids than the deepest cut-off (``eval.k_values``; or the corpus, if smaller) are 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
 
+from embexp.config.schema import EvalConfig
+from embexp.config.store import to_schema
 from embexp.data.prepare import prepare_data
 from embexp.eval.bm25 import fuse_ranked_ids
 from embexp.eval.evaluator import RetrievalEvaluator
@@ -38,10 +41,12 @@ class ReferenceData:
 
     def __init__(self, run: RunResult, full_config: dict[str, Any]):
         data_cfg = OmegaConf.create(full_config["data"])
-        self.eval_cfg = full_config.get("eval") or {}
+        recorded = full_config.get("eval") or {}
+        known = {f.name for f in dataclasses.fields(EvalConfig)}  # a key of older code is not ours to judge
+        self.eval_cfg = to_schema({k: v for k, v in recorded.items() if k in known}, EvalConfig, "eval")
         self.data = prepare_data(data_cfg, need_train=False)
         ds = self.data.dataset
-        self.k_values = sorted(int(k) for k in self.eval_cfg.get("k_values", [1, 5, 10, 20, 100]))
+        self.k_values = sorted(self.eval_cfg.k_values)
         self.evaluator = RetrievalEvaluator(
             ds.corpus,
             ds.queries,
@@ -49,10 +54,10 @@ class ReferenceData:
             name=self.data.eval_split,
             k_values=self.k_values,
             retriever="bm25",
-            ignore_identical_ids=bool(self.eval_cfg.get("ignore_identical_ids", True)),
-            bm25=dict(self.eval_cfg.get("bm25") or {}),
+            ignore_identical_ids=self.eval_cfg.ignore_identical_ids,
+            bm25=dataclasses.asdict(self.eval_cfg.bm25),
         )
-        self.rrf_k = int(self.eval_cfg.get("rrf_k", 60))
+        self.rrf_k = self.eval_cfg.rrf_k
         self.row = {d: i for i, d in enumerate(ds.corpus.ids)}
         run_, _ = self.evaluator.retrieve()
         self.bm25_run = {q: [d for d, _ in r] for q, r in run_.items()}

@@ -20,14 +20,11 @@ from embexp.utils.io import atomic_write_text, read_json
 REPORT_MODE = 0o644  # reports are for everyone to read
 DASH = "–"
 SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
-FIGURE_ALT = {
-    "metric_bars": "Primary metric per system with confidence intervals",
-    "slice_bars": "Primary metric per slice and system",
-    "delta_heatmap": "Per-slice difference from the baseline",
-    "paired_scatter": "Per-query scores of the two leading configurations",
-    "quality_vs_cost": "Quality against training cost, with the Pareto front",
-    "dev_curves": "Dev metric during training, one line per seed",
-}
+
+
+def _alt(name: str) -> str:
+    spec = F.REGISTRY.get(name)
+    return spec.alt if spec is not None else name
 
 
 # ---------------------------------------------------------------------------- number formatting
@@ -397,7 +394,7 @@ def _md_block(block: tuple) -> str:
     if kind == "table":
         return _md_table(*block[1:])
     if kind == "fig":
-        return f"![{FIGURE_ALT.get(block[1], block[1])}]({block[2]})"
+        return f"![{_alt(block[1])}]({block[2]})"
     raise ValueError(f"unknown block {kind!r}")
 
 
@@ -466,7 +463,7 @@ def _html_block(block: tuple, figures_dir: Path | None) -> str:
         return _html_table(*block[1:])
     if kind == "fig":
         uri = _data_uri(figures_dir / block[2]) if figures_dir is not None else None
-        alt = _html.escape(FIGURE_ALT.get(block[1], block[1]))
+        alt = _html.escape(_alt(block[1]))
         if uri is None:
             return ""
         return f'<figure><img src="{uri}" alt="{alt}"><figcaption>{alt}</figcaption></figure>'

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from embexp.config.schema import TrainSettings
+from embexp.config.store import to_schema
 from embexp.data.prepare import PreparedData
 from embexp.data.trainability import check_training_signal, too_few_negatives, training_pairs
 from embexp.data.types import TrainExample, positives_by_query
@@ -215,10 +216,11 @@ class PairDataModule(pl.LightningDataModule):
         what can only partly in the data card (:func:`~embexp.data.trainability.check_training_signal`,
         with the first epoch's batches as :func:`plan_batches` draws them on one process, without
         length grouping, which needs the tokenizer)."""
-        batch_size, seed = int(cfg.train.batch_size), int(cfg.seed)
+        train, seed = to_schema(cfg.train, TrainSettings, "train"), int(cfg.seed)
+        batch_size = train.batch_size
         corpus, examples = data.dataset.corpus, build_examples(data, {}) if data.train_positives else []
         keys = batch_keys(examples, lambda d: frozenset((d, text_key(corpus.text_of(d)))))
-        plan = plan_batches(keys, batch_size, seed, no_duplicates=bool(cfg.train.get("no_duplicates", True)))
+        plan = plan_batches(keys, batch_size, seed, no_duplicates=train.no_duplicates)
         return check_training_signal(
             data, cfg.get("negatives"), batch_size=batch_size, batches=list(plan) if examples else []
         )

@@ -31,7 +31,6 @@ class BiEncoderModule(pl.LightningModule):
         super().__init__()
         self.encoder = encoder
         self.loss = loss
-        self._loss_takes_keys = _takes_keys(loss)  # once: not a signature lookup per training step
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluator = evaluator
@@ -51,15 +50,16 @@ class BiEncoderModule(pl.LightningModule):
         self.encoder.train()
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        if getattr(self.loss, "chunk_size", None):  # GradCache: the encoder runs inside the loss's step
+        if getattr(self.loss, "runs_encoder", False):  # GradCache: the encoder runs inside the loss's step
             loss, b = cached_loss(self.encoder, batch, self.loss), batch["query"]["input_ids"].size(0)
         else:
             q = self.encoder(**batch["query"]).embeddings  # (batch, dim)
             p = self.encoder(**batch["passage"]).embeddings  # (batch * (1 + n_neg), dim)
             b, n = q.size(0), batch["n_neg"]
             negatives = p[b:].view(b, n, -1) if n else None  # (batch, n_neg, dim)
-            # keys: the mask's keys as hashes, for a loss that gathers across DDP ranks
-            keys = {"keys": batch["keys"]} if "keys" in batch and self._loss_takes_keys else {}
+            # keys: the mask's keys as hashes, for a loss that gathers across DDP ranks (it says so)
+            wants = getattr(self.loss, "takes_keys", False)
+            keys = {"keys": batch["keys"]} if wants and "keys" in batch else {}
             loss = self.loss(q, p[:b], negatives, mask=batch["mask"].to(q.device), **keys)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss
@@ -135,10 +135,3 @@ def fused_default(factory: Callable, params: list, precision: str = "32-true") -
     if precision.startswith("16") or "fp16" in precision:
         return {}
     return {"fused": True} if params and all(p.is_cuda for p in params) else {}
-
-
-def _takes_keys(loss: torch.nn.Module) -> bool:
-    import inspect
-
-    params = inspect.signature(loss.forward).parameters
-    return "keys" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
+from embexp.config.schema import execution_keys
 from embexp.errors import ConfigError, RunFolderError
 from embexp.utils.dist import is_main_process
 from embexp.utils.io import (
@@ -59,7 +60,8 @@ STATUSES = ("finished", "failed", "interrupted", "pruned")  # what metrics.json 
 RUN_MARK = "<run>"  # a hashed path inside the run folder is recorded relative to it
 
 # Keys that cannot change a run's results: where it is written, how it is shown or tracked,
-# and a sweep trial's identity. Everything else is part of the config hash.
+# a sweep trial's identity, and the schema keys marked EXECUTION (how the same math runs:
+# kernels, padding, batch sizes of encoding, workers). Everything else is part of the config hash.
 HASH_EXCLUDE = (
     "hydra",
     "paths",
@@ -72,19 +74,10 @@ HASH_EXCLUDE = (
     "callbacks.progress_bar",
     "callbacks.progress_log",
     "callbacks.pruning",
-    "eval.show_progress",
-    "eval.cache",
-    "eval.per_query_top",
-    "train.num_workers",
-    "model.compile",  # how the same math is executed (kernels, padding), like the number of workers
-    "model.compile_backend",
-    "model.pad_to_multiple_of",
-    "model.cpu_batch_tokens",  # how many texts an encode batch holds on a CPU, not what they embed to
-    "model.unpad",  # the dense layers skip the padding: the same function of the real tokens
-    "model.unpad_kernel",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
+    *execution_keys(),
 )
 
 # Hashed keys added after runs were recorded, with the value a run recorded without them ran

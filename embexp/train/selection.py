@@ -29,6 +29,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
+from embexp.config.schema import TrainSettings
+from embexp.config.store import to_schema
 from embexp.eval.keys import BASELINE, FINAL
 from embexp.eval.stats import paired_comparison
 from embexp.model.encoder import BiEncoder
@@ -53,16 +55,15 @@ class Selection:
     @classmethod
     def of(cls, cfg, encoder: BiEncoder, base_metrics: dict) -> Selection:
         monitor = str(cfg.get("monitor") or "")
-        keep = bool(cfg.train.get("select_base", True))
+        train = to_schema(cfg.train, TrainSettings, "train")
+        keep = train.select_base
         score = base_metrics.get(f"{BASELINE}/{monitor}")
         weights = (  # on the CPU: a full fine-tune's copy must not double the accelerator's memory
             {n: p.detach().to("cpu", copy=True) for n, p in encoder.named_parameters() if p.requires_grad}
             if keep and score is not None
             else {}
         )
-        rule = str(cfg.train.get("selection", "final_unless_beaten"))
-        alpha = float(cfg.train.get("selection_alpha", 0.05))
-        return cls(monitor, score, keep, weights, rule, alpha, int(cfg.get("seed", 0)))
+        return cls(monitor, score, keep, weights, train.selection, train.selection_alpha, int(cfg.seed))
 
     def restore(self, encoder: BiEncoder) -> None:
         params = dict(encoder.named_parameters())

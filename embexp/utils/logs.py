@@ -18,7 +18,11 @@ import warnings
 # loggers whose INFO/DEBUG lines are chatter: raised to WARNING
 CHATTY = ("faiss.loader", "faiss", "bm25s", "httpx", "urllib3", "filelock")
 # (logger, text) of single INFO lines that ask nothing of the user
-DROPPED = (("lightning.pytorch.utilities.rank_zero", "litlogger"),)
+DROPPED = (
+    ("lightning.pytorch.utilities.rank_zero", "litlogger"),  # a cloud logger's advertisement
+    ("lightning.pytorch.utilities.rank_zero", "TPU available"),  # accelerators this harness never uses
+    ("lightning.pytorch.utilities.rank_zero", "HPU available"),
+)
 # (category, message regex) of warnings about libraries' own use of other libraries
 IGNORED_WARNINGS = ((Warning, r".*isinstance\(treespec, LeafSpec\)"),)
 LIGHTNING = ("lightning", "lightning.pytorch", "lightning.fabric")  # each may own a console handler

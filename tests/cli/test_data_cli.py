@@ -5,21 +5,16 @@ import dataclasses
 import json
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from embexp.cli.data import main
-from embexp.config.store import CONF_DIR, allowed_top_level_keys
+from embexp.config.store import allowed_top_level_keys
 from embexp.train.preflight import check_config
 
-from conftest import run_cli
+from conftest import compose_config, run_cli
 
 
 def test_the_default_config_passes_the_checks():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="data_inspect", overrides=["model=tiny"])
-    GlobalHydra.instance().clear()
+    cfg = compose_config(["model=tiny"], "data_inspect")
     check_config(cfg, task="data_inspect")  # no eval node needed
     assert set(cfg) <= allowed_top_level_keys() and cfg.out is None and cfg.data.kind == "quickstart"
 

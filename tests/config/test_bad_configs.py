@@ -8,14 +8,12 @@ an error Hydra raises while composing.
 """
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from embexp.config import config_error
 from embexp.errors import ConfigError
 from embexp.train.preflight import check_config
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, compose_config, run_cli
 
 CONF = ROOT / "conf"
 MINED = ["negatives=static"]
@@ -99,10 +97,8 @@ CASES = [
 
 
 def _error(overrides, task) -> ConfigError:
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(config_name=task, overrides=overrides)
+        cfg = compose_config(overrides, task)
     except Exception as e:  # noqa: BLE001 - composition failed: it must name the key
         err = config_error(e)
         assert err is not None, f"composition failed without a key: {e!r}"
@@ -146,19 +142,13 @@ def test_messages_say_what_to_do(overrides, words, monkeypatch):
 
 
 def test_eval_with_bm25_needs_no_model():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            config_name="eval", overrides=["eval.retriever=bm25", "model.name_or_path=/nonexistent"]
-        )
+    cfg = compose_config(["eval.retriever=bm25", "model.name_or_path=/nonexistent"], "eval")
     check_config(cfg, task="eval")
 
 
 def test_tiny_model_short_name_passes_without_building_it(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEXP_CACHE", str(tmp_path))
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["model=tiny"])
+    cfg = compose_config(["model=tiny"])
     check_config(cfg, task="train")
     assert list(tmp_path.iterdir()) == []
 

@@ -138,6 +138,15 @@ def _signature_restatements(source: str, where: str) -> list[str]:
             pairs = list(zip(pos[len(pos) - len(a.defaults) :], a.defaults))
             pairs += [(k, d) for k, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
             items = [(arg.arg, d, fn.name, fn.lineno) for arg, d in pairs]
+        elif (  # node.get("batch_size", 64): a default read past the schema
+            isinstance(fn, ast.Call)
+            and isinstance(fn.func, ast.Attribute)
+            and fn.func.attr == "get"
+            and len(fn.args) == 2
+            and isinstance(fn.args[0], ast.Constant)
+            and isinstance(fn.args[0].value, str)
+        ):
+            items = [(fn.args[0].value, fn.args[1], "get", fn.lineno)]
         elif isinstance(fn, ast.ClassDef):  # dataclass fields: `name: type = value`
             items = [
                 (s.target.id, s.value, fn.name, s.lineno)
@@ -176,6 +185,8 @@ def test_no_signature_restates_a_schema_default():
         ("class A:\n    depth: int = 100\n", 1),
         ("from embexp.config.schema import X\ndef f(temperature=X.temperature): pass", 0),
         ("def f(temperature=0.07, seed=0): pass", 0),
+        ("x = cfg.train.get('selection_alpha', 0.05)", 1),
+        ("x = cfg.train.get('selection_alpha')", 0),
     ],
 )
 def test_the_signature_check_finds_literals_only(source, n):

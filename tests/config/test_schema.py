@@ -6,9 +6,7 @@ import dataclasses
 from typing import Literal, Optional, Union
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from embexp.config import to_schema
@@ -34,7 +32,7 @@ from embexp.config.store import allowed_top_level_keys
 from embexp.errors import ConfigError
 from embexp.train.preflight import check_config
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
 
 CONF = ROOT / "conf"
 TYPED = {  # group option -> the schema its YAML names
@@ -57,10 +55,7 @@ TYPED = {  # group option -> the schema its YAML names
 REQUIRED = {"data.path", "model.name_or_path"}  # '???' in some options on purpose
 
 
-def _compose(overrides=(), config_name="train"):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
+_compose = compose_config
 
 
 def _missing_keys(node, prefix: str) -> set[str]:

@@ -14,8 +14,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from embexp.config.schema import HfColumns, HfData
 from embexp.data.beir import load_beir
@@ -24,7 +22,7 @@ from embexp.data.pairs import load_pairs
 from embexp.data.prepare import data_config, prepare_data
 from embexp.errors import ConfigError, DataError
 
-from conftest import DOCS, QRELS, QUERIES, ROOT, TINY, write_beir
+from conftest import DOCS, QRELS, QUERIES, TINY, compose_config, write_beir
 
 TRIPLETS = [  # query, positive, negative
     ("how do i get my money back", "Refunds go to the original card in 5 days.", "Print a return label."),
@@ -276,9 +274,7 @@ def test_missing_or_unreadable_source(tmp_path):
 
 # ---- through Hydra --------------------------------------------------------------------------------
 def _compose(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=[*TINY, "data=hf", *overrides])
+    return compose_config([*TINY, "data=hf", *overrides])
 
 
 def test_hydra_data_hf_pairs_and_beir(tmp_path):

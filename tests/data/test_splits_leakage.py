@@ -13,6 +13,8 @@ from embexp.data.prepare import prepare_data
 from embexp.data.splits import carve_dev, parse_timestamp, temporal_split
 from embexp.errors import ConfigError, DataError
 
+from conftest import write_beir
+
 # ---------------------------------------------------------------- carve_dev
 
 
@@ -160,19 +162,17 @@ def test_clean_data_passes_every_policy():
 
 def make_folder(root: Path, *, dev: bool = False) -> Path:
     """40 train queries, 5 test queries; train 'tr0' repeats test 'te0' (text), train holds test id 'te1'."""
-    root.mkdir(parents=True)
-    docs = [{"_id": f"d{i}", "title": f"Doc {i}", "text": f"text of document {i}"} for i in range(50)]
-    queries = [{"_id": f"tr{i}", "text": f"train question {i}"} for i in range(40)]
-    queries += [{"_id": f"te{i}", "text": f"test question {i}"} for i in range(5)]
-    queries[0]["text"] = "TEST question 0?"
-    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
-    (root / "qrels").mkdir()
-    train = [f"tr{i}\td{i}\t1" for i in range(40)] + ["te1\td41\t1"]
-    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(train) + "\n")
-    (root / "qrels" / "test.tsv").write_text("".join(f"te{i}\td{40 + i}\t1\n" for i in range(5)))
+    docs = [(f"d{i}", f"Doc {i}", f"text of document {i}") for i in range(50)]
+    queries = [(f"tr{i}", f"train question {i}") for i in range(40)]
+    queries += [(f"te{i}", f"test question {i}") for i in range(5)]
+    queries[0] = ("tr0", "TEST question 0?")
+    qrels = {
+        "train": [(f"tr{i}", f"d{i}", 1) for i in range(40)] + [("te1", "d41", 1)],
+        "test": [(f"te{i}", f"d{40 + i}", 1) for i in range(5)],
+    }
     if dev:
-        (root / "qrels" / "dev.tsv").write_text("tr39\td39\t1\ntr38\td38\t1\n")
+        qrels["dev"] = [("tr39", "d39", 1), ("tr38", "d38", 1)]
+    write_beir(root, docs, queries, qrels)
     return root
 
 

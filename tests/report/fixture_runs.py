@@ -17,6 +17,8 @@ import numpy as np
 from embexp.eval.keys import metric_key
 from embexp.eval.metrics import aggregate, per_query_metrics
 
+from conftest import write_beir
+
 K_VALUES = [1, 5, 10, 20, 100]
 WORDS = [f"w{i}" for i in range(400)]
 
@@ -24,7 +26,6 @@ WORDS = [f"w{i}" for i in range(400)]
 def make_beir(folder: Path, *, n_docs: int = 160, n_test: int = 60, n_train: int = 30, seed: int = 0) -> Path:
     """Docs of random words; each query shares words with its 1-3 relevant documents."""
     rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
     docs = {f"d{i}": " ".join(rng.choice(WORDS, size=30)) for i in range(n_docs)}
     queries, qrels = {}, {"test": [], "train": []}
     for split, n in (("test", n_test), ("train", n_train)):
@@ -34,18 +35,7 @@ def make_beir(folder: Path, *, n_docs: int = 160, n_test: int = 60, n_train: int
             words = [w for d in rel for w in docs[f"d{d}"].split()[:3]]
             queries[q] = " ".join(words + list(rng.choice(WORDS, size=2)))
             qrels[split] += [(q, f"d{d}", 2 if j == 0 else 1) for j, d in enumerate(rel)]
-    with open(folder / "corpus.jsonl", "w") as f:
-        for d, t in docs.items():
-            f.write(json.dumps({"_id": d, "title": "", "text": t}) + "\n")
-    with open(folder / "queries.jsonl", "w") as f:
-        for q, t in queries.items():
-            f.write(json.dumps({"_id": q, "text": t}) + "\n")
-    (folder / "qrels").mkdir(exist_ok=True)
-    for split, rows in qrels.items():
-        (folder / "qrels" / f"{split}.tsv").write_text(
-            "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in rows)
-        )
-    return folder
+    return write_beir(folder, [(d, "", t) for d, t in docs.items()], list(queries.items()), qrels)
 
 
 @functools.lru_cache(maxsize=8)

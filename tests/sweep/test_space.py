@@ -3,14 +3,13 @@ that every shipped sweep definition composes. In-process, no training: fast."""
 
 import optuna
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
 from embexp.sweep.space import SearchSpace, override_value
 from embexp.sweep.study import counts, pruning_metric_for
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEARCHES = sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*.yaml"))
@@ -181,12 +180,7 @@ def test_budget_counts_retried_and_not_run_trials_once():
 
 @pytest.mark.parametrize("name", SEARCHES)
 def test_shipped_sweeps_compose_and_parse(name):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[f"hparams_search={name}", "data=beir", "data.path=/x"],
-            return_hydra_config=True,
-        )
+    cfg = compose_config([f"hparams_search={name}", "data=beir", "data.path=/x"], hydra=True)
     sw = cfg.hydra.sweeper
     assert sw._target_.endswith("EmbexpOptunaSweeper") and cfg.hydra.mode.name == "MULTIRUN"
     assert cfg.optimized_metric
@@ -202,10 +196,5 @@ def test_shipped_sweeps_compose_and_parse(name):
 
 
 def test_slurm_launcher_config_composes():
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=["hparams_search=lora_rank_alpha_lr", "hydra/launcher=slurm"],
-            return_hydra_config=True,
-        )
+    cfg = compose_config(["hparams_search=lora_rank_alpha_lr", "hydra/launcher=slurm"], hydra=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1

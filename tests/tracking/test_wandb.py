@@ -21,7 +21,7 @@ from wandb_offline import (
     read_summary,
 )
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, compose_config, run_cli
 
 wandb = pytest.importorskip("wandb")
 
@@ -239,14 +239,10 @@ def test_runs_of_a_multirun_share_a_wandb_group(tmp_path):
 
 
 def test_wandb_group_outside_hydra_is_null_and_not_hashed():
-    from hydra import compose, initialize_config_dir
-
-    from embexp.config.store import CONF_DIR
     from embexp.train.record import HASH_EXCLUDE
 
     assert "logger" in HASH_EXCLUDE  # the group never changes a run's config hash
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["model=tiny"])
+    cfg = compose_config(["model=tiny"])
     assert cfg.logger.wandb.group is None
 
 

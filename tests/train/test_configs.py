@@ -1,20 +1,19 @@
 """Every experiment composes and every group instantiates (lightning-hydra-template style)."""
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from conftest import ROOT
+from embexp.config.signature import check_target_node
+
+from conftest import ROOT, compose_config
 
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
 def _compose(overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    return compose_config(overrides, hydra=True)
 
 
 def test_experiments_exist():
@@ -62,6 +61,17 @@ def test_experiment_values():
     ],
 )
 def test_every_group_option_composes(group):
+    """Each option is the one composed, and every ``_target_`` it names imports and takes its keys."""
     for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
         cfg = _compose([f"{group}={option}"])
-        assert cfg is not None
+        assert cfg.hydra.runtime.choices[group] == option
+        node = cfg[group]
+        if node is None:  # logger=none: no tracking
+            assert (group, option) == ("logger", "none")
+            continue
+        plain = OmegaConf.to_container(node, resolve=False, throw_on_missing=False)
+        subs = [v for v in plain.values() if isinstance(v, dict) and "_target_" in v]
+        for t in [plain] if "_target_" in plain else subs:
+            check_target_node(OmegaConf.create(t), group)
+        kind = plain.get("kind")
+        assert kind in (None, option) or group in ("negatives", "data") and kind, (group, option, kind)

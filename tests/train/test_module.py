@@ -40,3 +40,29 @@ def test_the_cpu_optimizer_is_the_configured_one():
     p = torch.nn.Parameter(torch.zeros(2))
     opt = _factory()(params=[p], **fused_default(_factory(), [p]))
     assert isinstance(opt, torch.optim.AdamW) and not opt.defaults.get("fused")
+
+
+class _Recorder(torch.nn.Module):
+    """A loss that records the keyword arguments the training step gave it."""
+
+    def __init__(self, takes_keys: bool):
+        super().__init__()
+        self.takes_keys, self.seen = takes_keys, None
+
+    def forward(self, q, p, negatives=None, mask=None, **kwargs):
+        self.seen = kwargs
+        return (q * p).sum()
+
+
+def test_a_loss_gets_the_keys_only_when_it_declares_it_takes_them(tiny_encoder):
+    from embexp.train.module import BiEncoderModule
+
+    tok = tiny_encoder.tokenize(["a query", "another"], "query")
+    batch = {"query": tok, "passage": tok, "n_neg": 0, "mask": torch.zeros(2, 2, dtype=torch.bool)}
+    batch["keys"] = {"pos": torch.tensor([1, 2])}
+    for declared in (True, False):
+        loss = _Recorder(declared)
+        module = BiEncoderModule(tiny_encoder, loss, _factory())
+        module.log = lambda *a, **k: None  # no trainer attached
+        module.training_step(batch, 0)
+        assert ("keys" in loss.seen) is declared  # a **kwargs signature is not a declaration

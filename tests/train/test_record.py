@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from embexp.errors import ConfigError
 from embexp.train.record import (
+    HASH_EXCLUDE,
     RunRecord,
     config_hash,
     diff_keys,
@@ -116,6 +117,28 @@ def test_a_run_recorded_before_a_key_was_added_binds_to_its_old_behaviour(tmp_pa
     with pytest.raises(ConfigError, match=r"train\.batch_size: 32 -> 64"):  # other keys still count
         rec.bind(cfg(train={"batch_size": 64, "group_by_length": None}))
     assert json.loads((tmp_path / "run.json").read_text())["config"]["train"] == {"batch_size": 32}
+
+
+def test_a_mined_run_recorded_before_negatives_sources_binds_to_the_builtin_miner(tmp_path):
+    """ADDED_KEYS: ``negatives.source`` (2026-12-08); null is the built-in miner every earlier run used."""
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg(negatives={"kind": "static", "n_negatives": 1}))
+    rec.finish(FINISHED, [], {})
+    assert rec.bind(cfg(negatives={"kind": "static", "n_negatives": 1, "source": None}))["metrics"]
+    with pytest.raises(ConfigError, match=r"negatives\.source: '<absent>' -> 'mod:Cls'"):
+        rec.bind(cfg(negatives={"kind": "static", "n_negatives": 1, "source": "mod:Cls"}))
+
+
+def test_execution_keys_of_the_schema_are_outside_the_config_hash(tmp_path):
+    from embexp.config.schema import execution_keys
+
+    keys = set(execution_keys())
+    assert {"model.unpad", "model.compile", "eval.cache", "eval.per_query_top", "train.num_workers"} <= keys
+    assert keys <= set(HASH_EXCLUDE) and "model.pooling" not in keys and "eval.batch_size" not in keys
+    rec = RunRecord(tmp_path)
+    rec.bind(cfg(model={"pooling": "mean", "unpad": False}))
+    rec.finish(FINISHED, [], {})
+    assert rec.bind(cfg(model={"pooling": "mean", "unpad": True}))["metrics"]  # how, not what
 
 
 def test_with_added_defaults_fills_in_what_an_older_record_lacks():

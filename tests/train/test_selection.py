@@ -7,15 +7,13 @@ from types import SimpleNamespace as NS
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from embexp.errors import ConfigError
 from embexp.train import run as run_mod
 from embexp.train.module import BiEncoderModule
 from embexp.train.selection import Selection
 
-from conftest import ROOT, TINY
+from conftest import TINY, compose_config
 
 N = 8  # dev queries of the scripted cases: 2^8 sign patterns, so the test's p is exact
 
@@ -127,10 +125,7 @@ def test_bad_selection_settings_name_the_key(bad, tmp_path):
 # ---- end to end: a real tiny run whose dev scores are scripted --------------------------------------
 
 
-def _compose(overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+_compose = compose_config
 
 
 class _ScriptedDev:
