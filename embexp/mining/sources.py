@@ -6,9 +6,10 @@
 (:mod:`embexp.mining.curriculum`) keeps the schedule, the pool's files, provenance, coverage
 checks and checkpoint state, whatever the source.
 
-The default source is the dense miner (:func:`embexp.mining.curriculum.mine_with_encoder`:
-window, margins, filters, sampling; ``embexp/mining/miner.py``). A source of yours is one Python
-file and one YAML:
+The default source is :class:`MinerSource`, the dense miner (window, margins, filters,
+sampling; ``embexp/mining/miner.py``). A pool read from ``negatives.file`` is not a source: it
+is given once, before training, and checked against the same guard
+(:func:`embexp.mining.rounds.pool_from_file`). A source of yours is one Python file and one YAML:
 
 .. code-block:: python
 
@@ -46,25 +47,28 @@ import numpy as np
 from embexp.config.schema import MinedNegatives
 from embexp.data.prepare import PreparedData
 from embexp.errors import ConfigError
-from embexp.mining.miner import MiningResult
+from embexp.mining.miner import MiningParams, MiningResult
+from embexp.mining.rounds import MiningInputs, mine_with_encoder
 from embexp.utils.hooks import import_hook
 
 
 @dataclass
 class MiningRequest:
-    """What one round may use. ``inputs`` (:class:`~embexp.mining.curriculum.MiningInputs`):
+    """What one round may use. ``inputs`` (:class:`~embexp.mining.rounds.MiningInputs`):
     the training queries to mine for (``query_ids``) and, per query, the documents it must
     never get (``exclude``: its positives in any split, and those of queries with the same
     text); a source must not return them (the curriculum drops any it does, and the data
     module never uses a positive as a negative)."""
 
     data: PreparedData
-    inputs: object  # MiningInputs
+    inputs: MiningInputs
     encoder: object | None  # the current encoder (BiEncoder); None where none is loaded
     corpus_embeddings: np.ndarray | None  # the current encoder's, when a validation just made them
     round: int  # 0 for the pool before training
     epoch: int | None  # the epoch whose end re-mines; None before training
     previous: dict[str, list[str]] | None  # the last round's pool
+    corpus_source: str = "given"  # where corpus_embeddings came from (baseline, validation, ...)
+    cache_dir: str | None = None  # the embedding cache a source that encodes the corpus may use
 
 
 class NegativeSource(Protocol):
@@ -73,6 +77,34 @@ class NegativeSource(Protocol):
     ``n_negatives`` are shown in the log line). Built with the ``negatives`` node."""
 
     def __call__(self, request: MiningRequest) -> MiningResult: ...
+
+
+class MinerSource:
+    """The built-in source: the dense miner (``embexp/mining/miner.py``: window, margins, text
+    filter, veto, sampling) over the request's corpus vectors (the corpus is encoded, through
+    the evaluator's cache, when the request brings none) and the training queries encoded with
+    the request's encoder."""
+
+    def __init__(self, params: MiningParams, *, batch_size: int, dtype: str, veto_pairs=None, veto=None):
+        self.params, self.batch_size, self.dtype = params, batch_size, dtype
+        self.veto_pairs, self.veto = veto_pairs, veto
+
+    def __call__(self, request: MiningRequest) -> MiningResult:
+        return mine_with_encoder(
+            request.encoder,
+            request.data,
+            self.params,
+            inputs=request.inputs,
+            corpus_embeddings=request.corpus_embeddings,
+            corpus_source=request.corpus_source,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            cache_dir=request.cache_dir,
+            veto_pairs=self.veto_pairs,
+            veto=self.veto,
+            previous=request.previous,
+            round=request.round,
+        )
 
 
 def load_source(negatives: MinedNegatives) -> NegativeSource | None:

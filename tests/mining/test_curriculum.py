@@ -10,7 +10,8 @@ import torch
 from embexp.data.prepare import prepare_data
 from embexp.errors import ConfigError
 from embexp.eval.evaluator import RetrievalEvaluator
-from embexp.mining import curriculum as cur
+from embexp.mining import rounds as round_fns
+from embexp.mining import sources
 from embexp.mining.curriculum import Curriculum, MiningInputs, mine_with_encoder, validate_negatives
 from embexp.model.encoder import build_encoder
 from embexp.train.data import PairDataModule
@@ -110,7 +111,7 @@ def test_iterative_remines_from_current_weights_with_validation_embeddings(
     def no_encoding(*a, **k):
         raise AssertionError("the corpus was re-encoded although validation had just embedded it")
 
-    monkeypatch.setattr(cur, "encode_corpus", no_encoding)
+    monkeypatch.setattr(round_fns, "encode_corpus", no_encoding)
     module.last_eval_epoch = 0  # as Lightning calls it: right after the validation of epoch 0
     c.on_validation_end(
         SimpleNamespace(sanity_checking=False, current_epoch=0, max_epochs=3, loggers=[]), module
@@ -207,7 +208,7 @@ def test_static_pool_is_reused_when_provenance_matches(mining_beir, tiny_model_d
     data = prepare_data(cfg.data)
     encoder = build_encoder(cfg.model)
     first = Curriculum(cfg, data, tmp_path).prepare(encoder)
-    monkeypatch.setattr(cur, "mine_with_encoder", lambda *a, **k: pytest.fail("mined again"))
+    monkeypatch.setattr(sources, "mine_with_encoder", lambda *a, **k: pytest.fail("mined again"))
     again = Curriculum(cfg, data, tmp_path).prepare(encoder)
     assert again.pool == first.pool and again.pool_round == 0
 
