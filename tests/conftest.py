@@ -185,29 +185,51 @@ def encoder_spec(name_or_path: str, **kw):
     return EncoderSpec.of(ModelConfig(name_or_path, **kw))
 
 
+PROCESS_NAMES = {"run_cli", "subprocess", "Popen", "spawn"}  # how a test starts another process
+
+
+def _code_names(code) -> set[str]:
+    """Names a code object uses, its nested ones (comprehensions, lambdas) included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+_SEEN: dict[tuple[int, int], bool] = {}
+
+
 def _starts_a_process(fn, depth: int = 3) -> bool:
-    """Whether ``fn``, or a function of its module it calls (``depth`` levels down), names
-    ``run_cli`` or ``subprocess``."""
+    """Whether ``fn``, or a function it calls from its module's globals (``depth`` levels down,
+    imported test helpers included), names a way to start a process."""
+    fn = getattr(fn, "__wrapped__", fn)  # a fixture's function
     code = getattr(fn, "__code__", None)
     if code is None or depth == 0:
         return False
-    names = set(code.co_names)
-    if names & {"run_cli", "subprocess"}:
-        return True
-    scope = getattr(fn, "__globals__", {})
-    helpers = (scope.get(n) for n in names)
-    return any(
-        _starts_a_process(h, depth - 1)
-        for h in helpers
-        if callable(h) and getattr(h, "__module__", None) == fn.__module__
-    )
+    key = (id(code), depth)
+    if key not in _SEEN:
+        _SEEN[key] = False  # a recursive helper ends here
+        names = _code_names(code)
+        scope = getattr(fn, "__globals__", {})
+        _SEEN[key] = bool(names & PROCESS_NAMES) or any(
+            _starts_a_process(scope[n], depth - 1) for n in names if n in scope and callable(scope[n])
+        )
+    return _SEEN[key]
 
 
 def pytest_collection_modifyitems(config, items):
-    """A test that starts an entry point in a subprocess (it, or a helper of its module, calls
-    ``run_cli`` or ``subprocess``) is marked ``cli``: the fast loop
-    (``pytest -m "not slow and not cli"``) leaves them out."""
+    """A test that starts another process (it, one of its fixtures, or a helper they call runs
+    ``run_cli``, ``subprocess``, ``Popen`` or a multiprocessing ``spawn``) is marked ``cli``: the
+    fast loop (``pytest -m "not slow and not cli"``) leaves them out."""
     for item in items:
-        fn = getattr(item, "function", None)
-        if fn is not None and not item.get_closest_marker("cli") and _starts_a_process(fn):
+        if item.get_closest_marker("cli") or item.get_closest_marker("slow"):
+            continue
+        fns = [getattr(item, "function", None)]
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}) or {}
+        fns += [d.func for name in item.fixturenames for d in defs.get(name, ()) if name not in _BUILTIN]
+        if any(f is not None and _starts_a_process(f) for f in fns):
             item.add_marker(pytest.mark.cli)
+
+
+_BUILTIN = {"tmp_path", "tmp_path_factory", "monkeypatch", "capsys", "caplog", "request", "pytestconfig"}

@@ -33,6 +33,7 @@ def mine_cmd(cfg: DictConfig) -> dict:
         validate_negatives,
     )
     from embexp.mining.files import NEGATIVES_FILE, write_negatives, write_rounds
+    from embexp.mining.sources import MiningRequest, load_source, plugin_round
     from embexp.model.encoder import build_encoder
     from embexp.tracking.wandb import wandb_run
 
@@ -45,18 +46,24 @@ def mine_cmd(cfg: DictConfig) -> dict:
     for note in data.notes:
         log.info(note)
     encoder = build_encoder(rc.model)
-    result = mine_with_encoder(
-        encoder,
-        data,
-        params,
-        inputs=MiningInputs.from_data(data),
-        batch_size=ev.batch_size,
-        dtype=ev.dtype,
-        cache_dir=cfg.paths.cache_dir if ev.cache else None,
-        veto_pairs=veto_pairs,
-        veto=veto,
-        show_progress=ev.show_progress,
-    )
+    inputs, cache_dir = MiningInputs.from_data(data), cfg.paths.cache_dir if ev.cache else None
+    plugin = load_source(neg)  # negatives.source: a source of yours makes the round
+    if plugin is not None:
+        request = MiningRequest(data, inputs, encoder, None, 0, None, None, "none", cache_dir)
+        result = plugin_round(plugin, neg.source, request)
+    else:
+        result = mine_with_encoder(
+            encoder,
+            data,
+            params,
+            inputs=inputs,
+            batch_size=ev.batch_size,
+            dtype=ev.dtype,
+            cache_dir=cache_dir,
+            veto_pairs=veto_pairs,
+            veto=veto,
+            show_progress=ev.show_progress,
+        )
     fp = encoder.fingerprint()
     veto_cfg = {"file": neg.veto_file, "hook": neg.veto_hook}
     prov = provenance_record(
@@ -70,10 +77,12 @@ def mine_cmd(cfg: DictConfig) -> dict:
         veto_cfg,
         result.stats,
         code_version(),
-        {"model": OmegaConf.to_container(cfg.model, resolve=True)},
+        {"model": OmegaConf.to_container(cfg.model, resolve=True)}
+        | ({"negatives_source": neg.source} if plugin is not None else {}),
     )
     write_negatives(out / NEGATIVES_FILE, result.rows(), prov)
-    rec = {"round": 0, "epoch": None, "source": "mined", "encoder_fingerprint": fp, **result.stats}
+    source = "mined" if plugin is None else str(neg.source)
+    rec = {"round": 0, "epoch": None, "source": source, "encoder_fingerprint": fp, **result.stats}
     write_rounds(out, [rec])
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
     log.info(describe_round(rec))

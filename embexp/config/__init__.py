@@ -2,9 +2,10 @@
 default), their registration in Hydra's ConfigStore, and node -> schema conversion.
 
 Layering: the lowest layer above :mod:`embexp.utils` and :mod:`embexp.errors`; it imports only
-the standard library, omegaconf and hydra. Each layer checks its own node beside its code
-(``data_config``, ``model_config``, ``eval_config``, ``validate_negatives``, ``adapter_config``)
-and the run's pre-flight, :func:`embexp.train.preflight.check_config`, calls them.
+the standard library, omegaconf, hydra and :mod:`embexp.errors`. Each layer checks its own node
+beside its code (``data_config``, ``model_config``, ``eval_config``, ``validate_negatives``,
+``adapter_config``) and the run's pre-flight, :func:`embexp.train.preflight.check_config`, calls
+them.
 """
 
 from embexp.config.schema import (

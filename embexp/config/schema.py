@@ -11,8 +11,8 @@ or a signature that writes a default again).
 A node becomes its dataclass with :func:`embexp.config.store.to_schema`, which runs
 ``__post_init__``: the range checks that belong to the config itself, each raising
 :class:`~embexp.errors.ConfigError` naming its key. Choices that a library layer owns
-(poolings, retrievers, leakage policies) and checks across keys, files or the model are in
-:mod:`embexp.config.checks`.
+(poolings, retrievers, leakage policies) and checks across keys, files or the model are each
+layer's own, called by the run's pre-flight, :mod:`embexp.train.preflight`.
 
 This module imports only the standard library, omegaconf and embexp.errors: every layer may
 import it.

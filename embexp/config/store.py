@@ -113,9 +113,8 @@ def did_you_mean(word: str, options) -> str:
 # ---- ConfigStore ----------------------------------------------------------------------------
 def _schema_node(cls) -> DictConfig:
     """The schema with its defaults: the one home of every default. A YAML under ``conf/`` lists
-    it first and sets only what differs; a YAML derived from a sibling (``pairs`` on ``beir``)
-    lists its own schema before the sibling, so the sibling's values are merged over the
-    defaults and its own over both."""
+    it first and sets only what differs (a YAML derived from a sibling of the same schema,
+    ``iterative`` on ``static``, lists the sibling instead: its values come over the defaults)."""
     return OmegaConf.structured(cls)
 
 

@@ -37,7 +37,6 @@ logs ``mining/*`` metrics to the trainer's loggers (W&B).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -65,7 +64,7 @@ from embexp.mining.rounds import (  # noqa: F401 - re-exported: the round's func
     pool_from_file,
     provenance_record,
 )
-from embexp.mining.sources import MinerSource, MiningRequest, NegativeSource, drop_excluded, load_source
+from embexp.mining.sources import MinerSource, MiningRequest, NegativeSource, load_source, plugin_round
 from embexp.utils.dist import broadcast_object, is_main_process
 
 log = logging.getLogger("embexp.mining")
@@ -331,7 +330,8 @@ class Curriculum(pl.Callback):
             corpus_source,
             cache_dir,
         )
-        result = self.source(request) if self.plugin is None else self._from_plugin(request)
+        plugin = self.plugin is not None
+        result = plugin_round(self.plugin, self.node.source, request) if plugin else self.source(request)
         fp = encoder.fingerprint() if encoder is not None else None
         # DDP: every rank mined from the same gathered embeddings; rank 0's result is the one used
         # everywhere (no rank can drift on a floating-point tie), and only rank 0 writes the files
@@ -357,27 +357,6 @@ class Curriculum(pl.Callback):
         )
         self._record(rec)
         return result
-
-    def _from_plugin(self, request: MiningRequest) -> MiningResult:
-        """One round from ``negatives.source``, without any document the query must never get."""
-        t0 = time.perf_counter()
-        result = self.plugin(request)
-        if not isinstance(result, MiningResult):
-            got = type(result).__name__
-            raise TypeError(f"negatives.source {self.node.source} returned {got}, not a MiningResult")
-        result, dropped = drop_excluded(result, self.inputs.exclude)
-        stats = {
-            "n_queries": sum(1 for v in result.negatives.values() if v),
-            "n_negatives": sum(len(v) for v in result.negatives.values()),
-            "corpus_source": request.corpus_source,
-            **result.stats,
-            "n_dropped_positives": dropped,
-            "wall_s": time.perf_counter() - t0,
-        }
-        if dropped:
-            msg = "negatives.source %s returned %d positives as negatives: dropped"
-            log.warning(msg, self.node.source, dropped)
-        return MiningResult(result.negatives, stats)
 
     def _write(self, rows: list[dict], provenance: dict) -> None:
         if is_main_process():  # DDP: every rank holds the same pool; rank 0 writes it

@@ -39,6 +39,8 @@ working example (``lexical``: the documents sharing most words with the query).
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,10 +48,12 @@ import numpy as np
 
 from embexp.config.schema import MinedNegatives
 from embexp.data.prepare import PreparedData
-from embexp.errors import ConfigError
+from embexp.errors import ConfigError, DataError, Problem
 from embexp.mining.miner import MiningParams, MiningResult
 from embexp.mining.rounds import MiningInputs, mine_with_encoder
 from embexp.utils.hooks import import_hook
+
+log = logging.getLogger("embexp.mining")
 
 
 @dataclass
@@ -124,12 +128,50 @@ def load_source(negatives: MinedNegatives) -> NegativeSource | None:
     return source
 
 
-def drop_excluded(result: MiningResult, exclude: dict[str, set[str]]) -> tuple[MiningResult, int]:
-    """``result`` without the negatives a query must never get (its positives), and how many went."""
-    dropped = 0
-    kept = {}
+def plugin_round(source: NegativeSource, spec: str, request: MiningRequest) -> MiningResult:
+    """One round from a source of yours (``negatives.source`` = ``spec``), under the guard the
+    miner and a negatives file obey: a document id not in the corpus is a DataError naming the
+    source; queries that are not mined for (not training queries, or held out as look-alikes of
+    dev/eval queries) and any document a query must never get (its positives in any split, the
+    document with the query's own id) are dropped, and counted in the round's statistics."""
+    t0 = time.perf_counter()
+    result = source(request)
+    if not isinstance(result, MiningResult):
+        raise TypeError(f"negatives.source {spec} returned {type(result).__name__}, not a MiningResult")
+    result, dropped = guard(result, request.inputs, spec)
+    stats = {
+        "n_queries": sum(1 for v in result.negatives.values() if v),
+        "n_negatives": sum(len(v) for v in result.negatives.values()),
+        "corpus_source": request.corpus_source,
+        **result.stats,
+        **dropped,
+        "wall_s": time.perf_counter() - t0,
+    }
+    if dropped["n_negatives_dropped"] or dropped["n_queries_dropped"]:
+        log.warning(
+            "negatives.source %s: dropped %d queries that are not mined for and %d negatives that are "
+            "positives of the query (or the query's own id)",
+            spec,
+            dropped["n_queries_dropped"],
+            dropped["n_negatives_dropped"],
+        )
+    return MiningResult(result.negatives, stats)
+
+
+def guard(result: MiningResult, inputs: MiningInputs, spec: str) -> tuple[MiningResult, dict]:
+    """``result`` restricted to what training may use (see :func:`plugin_round`), and what went."""
+    corpus = inputs.data.dataset.corpus.index
+    unknown = sorted({n.doc_id for negs in result.negatives.values() for n in negs if n.doc_id not in corpus})
+    if unknown:
+        msg = f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"
+        raise DataError(Problem(str(spec), None, "negatives.source", msg))
+    allowed = set(inputs.query_ids)
+    kept, dropped = {}, 0
     for q, negs in result.negatives.items():
-        ok = [n for n in negs if n.doc_id not in exclude.get(q, ())]
+        if q not in allowed:
+            continue
+        ok = [n for n in negs if n.doc_id not in inputs.exclude.get(q, ()) and n.doc_id != q]
         dropped += len(negs) - len(ok)
         kept[q] = ok
-    return MiningResult(kept, dict(result.stats)), dropped
+    counts = {"n_queries_dropped": len(set(result.negatives) - allowed), "n_negatives_dropped": dropped}
+    return MiningResult(kept, dict(result.stats)), counts

@@ -31,6 +31,7 @@ class BiEncoderModule(pl.LightningModule):
         super().__init__()
         self.encoder = encoder
         self.loss = loss
+        self._loss_takes_keys = takes_keys(loss)  # once, not per step
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluator = evaluator
@@ -58,8 +59,7 @@ class BiEncoderModule(pl.LightningModule):
             b, n = q.size(0), batch["n_neg"]
             negatives = p[b:].view(b, n, -1) if n else None  # (batch, n_neg, dim)
             # keys: the mask's keys as hashes, for a loss that gathers across DDP ranks (it says so)
-            wants = getattr(self.loss, "takes_keys", False)
-            keys = {"keys": batch["keys"]} if wants and "keys" in batch else {}
+            keys = {"keys": batch["keys"]} if self._loss_takes_keys and "keys" in batch else {}
             loss = self.loss(q, p[:b], negatives, mask=batch["mask"].to(q.device), **keys)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss
@@ -135,3 +135,16 @@ def fused_default(factory: Callable, params: list, precision: str = "32-true") -
     if precision.startswith("16") or "fp16" in precision:
         return {}
     return {"fused": True} if params and all(p.is_cuda for p in params) else {}
+
+
+def takes_keys(loss: torch.nn.Module) -> bool:
+    """Whether the training step passes ``keys=`` to ``loss``: it declares ``takes_keys = True``
+    (``embexp.losses``) and its ``forward`` has a ``keys`` argument (a subclass of
+    ``InfoNCELoss`` with its own ``forward(q, p, negatives, mask)`` inherits the declaration
+    but cannot take them)."""
+    import inspect
+
+    if not getattr(loss, "takes_keys", False):
+        return False
+    params = inspect.signature(loss.forward).parameters
+    return "keys" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -99,10 +99,9 @@ def run(cfg: DictConfig, rc: RunConfig, out: Path, record: RunRecord) -> dict:
     nodes the pre-flight checked (``cfg`` still holds the ``_target_`` nodes and the run keys)."""
     pl.seed_everything(int(cfg.seed), workers=True)
     parts = prepare(cfg, rc)
+    curriculum = Curriculum(cfg, parts.data, out)  # builds a negatives source of yours before the baseline
     base = baseline(rc, parts, record)
-    curriculum = Curriculum(cfg, parts.data, out).prepare(
-        parts.encoder, corpus_embeddings=base.corpus_embeddings
-    )
+    curriculum.prepare(parts.encoder, corpus_embeddings=base.corpus_embeddings)
     info = apply_adapter(parts.encoder, rc.adapter)
     if rc.model.compile:  # after the adapter: the compiled forward includes it
         parts.encoder.compile_backbone(rc.model.compile_backend)
@@ -272,9 +271,17 @@ def build_trainer(
     ]
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     kwargs["precision"] = resolve_precision(kwargs.get("precision"))
-    if not interactive():  # a log file gets ProgressLog's lines, not a bar's stale last frame
+    if not interactive() and kwargs.get("enable_progress_bar") is not True:
+        # a log file gets ProgressLog's lines, not a bar's stale last frame
+        bars = [c for c in callbacks if isinstance(c, ProgressBar)]
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
         kwargs["enable_progress_bar"] = False
+        if bars:
+            log.info(
+                "stderr is not a terminal: progress lines instead of %s (trainer.enable_progress_bar=true "
+                "keeps the bar)",
+                type(bars[0]).__name__,
+            )
     if not has_dev:  # nothing to validate on: no best epoch, the last one is evaluated
         kwargs["limit_val_batches"] = 0
     # checkpoints written next to their target and renamed into place (never a truncated last.ckpt)

@@ -77,7 +77,7 @@ def _parent_keys(path: Path, doc: dict) -> set[str]:
     return keys
 
 
-def _yaml_restatements(path: Path) -> list[str]:
+def _yaml_restatements(path: Path, root: Path = ROOT) -> list[str]:
     doc = yaml.safe_load(path.read_text()) or {}
     schema = _schema_of(doc)
     if schema is None:
@@ -86,7 +86,7 @@ def _yaml_restatements(path: Path) -> list[str]:
         schema, doc = S.TrainSettings, doc["train"] or {}
     parents = _parent_keys(path, doc)
     own = {k: v for k, v in doc.items() if k not in parents and k != "defaults"}
-    return list(_restated(schema, own, path.relative_to(ROOT).as_posix()))
+    return list(_restated(schema, own, path.relative_to(root).as_posix()))
 
 
 def _restated(schema: type, node: dict, where: str, prefix: str = ""):
@@ -110,15 +110,14 @@ def test_no_yaml_restates_a_schema_default():
 
 
 def test_the_yaml_check_finds_a_restatement(tmp_path):
-    (tmp_path / "conf").mkdir()
-    f = ROOT / "conf" / "loss" / "_probe_restates.yaml"
-    try:
-        f.write_text("defaults:\n  - /schema/loss/infonce@_here_\n  - _self_\ntemperature: 0.05\n")
-        assert _yaml_restatements(f) == [
-            "conf/loss/_probe_restates.yaml: temperature: 0.05 restates InfoNCELossConfig.temperature"
-        ]
-    finally:
-        f.unlink()
+    f = tmp_path / "conf" / "loss" / "probe.yaml"
+    f.parent.mkdir(parents=True)
+    f.write_text("defaults:\n  - /schema/loss/infonce@_here_\n  - _self_\ntemperature: 0.05\n")
+    assert _yaml_restatements(f, tmp_path) == [
+        "conf/loss/probe.yaml: temperature: 0.05 restates InfoNCELossConfig.temperature"
+    ]
+    f.write_text("defaults:\n  - /schema/loss/infonce@_here_\n  - _self_\ntemperature: 0.07\n")
+    assert _yaml_restatements(f, tmp_path) == []
 
 
 # ---- Python signatures ----------------------------------------------------------------------

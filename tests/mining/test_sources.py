@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from embexp.data.prepare import prepare_data
-from embexp.errors import ConfigError
+from embexp.errors import ConfigError, DataError
 from embexp.mining.curriculum import Curriculum
 from embexp.mining.miner import MiningResult, Negative
-from embexp.mining.sources import drop_excluded
+from embexp.mining.rounds import MiningInputs
+from embexp.mining.sources import guard
 from embexp.model.encoder import build_encoder
 
 from conftest import TINY, run_cli
@@ -59,10 +60,24 @@ def test_a_plugin_source_makes_each_round(
     assert miner.prepare(encoder).rounds[-1]["source"] == "mined"
 
 
-def test_positives_a_source_returns_are_dropped():
-    result = MiningResult({"q": [Negative("d1", 1.0, 1), Negative("d2", 0.5, 2)]}, {})
-    kept, dropped = drop_excluded(result, {"q": {"d1"}})
-    assert [n.doc_id for n in kept.negatives["q"]] == ["d2"] and dropped == 1
+def test_a_source_gets_the_guard_a_negatives_file_gets(mining_beir, tiny_model_dir, tmp_path):
+    cfg = make_cfg(mining_beir, tiny_model_dir)
+    inputs = MiningInputs.from_data(prepare_data(cfg.data))
+    q = inputs.query_ids[0]
+    positive = sorted(inputs.exclude[q])[0]
+    result = MiningResult(
+        {
+            q: [Negative(positive, 1.0, 1), Negative("d59", 0.5, 2)],
+            "q20": [Negative("d1", 1.0, 1)],  # a test query: never mined for
+        },
+        {"mine": 1},
+    )
+    kept, counts = guard(result, inputs, SOURCE)
+    assert {k: [n.doc_id for n in v] for k, v in kept.negatives.items()} == {q: ["d59"]}
+    assert counts == {"n_queries_dropped": 1, "n_negatives_dropped": 1}
+    with pytest.raises(DataError, match="not in the corpus") as e:
+        guard(MiningResult({q: [Negative("nope", 1.0, 1)]}, {}), inputs, SOURCE)
+    assert SOURCE in str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -95,3 +110,23 @@ def test_the_plugin_yaml_trains_from_the_command_line(tiny_beir, tmp_path):
     assert [r["source"] for r in rounds] == [SOURCE, SOURCE] and rounds[1]["epoch"] == 0
     summary = json.loads((run / "metrics.json").read_text())["negatives"]
     assert summary["kind"] == "iterative" and summary["n_rounds"] == 2
+
+
+def test_embexp_mine_uses_the_plugin_too(tiny_beir, tmp_path):
+    out = tmp_path / "mine"
+    args = [
+        "data=beir",
+        f"data.path={tiny_beir}",
+        "model=tiny",
+        "logger=none",
+        "eval.show_progress=false",
+        f"hydra.searchpath=[file://{PLUGINS / 'conf'}]",
+        "negatives=lexical",
+        f"hydra.run.dir={out}",
+    ]
+    p = run_cli("embexp.cli.mine", *args, env={"PYTHONPATH": str(PLUGINS)})
+    assert p.returncode == 0, p.stderr[-3000:]
+    rounds = [json.loads(line) for line in (out / "mining_rounds.jsonl").read_text().splitlines()]
+    assert rounds[0]["source"] == SOURCE and rounds[0]["round_asked"] == 0
+    prov = json.loads((out / "negatives.provenance.json").read_text())
+    assert prov["negatives_source"] == SOURCE

@@ -66,3 +66,14 @@ def test_a_loss_gets_the_keys_only_when_it_declares_it_takes_them(tiny_encoder):
         module.log = lambda *a, **k: None  # no trainer attached
         module.training_step(batch, 0)
         assert ("keys" in loss.seen) is declared  # a **kwargs signature is not a declaration
+
+
+def test_a_subclass_without_keys_in_its_forward_gets_no_keys(tiny_encoder):
+    from embexp.losses import InfoNCELoss
+    from embexp.train.module import takes_keys
+
+    class Sigmoid(InfoNCELoss):  # inherits takes_keys = True, forward takes no keys
+        def forward(self, q, p, negatives=None, mask=None):
+            return (q * p).sum()
+
+    assert takes_keys(InfoNCELoss()) and not takes_keys(Sigmoid()) and not takes_keys(_Recorder(False))
