@@ -162,7 +162,7 @@ def make_logger(logger_cfg, *, save_dir: str | Path, run_id: str, config: dict[s
 
     mode = settings.pop("mode")
     os.environ["WANDB_MODE"] = mode
-    return WandbLogger(
+    logger = WandbLogger(
         name=run_id,
         id=run_id.replace("/", "-"),
         save_dir=str(save_dir),
@@ -171,6 +171,12 @@ def make_logger(logger_cfg, *, save_dir: str | Path, run_id: str, config: dict[s
         config=config,
         **{k: v for k, v in settings.items() if v is not None},
     )
+    # Lightning always passes anonymous=None, which wandb >= 0.19 answers with a deprecation
+    # warning in every run's log ("The anonymous setting has no effect"): not a setting of ours
+    init = getattr(logger, "_wandb_init", None)
+    if isinstance(init, dict) and init.get("anonymous") is None:
+        init.pop("anonymous", None)
+    return logger
 
 
 def finish(logger, ok: bool) -> None:

@@ -263,3 +263,14 @@ def test_model_selection_lands_in_the_summary_with_its_paired_test_flattened():
     assert run.summary["model_selection/selected"] == "final (epoch 2)"
     assert {k: run.summary[f"model_selection/final_vs_best/{k}"] for k in final} == final
     assert not any(k.endswith("/final_vs_best") or k.endswith("/warning") for k in run.summary)
+
+
+def test_the_logger_passes_no_anonymous_setting(tmp_path, monkeypatch):
+    """Lightning's WandbLogger always sends anonymous=None, which wandb answers with a
+    deprecation warning in every run's log; the logger embexp builds leaves it out."""
+    from embexp.tracking.wandb import make_logger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    node = compose_config(["model=tiny"]).logger
+    logger = make_logger(node, save_dir=tmp_path, run_id="r1", config={})
+    assert logger is not None and "anonymous" not in logger._wandb_init
