@@ -51,14 +51,7 @@ def build_evaluator(
         corpus=ds.corpus,
         eval_qrels=qrels,
         train_qrels=data.train,  # every judgment of the training split: the same slices for eval and train
-        jargon=sc.jargon,
-        rare_max_df=sc.rare_max_df,
-        head_tail=sc.head_tail,
-        head_quantile=sc.head_quantile,
-        tail_quantile=sc.tail_quantile,
-        seen_share=sc.seen_share,
-        file=sc.file,
-        rules=list(sc.rules),
+        **dataclasses.asdict(sc),  # eval.slices: jargon, head/tail, file, rules (SlicesConfig)
         notes=notes,
     )
     evaluator = RetrievalEvaluator(
