@@ -22,9 +22,15 @@ DROPPED = (
     ("lightning.pytorch.utilities.rank_zero", "litlogger"),  # a cloud logger's advertisement
     ("lightning.pytorch.utilities.rank_zero", "TPU available"),  # accelerators this harness never uses
     ("lightning.pytorch.utilities.rank_zero", "HPU available"),
+    ("lightning.pytorch.utilities.rank_zero", "to estimate number of stepping batches"),
 )
 # (category, message regex) of warnings about libraries' own use of other libraries
-IGNORED_WARNINGS = ((Warning, r".*isinstance\(treespec, LeafSpec\)"),)
+IGNORED_WARNINGS = (
+    (Warning, r".*isinstance\(treespec, LeafSpec\)"),
+    # the baseline evaluation leaves the encoder in eval mode; BiEncoderModule.on_train_start puts
+    # it in train mode before the first step, so Lightning's check before that hook is moot
+    (Warning, r".*module\(s\) in eval mode at the start of training"),
+)
 LIGHTNING = ("lightning", "lightning.pytorch", "lightning.fabric")  # each may own a console handler
 
 

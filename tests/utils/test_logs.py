@@ -18,6 +18,8 @@ CHATTER = (
     "Loading weights",  # transformers 5's bar for loading a 22M model
     "it/s",  # a rich progress bar's stale last frame in a log file
     "Building index from",  # bm25s DEBUG
+    "in eval mode at the start of training",  # Lightning, before on_train_start sets train mode
+    "to estimate number of stepping batches",  # Lightning INFO
 )
 
 
