@@ -197,7 +197,8 @@ def _code_names(code) -> set[str]:
     return names
 
 
-_SEEN: dict[tuple[int, int], bool] = {}
+_SEEN: dict[tuple, bool] = {}
+TESTS_DIR = str(ROOT / "tests")
 
 
 def _starts_a_process(fn, depth: int = 3) -> bool:
@@ -207,7 +208,11 @@ def _starts_a_process(fn, depth: int = 3) -> bool:
     code = getattr(fn, "__code__", None)
     if code is None or depth == 0:
         return False
-    key = (id(code), depth)
+    if not code.co_filename.startswith(
+        TESTS_DIR
+    ):  # library code (e.g. git in code_version) is no test's process
+        return False
+    key = (code, depth)
     if key not in _SEEN:
         _SEEN[key] = False  # a recursive helper ends here
         names = _code_names(code)
@@ -227,7 +232,8 @@ def pytest_collection_modifyitems(config, items):
             continue
         fns = [getattr(item, "function", None)]
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}) or {}
-        fns += [d.func for name in item.fixturenames for d in defs.get(name, ()) if name not in _BUILTIN]
+        names = getattr(item, "fixturenames", ())
+        fns += [d.func for name in names for d in defs.get(name, ()) if name not in _BUILTIN]
         if any(f is not None and _starts_a_process(f) for f in fns):
             item.add_marker(pytest.mark.cli)
 

@@ -139,11 +139,11 @@ def plugin_round(source: NegativeSource, spec: str, request: MiningRequest) -> M
     if not isinstance(result, MiningResult):
         raise TypeError(f"negatives.source {spec} returned {type(result).__name__}, not a MiningResult")
     result, dropped = guard(result, request.inputs, spec)
-    stats = {
+    stats = {  # the source's own statistics, then what the guard left (its counts win)
+        **result.stats,
         "n_queries": sum(1 for v in result.negatives.values() if v),
         "n_negatives": sum(len(v) for v in result.negatives.values()),
         "corpus_source": request.corpus_source,
-        **result.stats,
         **dropped,
         "wall_s": time.perf_counter() - t0,
     }
@@ -159,7 +159,8 @@ def plugin_round(source: NegativeSource, spec: str, request: MiningRequest) -> M
 
 
 def guard(result: MiningResult, inputs: MiningInputs, spec: str) -> tuple[MiningResult, dict]:
-    """``result`` restricted to what training may use (see :func:`plugin_round`), and what went."""
+    """``result`` restricted to what training may use (see :func:`plugin_round`; a document listed
+    twice for a query is kept once), and what went."""
     corpus = inputs.data.dataset.corpus.index
     unknown = sorted({n.doc_id for negs in result.negatives.values() for n in negs if n.doc_id not in corpus})
     if unknown:
@@ -170,7 +171,12 @@ def guard(result: MiningResult, inputs: MiningInputs, spec: str) -> tuple[Mining
     for q, negs in result.negatives.items():
         if q not in allowed:
             continue
-        ok = [n for n in negs if n.doc_id not in inputs.exclude.get(q, ()) and n.doc_id != q]
+        never = inputs.exclude.get(q, set()) | {q}
+        ok, seen = [], set()  # a document twice would count twice in coverage and in training
+        for n in negs:
+            if n.doc_id not in never and n.doc_id not in seen:
+                ok.append(n)
+                seen.add(n.doc_id)
         dropped += len(negs) - len(ok)
         kept[q] = ok
     counts = {"n_queries_dropped": len(set(result.negatives) - allowed), "n_negatives_dropped": dropped}

@@ -278,7 +278,7 @@ def build_trainer(
         kwargs["enable_progress_bar"] = False
         if bars:
             log.info(
-                "stderr is not a terminal: progress lines instead of %s (trainer.enable_progress_bar=true "
+                "stderr is not a terminal: progress lines instead of %s (+trainer.enable_progress_bar=true "
                 "keeps the bar)",
                 type(bars[0]).__name__,
             )

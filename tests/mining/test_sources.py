@@ -14,7 +14,7 @@ from embexp.errors import ConfigError, DataError
 from embexp.mining.curriculum import Curriculum
 from embexp.mining.miner import MiningResult, Negative
 from embexp.mining.rounds import MiningInputs
-from embexp.mining.sources import guard
+from embexp.mining.sources import MiningRequest, guard, plugin_round
 from embexp.model.encoder import build_encoder
 
 from conftest import TINY, run_cli
@@ -67,14 +67,20 @@ def test_a_source_gets_the_guard_a_negatives_file_gets(mining_beir, tiny_model_d
     positive = sorted(inputs.exclude[q])[0]
     result = MiningResult(
         {
-            q: [Negative(positive, 1.0, 1), Negative("d59", 0.5, 2)],
+            q: [Negative(positive, 1.0, 1), Negative("d59", 0.5, 2), Negative("d59", 0.5, 3)],
             "q20": [Negative("d1", 1.0, 1)],  # a test query: never mined for
         },
         {"mine": 1},
     )
     kept, counts = guard(result, inputs, SOURCE)
     assert {k: [n.doc_id for n in v] for k, v in kept.negatives.items()} == {q: ["d59"]}
-    assert counts == {"n_queries_dropped": 1, "n_negatives_dropped": 1}
+    assert counts == {"n_queries_dropped": 1, "n_negatives_dropped": 2}  # the positive, the repeat
+    # a source's own counts never override what the guard left
+    request = MiningRequest(inputs.data, inputs, None, None, 0, None, None)
+    stats = plugin_round(lambda r: result, SOURCE, request).stats
+    assert (stats["n_queries"], stats["n_negatives"], stats["mine"]) == (1, 1, 1)
+    result.stats.update(n_queries=99, n_negatives=99)
+    assert plugin_round(lambda r: result, SOURCE, request).stats["n_negatives"] == 1
     with pytest.raises(DataError, match="not in the corpus") as e:
         guard(MiningResult({q: [Negative("nope", 1.0, 1)]}, {}), inputs, SOURCE)
     assert SOURCE in str(e.value)
