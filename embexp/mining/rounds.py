@@ -178,18 +178,26 @@ def mine_with_encoder(
     return result
 
 
+def check_known(doc_ids, inputs: MiningInputs, where: str, field: str) -> None:
+    """A DataError naming ``where`` and ``field`` when a given negative is not in the corpus."""
+    corpus = inputs.data.dataset.corpus.index
+    unknown = sorted(d for d in set(doc_ids) if d not in corpus)
+    if unknown:
+        raise DataError(
+            Problem(where, None, field, f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}")
+        )
+
+
+def never_negatives(q: str, inputs: MiningInputs) -> set[str]:
+    """What query ``q`` must never get as a negative: its exclusions and the document with its id."""
+    return inputs.exclude.get(q, set()) | {q}
+
+
 def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, list[str]], dict]:
     """A negatives file as a pool, under the same guard as mining: only training queries,
     never a document in ``exclude[q]`` (or with the query's id). Unknown doc ids fail."""
     rows = read_negatives(path)
-    corpus = inputs.data.dataset.corpus.index
-    unknown = sorted({n["doc_id"] for negs in rows.values() for n in negs if n["doc_id"] not in corpus})
-    if unknown:
-        raise DataError(
-            Problem(
-                str(path), None, "negatives", f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"
-            )
-        )
+    check_known({n["doc_id"] for negs in rows.values() for n in negs}, inputs, str(path), "negatives")
     allowed = set(inputs.query_ids)
     unmatched = sorted(set(rows) - allowed)
     foreign = sorted(set(unmatched) - set(inputs.skipped))  # not training queries at all
@@ -197,9 +205,8 @@ def pool_from_file(path: str | Path, inputs: MiningInputs) -> tuple[dict[str, li
     for q, negs in rows.items():
         if q not in allowed:
             continue
-        keep = [
-            n["doc_id"] for n in negs if n["doc_id"] not in inputs.exclude.get(q, ()) and n["doc_id"] != q
-        ]
+        never = never_negatives(q, inputs)
+        keep = [n["doc_id"] for n in negs if n["doc_id"] not in never]
         dropped_docs += len(negs) - len(keep)
         pool[q] = keep
     info = {

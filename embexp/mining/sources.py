@@ -48,9 +48,9 @@ import numpy as np
 
 from embexp.config.schema import MinedNegatives
 from embexp.data.prepare import PreparedData
-from embexp.errors import ConfigError, DataError, Problem
+from embexp.errors import ConfigError
 from embexp.mining.miner import MiningParams, MiningResult
-from embexp.mining.rounds import MiningInputs, mine_with_encoder
+from embexp.mining.rounds import MiningInputs, check_known, mine_with_encoder, never_negatives
 from embexp.utils.hooks import import_hook
 
 log = logging.getLogger("embexp.mining")
@@ -161,17 +161,15 @@ def plugin_round(source: NegativeSource, spec: str, request: MiningRequest) -> M
 def guard(result: MiningResult, inputs: MiningInputs, spec: str) -> tuple[MiningResult, dict]:
     """``result`` restricted to what training may use (see :func:`plugin_round`; a document listed
     twice for a query is kept once), and what went."""
-    corpus = inputs.data.dataset.corpus.index
-    unknown = sorted({n.doc_id for negs in result.negatives.values() for n in negs if n.doc_id not in corpus})
-    if unknown:
-        msg = f"{len(unknown)} doc ids not in the corpus, e.g. {unknown[:5]}"
-        raise DataError(Problem(str(spec), None, "negatives.source", msg))
+    check_known(
+        (n.doc_id for negs in result.negatives.values() for n in negs), inputs, str(spec), "negatives.source"
+    )
     allowed = set(inputs.query_ids)
     kept, dropped = {}, 0
     for q, negs in result.negatives.items():
         if q not in allowed:
             continue
-        never = inputs.exclude.get(q, set()) | {q}
+        never = never_negatives(q, inputs)
         ok, seen = [], set()  # a document twice would count twice in coverage and in training
         for n in negs:
             if n.doc_id not in never and n.doc_id not in seen:
